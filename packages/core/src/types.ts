@@ -1,0 +1,168 @@
+/**
+ * The public shape of `@cometkit/core`: the contract that `@cometkit/react`,
+ * `@cometkit/angular` and applications code against. Implementation lives in `client.ts`.
+ */
+import type { CometError } from './errors';
+
+/** The transports, in the client's default fallback order. */
+export type TransportName = 'websocket' | 'stream' | 'longpoll';
+
+/**
+ * A map from topic name to the type of its messages' `data`, e.g.
+ * `createCometClient<{ chat: ChatLine; typing: { who: string } }>()`.
+ * Topics not in the map are still allowed and carry `unknown`.
+ */
+export type TopicMap = Record<string, unknown>;
+
+/** The names a client accepts for its topic map: the map's keys, or any string. */
+export type TopicName<Topics extends TopicMap> = Extract<keyof Topics, string> | (string & {});
+
+/** The data type of `K` in `Topics`, `unknown` for a topic not in the map. */
+export type TopicData<Topics extends TopicMap, K extends string> = K extends keyof Topics
+  ? Topics[K]
+  : unknown;
+
+/** A delivered message. */
+export interface CometMessage<T = unknown, K extends string = string> {
+  topic: K;
+  /** The broker's id, unique and increasing within the topic; undefined for legacy answers. */
+  id: string | undefined;
+  data: T;
+}
+
+/** Called with each message of a subscribed topic, once, in order. */
+export type MessageHandler<T = unknown, K extends string = string> = (
+  data: T,
+  message: CometMessage<T, K>,
+) => void;
+
+/**
+ * The connection state: a discriminated union on `status`, each variant with its own data.
+ * A new object is made only on a real change, so it can be compared by identity.
+ */
+export type ConnectionState =
+  /** No topic subscribed, nothing running. */
+  | { status: 'idle' }
+  /** Opening a transport (the first one, or after a failure). */
+  | { status: 'connecting'; transport: TransportName; attempt: number }
+  /** Receiving: a transport is open, or a long-poll answered. */
+  | { status: 'connected'; transport: TransportName }
+  /** Waiting `retryInMs` before attempt `attempt` after `error`. */
+  | { status: 'reconnecting'; attempt: number; retryInMs: number; error: CometError }
+  /** The runtime says it has no network; nothing is sent until it comes back. */
+  | { status: 'offline' }
+  /** Stopped on an error that retrying will not fix (400, 413, refused credentials). */
+  | { status: 'failed'; error: CometError }
+  /** `close()` was called; the client cannot be used again. */
+  | { status: 'closed' };
+
+export type ConnectionStatus = ConnectionState['status'];
+
+/** What the client decided and why: for logs and support, never needed for correctness. */
+export interface Diagnostic {
+  /** A stable code, e.g. `watchdog-timeout`, `wait-lowered`, `transport-fallback`. */
+  code: string;
+  /** A sentence for a human. */
+  message: string;
+  /** Facts behind the decision (status, transport, waited ms, …). */
+  detail?: Record<string, unknown>;
+}
+
+/** A `reset`: the server no longer has the history after the client's cursor for `topic`. */
+export interface ResetEvent {
+  topic: string;
+  /** The client's cursor that the server could not continue from. */
+  cursor: string | undefined;
+  /** Where delivery continues from. */
+  position: string | undefined;
+}
+
+/** The events of {@link CometClient.on}. */
+export interface CometEvents {
+  state: (state: ConnectionState, previous: ConnectionState) => void;
+  message: (message: CometMessage) => void;
+  error: (error: CometError) => void;
+  reset: (event: ResetEvent) => void;
+  diagnostic: (diagnostic: Diagnostic) => void;
+}
+
+/** A snapshot of one topic as kept by {@link CometClient.topicStore}. */
+export interface TopicSnapshot<T = unknown, K extends string = string> {
+  /** The newest message, undefined before the first one. */
+  latest: CometMessage<T, K> | undefined;
+  /** The last `keep` messages, oldest first (a new array on each message). */
+  messages: readonly CometMessage<T, K>[];
+}
+
+/**
+ * An external store over one topic, shaped for `useSyncExternalStore` and Angular signals:
+ * `subscribe` starts the topic subscription (ref-counted), `getSnapshot` is stable between
+ * messages.
+ */
+export interface TopicStore<T = unknown, K extends string = string> {
+  subscribe(onChange: () => void): () => void;
+  getSnapshot(): TopicSnapshot<T, K>;
+}
+
+/** Options of {@link CometClient.topicStore}. */
+export interface TopicStoreOptions {
+  /**
+   * How many recent messages the snapshot keeps.
+   * @default 1
+   */
+  keep?: number;
+}
+
+/** A client from `createCometClient`. */
+export interface CometClient<Topics extends TopicMap = TopicMap> {
+  /** A random UUID for this client instance (one browser tab), sent with every request. */
+  readonly sessionGuid: string;
+
+  /**
+   * Subscribes `callback` to one or more topics. The first subscription starts the
+   * connection. Throws a `CometError` (`TopicError`) for an invalid topic name.
+   * @returns the function that removes exactly this subscription.
+   */
+  subscribe<K extends TopicName<Topics>>(
+    topic: K | readonly K[],
+    callback: MessageHandler<TopicData<Topics, K>, K>,
+  ): () => void;
+
+  /** Removes every callback of the given topics; with no argument, of every topic. */
+  unsubscribe(topic?: TopicName<Topics> | readonly TopicName<Topics>[]): void;
+
+  /**
+   * Publishes `data` to `topic` through the server (its `onSend` hook decides what a send
+   * does). Retried with the same id after network errors, queued in order while offline or
+   * reconnecting. Rejects with a `CometError` on a 4xx, a full queue or `close()`.
+   * @returns the broker's id of the published message.
+   */
+  send<K extends TopicName<Topics>>(topic: K, data: TopicData<Topics, K>): Promise<string>;
+
+  /** Drops the current request or connection and connects again now; `reason` goes to the diagnostic event. */
+  reconnect(reason?: string): void;
+
+  /** Stops everything for good: aborts requests, rejects queued sends, removes listeners. */
+  close(): void;
+
+  /** The current connection state (an immutable snapshot). */
+  getState(): ConnectionState;
+
+  /**
+   * Calls `listener` after each state change. Shaped for `useSyncExternalStore`.
+   * @returns the function that removes the listener.
+   */
+  subscribeState(listener: (state: ConnectionState) => void): () => void;
+
+  /**
+   * Listens to a client event.
+   * @returns the function that removes the listener.
+   */
+  on<E extends keyof CometEvents>(event: E, listener: CometEvents[E]): () => void;
+
+  /** A store over `topic` for UI bindings; stores for the same topic and `keep` are shared. */
+  topicStore<K extends TopicName<Topics>>(
+    topic: K,
+    options?: TopicStoreOptions,
+  ): TopicStore<TopicData<Topics, K>, K>;
+}

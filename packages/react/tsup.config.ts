@@ -1,0 +1,11 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: ['src/index.ts'],
+  format: ['esm', 'cjs'],
+  dts: true,
+  tsconfig: '../../tsconfig.build.json',
+  target: 'es2022',
+  sourcemap: true,
+  clean: true,
+});

@@ -1,0 +1,11 @@
+import { defineProject } from 'vitest/config';
+import { alias } from '../../vitest.shared';
+
+export default defineProject({
+  resolve: { alias },
+  test: {
+    name: 'redis',
+    environment: 'node',
+    include: ['src/**/*.test.{ts,tsx}', 'test/**/*.test.{ts,tsx}'],
+  },
+});
