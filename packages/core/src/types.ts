@@ -113,6 +113,17 @@ export interface TopicStoreOptions {
   keep?: number;
 }
 
+/** Options of {@link CometClient.subscribe}. */
+export interface SubscribeOptions {
+  /**
+   * Where to start a topic the client has no position in yet: the id of the last message the
+   * application already has (e.g. from a history endpoint), so delivery continues right after
+   * it. Ignored for a topic the client already follows.
+   * @default undefined (start from the server's current position)
+   */
+  cursor?: string;
+}
+
 /** A client from `createCometClient`. */
 export interface CometClient<Topics extends TopicMap = TopicMap> {
   /** A random UUID for this client instance (one browser tab), sent with every request. */
@@ -126,6 +137,7 @@ export interface CometClient<Topics extends TopicMap = TopicMap> {
   subscribe<K extends TopicName<Topics>>(
     topic: K | readonly K[],
     callback: MessageHandler<TopicData<Topics, K>, K>,
+    options?: SubscribeOptions,
   ): () => void;
 
   /** Removes every callback of the given topics; with no argument, of every topic. */

@@ -63,6 +63,12 @@ export interface Broker extends IdempotencyStore {
    */
   read(topic: string, cursor: string | undefined, limit: number): Promise<BrokerReadResult>;
   /**
+   * The last `limit` messages of `topic` still in history, oldest first, and the position after
+   * them: for an application that shows history (a chat that catches up on reload) and then
+   * subscribes from `position`.
+   */
+  recent(topic: string, limit: number): Promise<{ messages: BrokerMessage[]; position: string }>;
+  /**
    * Calls `onPublish(topic)` whenever a message is published to one of `topics`, by this
    * instance or another one sharing the broker. A wake-up only: the listener reads with
    * {@link Broker.read}. Returns the function that stops listening.

@@ -1,0 +1,129 @@
+/**
+ * The cometkit wire protocol, version 1: the contract between `@cometkit/core` and any cometkit
+ * server. Types and constants only, plus topic validation, so the server can import this module
+ * (`@cometkit/core/protocol`) without pulling in the client. See docs/protocol.md.
+ */
+
+/** The protocol version sent as `"v"`. A request without it is answered in the legacy shape. */
+export const PROTOCOL_VERSION = 1;
+
+/** The default base URL of the endpoint. */
+export const DEFAULT_BASE_URL = '/api/comet';
+
+/** Longest topic name accepted. */
+export const MAX_TOPIC_LENGTH = 200;
+
+/** Valid topics: 1 to 200 characters, first `[A-Za-z0-9]`, the rest `[A-Za-z0-9._:@/-]`. */
+export const TOPIC_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$/;
+
+/** Reserved path segments under the base URL (a topic never starts with `_`). */
+export const STREAM_PATH = '_stream';
+export const WEBSOCKET_PATH = '_ws';
+
+/** True when `topic` is a valid topic name. */
+export function isValidTopic(topic: unknown): topic is string {
+  return typeof topic === 'string' && TOPIC_PATTERN.test(topic);
+}
+
+/** Why `topic` is not valid, or undefined when it is. For clear error messages on both sides. */
+export function topicProblem(topic: unknown): string | undefined {
+  if (typeof topic !== 'string') return `a topic must be a string, got ${typeof topic}`;
+  if (topic.length === 0) return 'a topic must not be empty';
+  if (topic.length > MAX_TOPIC_LENGTH)
+    return `a topic is at most ${MAX_TOPIC_LENGTH} characters, got ${topic.length}`;
+  if (!/^[A-Za-z0-9]/.test(topic))
+    return `topic ${JSON.stringify(topic.slice(0, 40))} must start with a letter or digit`;
+  if (!TOPIC_PATTERN.test(topic))
+    return `topic ${JSON.stringify(topic.slice(0, 40))} may only contain letters, digits and . _ : @ / -`;
+  return undefined;
+}
+
+/** `{topic: id}`: the last delivered message id per topic. */
+export type Cursors = Record<string, string>;
+
+/** The poll request, the same object on every transport. */
+export interface PollRequest {
+  v: 1;
+  sessionGuid: string;
+  userId?: string;
+  topics: string[];
+  cursors?: Cursors;
+  /** How long the client is willing to have the request held, in ms. */
+  wait?: number;
+}
+
+/** A message on the wire. */
+export interface WireMessage {
+  topic: string;
+  id: string;
+  data: unknown;
+}
+
+/** A per-topic refusal inside an otherwise good answer. */
+export interface TopicErrorBody {
+  code: string;
+  message: string;
+}
+
+/** A 200 answer to a poll (every key optional). Also the payload of `open`/`messages` events. */
+export interface PollAnswer {
+  messages?: WireMessage[];
+  cursors?: Cursors;
+  reconnect?: boolean;
+  resets?: string[];
+  errors?: Record<string, TopicErrorBody>;
+}
+
+/** The legacy answer shape: one message without id, or `{reconnect: true}`. */
+export interface LegacyAnswer {
+  topic?: string;
+  data?: unknown;
+  reconnect?: boolean;
+}
+
+/** Error codes of the error body. */
+export type ErrorCode =
+  | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'too_large'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'internal';
+
+/** The body of every non-200 answer from a cometkit server. */
+export interface ErrorBody {
+  error: { code: ErrorCode | (string & {}); message: string };
+}
+
+/** `POST {base}/{topic}` body. */
+export interface SendRequest {
+  v: 1;
+  sessionGuid: string;
+  userId?: string;
+  /** A UUID made by the client; a repeat within the idempotency window publishes nothing. */
+  id: string;
+  data: unknown;
+}
+
+/** The 200 answer to a send. */
+export interface SendAnswer {
+  id: string;
+  messageId: string;
+}
+
+/** WebSocket frames from the client. */
+export type ClientFrame =
+  | ({ type: 'poll' } & Omit<PollRequest, 'wait'>)
+  | { type: 'send'; topic: string; id: string; data: unknown }
+  | { type: 'ping' };
+
+/** WebSocket frames from the server. */
+export type ServerFrame =
+  | ({ type: 'open' } & Omit<PollAnswer, 'messages' | 'reconnect'>)
+  | { type: 'messages'; messages: WireMessage[]; cursors: Cursors }
+  | { type: 'ack'; id: string; messageId: string }
+  | { type: 'nack'; id: string; error: ErrorBody['error'] }
+  | { type: 'pong' };
