@@ -1,0 +1,26 @@
+/**
+ * `@cometkit/angular`: providers, an injectable service, signals and observables over
+ * `@cometkit/core`. Built without the Angular compiler (no decorators), usable in AOT and JIT
+ * applications, with zone.js or zoneless change detection.
+ */
+
+export type {
+  CometClient,
+  CometMessage,
+  ConnectionState,
+  ConnectionStatus,
+  SubscribeOptions,
+} from '@cometkit/core';
+export { COMET_CLIENT } from './comet-client';
+export { CometService, type TopicMessagesOptions, type TopicSignalOptions } from './comet-service';
+export {
+  type InjectConnectionStateOptions,
+  injectConnectionState,
+} from './inject-connection-state';
+export { injectTopic, injectTopicMessages } from './inject-topic';
+export {
+  type CometClientOptions,
+  type ProvideCometConfig,
+  type ProvideCometWithClient,
+  provideComet,
+} from './providers';
