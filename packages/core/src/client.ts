@@ -1,0 +1,692 @@
+/**
+ * The client: wires the options, the reducer, the topic registry, the transport and the send
+ * queue. All state transitions go through `reduce`; timers and I/O happen here, after it.
+ */
+import EventEmitter from 'eventemitter3';
+import ky from 'ky';
+import { backoffDelay } from './backoff';
+import {
+  ClosedError,
+  CometError,
+  type HttpError,
+  isHttpError,
+  isTimeoutError,
+  ProtocolError,
+  QueueFullError,
+  TopicError,
+} from './errors';
+import { httpError, networkError } from './http';
+import { type CometClientOptions, type HeaderRecord, resolveOptions } from './options';
+import { type ParsedAnswer, parseJson } from './parse';
+import { type PollRequest, topicProblem } from './protocol';
+import { IDLE, nextAttempt, reduce, type StateEvent } from './state';
+import { transportFactories } from './transports/select';
+import type { Transport, TransportHandle } from './transports/types';
+import type {
+  CometClient,
+  CometEvents,
+  CometMessage,
+  ConnectionState,
+  Diagnostic,
+  MessageHandler,
+  TopicMap,
+  TopicSnapshot,
+  TopicStore,
+} from './types';
+
+/** Answers (or proxy timeouts) quicker than this count as "fast" for the fast-repoll backoff. */
+const FAST_MS = 1000;
+/** Consecutive fast empty answers tolerated before polling again backs off. */
+const FAST_LIMIT = 3;
+/** The shortest `wait` the adaptive hold lowers to, in ms. */
+const MIN_WAIT = 5000;
+/** Delivered ids remembered per topic to drop repeats. */
+const SEEN_LIMIT = 256;
+
+interface Subscription {
+  callback: MessageHandler;
+}
+
+interface QueuedSend {
+  topic: string;
+  body: string;
+  attempt: number;
+  authTried: boolean;
+  resolve: (messageId: string) => void;
+  reject: (error: CometError) => void;
+}
+
+type SendOutcome =
+  | { type: 'done'; messageId: string }
+  | { type: 'fatal'; error: CometError }
+  | { type: 'retry'; error: CometError; delay: number };
+
+const topicError = (topic: unknown): TopicError | undefined => {
+  const problem = topicProblem(topic);
+  return problem === undefined ? undefined : new TopicError(String(topic), problem);
+};
+
+const list = <T>(value: T | readonly T[]): T[] =>
+  Array.isArray(value) ? [...value] : [value as T];
+
+/**
+ * Creates a client. Nothing runs until the first `subscribe` or `send`.
+ * @throws `CometError` for an invalid option.
+ */
+export function createCometClient<Topics extends TopicMap = TopicMap>(
+  options?: CometClientOptions,
+): CometClient<Topics> {
+  const o = resolveOptions(options);
+  const env = o.environment;
+  const sessionGuid = env.randomUUID();
+  // Untyped inside: `on` and `emit` below are the typed surface.
+  const emitter = new EventEmitter();
+  const http = ky.create({ fetch: env.fetch, retry: 0, timeout: false, throwHttpErrors: false });
+
+  let state: ConnectionState = IDLE;
+  let closed = false;
+  let wait = o.wait;
+  let generation = 0;
+  let current: { handle: TransportHandle; topics: string[] } | undefined;
+  let retryTimer: unknown;
+  let idleTimer: unknown;
+  let flushQueued = false;
+  let fastStreak = 0;
+  let authTried = false;
+  let authPending = false;
+  let authHeaders: HeaderRecord = {};
+  let transport: Transport | undefined;
+  let stopOnline: (() => void) | undefined;
+
+  const handlers = new Map<string, Set<Subscription>>();
+  const cursors = new Map<string, string>();
+  const seen = new Map<string, Set<string>>();
+  const stores = new Map<string, TopicStore>();
+
+  const headers = async (): Promise<HeaderRecord> => ({ ...(await o.headers()), ...authHeaders });
+
+  // ---- events: a listener that throws never breaks the client or the other listeners ----
+  function call<A extends unknown[]>(listener: (...args: A) => void, args: A, event?: string) {
+    try {
+      listener(...args);
+    } catch (error) {
+      const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
+      if (report) report(error);
+      if (event !== 'diagnostic')
+        diagnostic('listener-error', 'a listener or callback threw; the client went on', {
+          error,
+        });
+    }
+  }
+  function emit<E extends keyof CometEvents>(event: E, ...args: Parameters<CometEvents[E]>) {
+    for (const listener of emitter.listeners(event))
+      call(listener as (...a: Parameters<CometEvents[E]>) => void, args, event);
+  }
+  function diagnostic(code: string, message: string, detail?: Diagnostic['detail']) {
+    emit('diagnostic', { code, message, detail });
+  }
+
+  function dispatch(event: StateEvent) {
+    const previous = state;
+    state = reduce(state, event);
+    if (state === previous) return;
+    emit('state', state, previous);
+    wakeSends?.();
+  }
+
+  function resolveUrl(): string | undefined {
+    try {
+      return new URL(o.url, (globalThis as { location?: { href: string } }).location?.href).href;
+    } catch {
+      return undefined;
+    }
+  }
+  const badUrl = () =>
+    new CometError(
+      `url ${JSON.stringify(o.url)} is not absolute and there is no page location to resolve it against (in Node, pass an absolute url)`,
+    );
+
+  function watchOnline() {
+    stopOnline ??= env.online.subscribe((online) => {
+      if (closed) return;
+      wakeSends?.();
+      if (!online) {
+        if (state.status === 'idle' || state.status === 'failed') return;
+        closeCurrent();
+        clearRetry();
+        diagnostic('offline', 'the runtime went offline: requests stop until it is back');
+        dispatch({ type: 'offline' });
+      } else if (state.status === 'offline') {
+        diagnostic('online', 'the runtime is online again: polling at once');
+        connect(true);
+      }
+    });
+  }
+
+  function pickTransport(): Transport | undefined {
+    if (transport) return transport;
+    for (const name of o.transports) {
+      const factory = transportFactories.get(name as Transport['name']);
+      if (factory) {
+        const url = resolveUrl() ?? '';
+        transport = factory({
+          url,
+          http,
+          environment: env,
+          headers,
+          watchdogGrace: o.watchdogGrace,
+        });
+        return transport;
+      }
+      diagnostic('transport-skipped', `transport ${JSON.stringify(name)} is not available here`, {
+        transport: name,
+      });
+    }
+    return undefined;
+  }
+
+  // ---- the poll loop ----
+  function closeCurrent() {
+    generation++;
+    current?.handle.close();
+    current = undefined;
+  }
+  function clearRetry() {
+    env.clearTimeout(retryTimer);
+    retryTimer = undefined;
+  }
+
+  function connect(restart = false) {
+    clearRetry();
+    closeCurrent();
+    if (closed || handlers.size === 0) return;
+    watchOnline();
+    if (!env.online.isOnline()) return dispatch({ type: 'offline' });
+    if (resolveUrl() === undefined) return fail(badUrl());
+    const t = pickTransport();
+    if (!t) return fail(new CometError(`no usable transport in ${o.transports.join(', ')}`));
+    const gen = generation;
+    dispatch({ type: 'connect', transport: t.name, restart });
+    const topics = [...handlers.keys()];
+    const request: PollRequest = { v: 1, sessionGuid, userId: o.userId, topics, wait };
+    if (cursors.size > 0) request.cursors = Object.fromEntries(cursors);
+    const startedAt = env.now();
+    let delivered = false;
+    const live = () => gen === generation && !closed;
+    const handle = t.open(request, {
+      onOpen: () => {
+        if (!live()) return;
+        authTried = false;
+        dispatch({ type: 'open', transport: t.name });
+      },
+      onMessages: (answer) => {
+        if (!live()) return;
+        delivered ||= answer.messages.length > 0;
+        deliver(answer);
+      },
+      onError: (error) => {
+        if (!live()) return;
+        current = undefined;
+        failure(error, env.now() - startedAt);
+      },
+      onClose: () => {
+        if (!live()) return;
+        current = undefined;
+        const held = env.now() - startedAt;
+        fastStreak = delivered || held >= FAST_MS ? 0 : fastStreak + 1;
+        repoll(held);
+      },
+    });
+    if (live()) current = { handle, topics };
+  }
+
+  function repoll(held: number) {
+    if (fastStreak < FAST_LIMIT) return connect();
+    const delay = backoffDelay(fastStreak - FAST_LIMIT + 1, o.backoff, env.random);
+    diagnostic(
+      'fast-repoll-backoff',
+      `the server answered ${fastStreak} times in a row with nothing within ${FAST_MS} ms: waiting ${delay} ms before polling again`,
+      { heldMs: held, delayMs: delay, streak: fastStreak },
+    );
+    retryTimer = env.setTimeout(() => connect(), delay);
+  }
+
+  function failure(error: CometError, held: number) {
+    if (isHttpError(error)) {
+      const { status } = error;
+      if (status === 408 || status === 504) {
+        if (held >= 2 * FAST_MS && held < wait) {
+          const lowered = Math.max(MIN_WAIT, Math.floor(held * 0.8));
+          if (lowered < wait) {
+            diagnostic(
+              'wait-lowered',
+              `a ${status} ended a poll held ${held} ms: something on the path cuts idle requests, so polls now ask for ${lowered} ms`,
+              { status, heldMs: held, wait: lowered, previousWait: wait },
+            );
+            wait = lowered;
+          }
+        }
+        fastStreak = held < FAST_MS ? fastStreak + 1 : 0;
+        diagnostic('proxy-timeout', `a ${status} ended the poll after ${held} ms: polling again`, {
+          status,
+          heldMs: held,
+        });
+        return repoll(held);
+      }
+      if (status === 401 || status === 403) return refreshAuth(error);
+      if (status !== 404 && status !== 429 && status < 500) return fail(error);
+    }
+    if (isTimeoutError(error))
+      diagnostic(
+        'watchdog-timeout',
+        `no answer within ${error.waitedMs} ms: the poll was aborted and will be retried`,
+        { waitedMs: error.waitedMs },
+      );
+    retry(error, isHttpError(error) ? error.retryAfterMs : undefined);
+  }
+
+  function retry(error: CometError, retryAfter?: number) {
+    const attempt = nextAttempt(state);
+    const delay = retryAfter ?? backoffDelay(attempt, o.backoff, env.random);
+    dispatch({ type: 'retry', error, retryInMs: delay });
+    emit('error', error);
+    diagnostic(
+      retryAfter === undefined ? 'retry-scheduled' : 'retry-after',
+      `${error.message}: retry ${attempt} in ${delay} ms${retryAfter === undefined ? '' : ' (the server asked to wait)'}`,
+      {
+        attempt,
+        delayMs: delay,
+        error: error.name,
+        status: isHttpError(error) ? error.status : undefined,
+      },
+    );
+    retryTimer = env.setTimeout(() => connect(), delay);
+  }
+
+  function fail(error: CometError) {
+    closeCurrent();
+    clearRetry();
+    dispatch({ type: 'fail', error });
+    emit('error', error);
+    diagnostic('failed', `stopped: ${error.message} (retrying would not help; call reconnect())`, {
+      error: error.name,
+      status: isHttpError(error) ? error.status : undefined,
+    });
+  }
+
+  function refreshAuth(error: HttpError) {
+    const auth = o.auth;
+    if (!auth || authTried) return fail(error);
+    authTried = true;
+    authPending = true;
+    diagnostic(
+      'auth-refresh',
+      `the server answered ${error.status}: asking the auth hook for new credentials`,
+      { status: error.status },
+    );
+    const gen = generation;
+    Promise.resolve()
+      .then(() => auth({ error }))
+      .then(
+        (fresh) => {
+          authPending = false;
+          if (fresh) authHeaders = { ...fresh };
+          if (closed || gen !== generation) return;
+          if (fresh) connect();
+          else fail(error);
+        },
+        (cause) => {
+          authPending = false;
+          if (!closed && gen === generation)
+            fail(new CometError(`the auth hook threw after a ${error.status}`, { cause }));
+        },
+      );
+  }
+
+  function deliver(answer: ParsedAnswer) {
+    for (const [topic, body] of answer.errors) {
+      if (!handlers.has(topic)) continue;
+      forget(topic);
+      handlers.delete(topic);
+      const error = new TopicError(
+        topic,
+        `the server refused topic ${JSON.stringify(topic)}: ${body.message}`,
+        body.code,
+      );
+      diagnostic('topic-refused', error.message, { topic, code: body.code });
+      emit('error', error);
+      scheduleFlush();
+    }
+    for (const topic of answer.resets) {
+      if (!handlers.has(topic)) continue;
+      const cursor = cursors.get(topic);
+      const position = answer.cursors.get(topic);
+      // A reset may start a new id space: old ids say nothing about new ones.
+      seen.delete(topic);
+      if (position === undefined) cursors.delete(topic);
+      else cursors.set(topic, position);
+      diagnostic(
+        'topic-reset',
+        `the server lost the history of ${JSON.stringify(topic)} after the client's position`,
+        { topic, cursor, position },
+      );
+      emit('reset', { topic, cursor, position });
+    }
+    for (const { topic, id, data } of answer.messages) {
+      const subscriptions = handlers.get(topic);
+      if (closed || !subscriptions) continue;
+      if (id !== undefined) {
+        let ids = seen.get(topic);
+        if (!ids) {
+          ids = new Set();
+          seen.set(topic, ids);
+        }
+        if (ids.has(id)) {
+          diagnostic(
+            'duplicate-dropped',
+            `message ${id} of ${JSON.stringify(topic)} was already delivered`,
+            { topic, id },
+          );
+          continue;
+        }
+        ids.add(id);
+        if (ids.size > SEEN_LIMIT) ids.delete(ids.values().next().value as string);
+        cursors.set(topic, id);
+      }
+      const message: CometMessage = { topic, id, data };
+      for (const s of [...subscriptions])
+        if (subscriptions.has(s)) call(s.callback, [data, message]);
+      emit('message', message);
+    }
+    for (const [topic, id] of answer.cursors) if (handlers.has(topic)) cursors.set(topic, id);
+  }
+
+  function forget(topic: string) {
+    cursors.delete(topic);
+    seen.delete(topic);
+  }
+
+  // ---- the topic set: applied once per tick, however many changes the tick made ----
+  function scheduleFlush() {
+    if (flushQueued) return;
+    flushQueued = true;
+    queueMicrotask(flush);
+  }
+  function flush() {
+    flushQueued = false;
+    if (closed) return;
+    for (const topic of [...cursors.keys(), ...seen.keys()])
+      if (!handlers.has(topic)) forget(topic);
+    if (handlers.size === 0) {
+      if (state.status !== 'idle' && idleTimer === undefined)
+        idleTimer = env.setTimeout(stop, o.idleGrace);
+      return;
+    }
+    env.clearTimeout(idleTimer);
+    idleTimer = undefined;
+    if (state.status === 'idle') return connect();
+    if (state.status === 'failed' || state.status === 'offline') return;
+    if (current) {
+      const topics = [...handlers.keys()];
+      if (topics.length === current.topics.length && current.topics.every((t) => handlers.has(t)))
+        return;
+      diagnostic(
+        'topics-changed',
+        'the topic set changed: the held poll was aborted and sent again',
+        { topics },
+      );
+      return connect();
+    }
+    if (retryTimer === undefined && !authPending) connect();
+  }
+  function stop() {
+    idleTimer = undefined;
+    if (handlers.size > 0 || closed) return;
+    closeCurrent();
+    clearRetry();
+    fastStreak = 0;
+    diagnostic('idle-stop', 'no topic left: the connection stopped');
+    dispatch({ type: 'stop' });
+  }
+
+  // ---- sends: one at a time, in order, retried with the same id ----
+  const sendQueue: QueuedSend[] = [];
+  let pumping = false;
+  let wakeSends: (() => void) | undefined;
+  let sendAbort: AbortController | undefined;
+
+  function sleep(ms?: number) {
+    return new Promise<void>((resolve) => {
+      const timer = ms === undefined ? undefined : env.setTimeout(() => done(), ms);
+      const done = () => {
+        env.clearTimeout(timer);
+        wakeSends = undefined;
+        resolve();
+      };
+      wakeSends = done;
+    });
+  }
+  const sendsPaused = () =>
+    state.status === 'offline' || state.status === 'reconnecting' || !env.online.isOnline();
+
+  async function pump() {
+    if (pumping) return;
+    pumping = true;
+    while (!closed && sendQueue.length > 0) {
+      const item = sendQueue[0] as QueuedSend;
+      if (sendsPaused()) {
+        await sleep();
+        continue;
+      }
+      const outcome = await attemptSend(item);
+      if (closed) break;
+      if (outcome.type === 'retry') {
+        item.attempt++;
+        diagnostic(
+          'send-retry',
+          `a send to ${JSON.stringify(item.topic)} failed (${outcome.error.message}): retry ${item.attempt} with the same id in ${outcome.delay} ms`,
+          { topic: item.topic, attempt: item.attempt, delayMs: outcome.delay },
+        );
+        await sleep(outcome.delay);
+        continue;
+      }
+      sendQueue.shift();
+      if (outcome.type === 'done') item.resolve(outcome.messageId);
+      else item.reject(outcome.error);
+    }
+    pumping = false;
+  }
+
+  async function attemptSend(item: QueuedSend): Promise<SendOutcome> {
+    const base = resolveUrl();
+    if (base === undefined) return { type: 'fatal', error: badUrl() };
+    const later = (error: CometError, after?: number): SendOutcome => ({
+      type: 'retry',
+      error,
+      delay: after ?? backoffDelay(item.attempt + 1, o.backoff, env.random),
+    });
+    sendAbort = new AbortController();
+    let response: Response;
+    let text: string;
+    try {
+      response = await http.post(`${base}/${encodeURIComponent(item.topic)}`, {
+        body: item.body,
+        headers: { 'content-type': 'application/json', ...(await headers()) },
+        signal: sendAbort.signal,
+      });
+      text = await response.text();
+    } catch (cause) {
+      return later(networkError(cause));
+    }
+    if (response.status === 200) {
+      const answer = parseJson(text) as { messageId?: unknown } | null;
+      return typeof answer?.messageId === 'string'
+        ? { type: 'done', messageId: answer.messageId }
+        : later(new ProtocolError('the answer to a send has no messageId'));
+    }
+    const error = httpError(response, text, env.now());
+    const { status } = error;
+    if ((status === 401 || status === 403) && o.auth && !item.authTried) {
+      item.authTried = true;
+      try {
+        const fresh = await o.auth({ error });
+        if (fresh) {
+          authHeaders = { ...fresh };
+          return later(error, 0);
+        }
+      } catch {
+        // A throwing hook is a refusal.
+      }
+    }
+    if (status === 408 || status === 429 || status >= 500) return later(error, error.retryAfterMs);
+    return { type: 'fatal', error };
+  }
+
+  // ---- the public client ----
+  const client: CometClient = {
+    sessionGuid,
+
+    subscribe(topic, callback, subscribeOptions) {
+      if (closed) throw new ClosedError();
+      const topics = list(topic);
+      for (const t of topics) {
+        const error = topicError(t);
+        if (error) throw error;
+      }
+      if (typeof callback !== 'function')
+        throw new CometError('subscribe needs a callback function');
+      const cursor = subscribeOptions?.cursor;
+      if (cursor !== undefined && typeof cursor !== 'string')
+        throw new CometError('subscribe option cursor must be a string');
+      const subscription: Subscription = { callback: callback as MessageHandler };
+      for (const t of topics) {
+        let set = handlers.get(t);
+        if (!set) {
+          set = new Set();
+          handlers.set(t, set);
+          if (cursor !== undefined && !cursors.has(t)) cursors.set(t, cursor);
+        }
+        set.add(subscription);
+      }
+      scheduleFlush();
+      let active = true;
+      return () => {
+        if (!active) return;
+        active = false;
+        for (const t of topics) {
+          const set = handlers.get(t);
+          if (set?.delete(subscription) && set.size === 0) handlers.delete(t);
+        }
+        scheduleFlush();
+      };
+    },
+
+    unsubscribe(topic) {
+      const topics = topic === undefined ? [...handlers.keys()] : list(topic);
+      for (const t of topics) {
+        const error = topicError(t);
+        if (error) throw error;
+      }
+      for (const t of topics) handlers.delete(t);
+      scheduleFlush();
+    },
+
+    send(topic, data) {
+      if (closed) return Promise.reject(new ClosedError());
+      const error = topicError(topic);
+      if (error) return Promise.reject(error);
+      if (sendQueue.length >= o.sendQueueLimit)
+        return Promise.reject(new QueueFullError(o.sendQueueLimit));
+      let body: string;
+      try {
+        if (data === undefined) throw new TypeError('data is undefined');
+        body = JSON.stringify({ v: 1, sessionGuid, userId: o.userId, id: env.randomUUID(), data });
+      } catch (cause) {
+        return Promise.reject(new CometError('send data must be JSON-serialisable', { cause }));
+      }
+      watchOnline();
+      return new Promise<string>((resolve, reject) => {
+        sendQueue.push({ topic, body, attempt: 0, authTried: false, resolve, reject });
+        void pump();
+      });
+    },
+
+    reconnect(reason) {
+      if (closed) return;
+      diagnostic('reconnect-requested', `reconnect requested${reason ? `: ${reason}` : ''}`, {
+        reason,
+      });
+      authTried = false;
+      fastStreak = 0;
+      wakeSends?.();
+      if (handlers.size > 0) connect(true);
+    },
+
+    close() {
+      if (closed) return;
+      closeCurrent();
+      clearRetry();
+      env.clearTimeout(idleTimer);
+      closed = true;
+      stopOnline?.();
+      sendAbort?.abort();
+      for (const item of sendQueue.splice(0)) item.reject(new ClosedError());
+      wakeSends?.();
+      dispatch({ type: 'close' });
+      handlers.clear();
+      stores.clear();
+      emitter.removeAllListeners();
+    },
+
+    getState: () => state,
+
+    subscribeState(listener) {
+      return client.on('state', (next) => listener(next));
+    },
+
+    on(event, listener) {
+      if (closed) return () => {};
+      emitter.on(event, listener);
+      return () => {
+        emitter.off(event, listener);
+      };
+    },
+
+    topicStore(topic, storeOptions) {
+      const error = topicError(topic);
+      if (error) throw error;
+      const keep = storeOptions?.keep ?? 1;
+      if (!Number.isInteger(keep) || keep < 1)
+        throw new CometError(`topicStore option keep must be an integer >= 1, got ${keep}`);
+      // A space never occurs in a topic, so the key is unambiguous.
+      const key = `${keep} ${topic}`;
+      const existing = stores.get(key);
+      // The store's types come from the caller's topic map; at runtime every store is the same.
+      if (existing) return existing as never;
+      let snapshot: TopicSnapshot = { latest: undefined, messages: [] };
+      const listeners = new Set<{ onChange: () => void }>();
+      let stopTopic: (() => void) | undefined;
+      const store: TopicStore = {
+        getSnapshot: () => snapshot,
+        subscribe(onChange) {
+          if (closed) return () => {};
+          const entry = { onChange };
+          listeners.add(entry);
+          stopTopic ??= client.subscribe(topic, (_data, message) => {
+            snapshot = { latest: message, messages: [...snapshot.messages, message].slice(-keep) };
+            for (const l of [...listeners]) call(l.onChange, []);
+          });
+          return () => {
+            if (listeners.delete(entry) && listeners.size === 0) {
+              stopTopic?.();
+              stopTopic = undefined;
+            }
+          };
+        },
+      };
+      stores.set(key, store);
+      return store as never;
+    },
+  };
+  return client as unknown as CometClient<Topics>;
+}

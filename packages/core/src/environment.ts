@@ -1,0 +1,98 @@
+/**
+ * The runtime the client uses, injectable for tests and non-browser runtimes. Every default
+ * reads the global at call time (never at import), so importing the package has no side
+ * effects and works in Node and during SSR with no `window`.
+ */
+
+/** The part of `Storage` the client uses. */
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/** Where the client learns whether the runtime has a network. */
+export interface OnlineSource {
+  /** True unless the runtime knows it is offline. */
+  isOnline(): boolean;
+  /** Calls `listener` on each change; returns the function that stops. */
+  subscribe(listener: (online: boolean) => void): () => void;
+}
+
+/** A timer handle, whatever the runtime's timers return. */
+export type TimerHandle = unknown;
+
+/** Everything the client takes from its runtime. */
+export interface CometEnvironment {
+  /** @default globalThis.fetch */
+  fetch: (input: Request | string | URL, init?: RequestInit) => Promise<Response>;
+  /** @default globalThis.setTimeout */
+  setTimeout: (callback: () => void, ms: number) => TimerHandle;
+  /** @default globalThis.clearTimeout */
+  clearTimeout: (handle: TimerHandle) => void;
+  /** @default Math.random */
+  random: () => number;
+  /** @default Date.now */
+  now: () => number;
+  /** @default globalThis.localStorage when readable, else undefined */
+  storage: () => StorageLike | undefined;
+  /** @default crypto.randomUUID */
+  randomUUID: () => string;
+  /** @default navigator.onLine and the window's online/offline events, else always online */
+  online: OnlineSource;
+  /** @default globalThis.WebSocket (for the WebSocket transport) */
+  WebSocket: () => typeof WebSocket | undefined;
+}
+
+type Global = typeof globalThis & {
+  navigator?: { onLine?: boolean };
+  addEventListener?: (type: string, listener: () => void) => void;
+  removeEventListener?: (type: string, listener: () => void) => void;
+  localStorage?: StorageLike;
+};
+const g = (): Global => globalThis as Global;
+
+const browserOnline: OnlineSource = {
+  isOnline: () => g().navigator?.onLine !== false,
+  subscribe(listener) {
+    const on = () => listener(true);
+    const off = () => listener(false);
+    g().addEventListener?.('online', on);
+    g().addEventListener?.('offline', off);
+    return () => {
+      g().removeEventListener?.('online', on);
+      g().removeEventListener?.('offline', off);
+    };
+  },
+};
+
+function fallbackUUID(): string {
+  const hex = [...Array(32)].map(() => Math.floor(Math.random() * 16).toString(16));
+  hex[12] = '4';
+  hex[16] = ((Number.parseInt(hex[16] ?? '0', 16) & 3) | 8).toString(16);
+  const h = hex.join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** The environment with every missing member defaulted to the (lazily read) globals. */
+export function resolveEnvironment(given: Partial<CometEnvironment> = {}): CometEnvironment {
+  return {
+    fetch: (input, init) => globalThis.fetch(input, init),
+    setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
+    clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof setTimeout>),
+    random: Math.random,
+    now: Date.now,
+    storage: () => {
+      try {
+        return g().localStorage;
+      } catch {
+        // Sandboxed iframes and disabled storage throw on access.
+        return undefined;
+      }
+    },
+    randomUUID: () => globalThis.crypto?.randomUUID?.() ?? fallbackUUID(),
+    online: browserOnline,
+    WebSocket: () => globalThis.WebSocket,
+    ...given,
+  };
+}

@@ -1,0 +1,133 @@
+/** The options of `createCometClient`, and their one-time normalisation. */
+import type { BackoffOptions, ResolvedBackoff } from './backoff';
+import { type CometEnvironment, resolveEnvironment } from './environment';
+import { CometError, type HttpError } from './errors';
+import { DEFAULT_BASE_URL } from './protocol';
+import type { TransportName } from './types';
+
+/** Request headers, as a record. */
+export type HeaderRecord = Record<string, string>;
+
+/** What the `auth` hook is told about the refusal. */
+export interface AuthContext {
+  /** The 401 or 403 error. */
+  error: HttpError;
+}
+
+/** Options of `createCometClient`. */
+export interface CometClientOptions {
+  /**
+   * The endpoint's base URL. Must be absolute where there is no page location (Node).
+   * @default '/api/comet'
+   */
+  url?: string;
+  /**
+   * The application's user id, sent with every request.
+   * @default undefined
+   */
+  userId?: string;
+  /**
+   * How long a poll may be held by the server, in ms. Lowered for the session when something
+   * on the path cuts held requests earlier (see the `wait-lowered` diagnostic).
+   * @default 25000
+   */
+  wait?: number;
+  /**
+   * How long after `wait` an unanswered poll is given up as dead (the watchdog), in ms.
+   * @default 10000
+   */
+  watchdogGrace?: number;
+  /**
+   * Backoff between failed attempts (full jitter).
+   * @default { initialDelay: 500, maxDelay: 30000, factor: 2 }
+   */
+  backoff?: BackoffOptions;
+  /**
+   * Headers for every request: a record, or a function (sync or async) called per request,
+   * e.g. to read a fresh token.
+   * @default undefined
+   */
+  headers?: HeaderRecord | (() => HeaderRecord | Promise<HeaderRecord>);
+  /**
+   * Called on a 401/403, once per failure streak, for fresh credentials: return headers to
+   * retry with (they override `headers`), or nothing to give up (state `failed`).
+   * @default undefined (a 401/403 fails at once)
+   */
+  auth?: (context: AuthContext) => HeaderRecord | undefined | Promise<HeaderRecord | undefined>;
+  /**
+   * How many sends may wait (offline, reconnecting, in flight) before `send` rejects with a
+   * `QueueFullError`.
+   * @default 100
+   */
+  sendQueueLimit?: number;
+  /**
+   * Delay between the last unsubscribe and stopping the connection, in ms: a subscription that
+   * comes back meanwhile (React StrictMode's double mount) keeps the connection.
+   * @default 1000
+   */
+  idleGrace?: number;
+  /**
+   * The transports to try, in order. Names not implemented in this build are skipped (a
+   * `transport-skipped` diagnostic). Long-poll is the floor.
+   * @default ['longpoll']
+   */
+  transports?: readonly TransportName[];
+  /**
+   * The runtime: `fetch`, timers, `random`, `now`, `storage`, `randomUUID`, an online source and
+   * `WebSocket`. Each defaults to the global, read when used.
+   * @default the globals
+   */
+  environment?: Partial<CometEnvironment>;
+}
+
+/** The options after normalisation: what the rest of the client reads. */
+export interface ResolvedOptions {
+  url: string;
+  userId: string | undefined;
+  wait: number;
+  watchdogGrace: number;
+  backoff: ResolvedBackoff;
+  headers: () => Promise<HeaderRecord>;
+  auth: CometClientOptions['auth'];
+  sendQueueLimit: number;
+  idleGrace: number;
+  transports: readonly string[];
+  environment: CometEnvironment;
+}
+
+function number(name: string, value: unknown, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min)
+    throw new CometError(`option ${name} must be a number >= ${min}, got ${String(value)}`);
+  return value;
+}
+
+/** Checks and normalises the options once; throws a `CometError` naming a bad option. */
+export function resolveOptions(options: CometClientOptions = {}): ResolvedOptions {
+  const { url = DEFAULT_BASE_URL, userId, headers, auth, transports = ['longpoll'] } = options;
+  if (typeof url !== 'string' || url === '') throw new CometError('option url must be a string');
+  if (userId !== undefined && typeof userId !== 'string')
+    throw new CometError('option userId must be a string');
+  if (auth !== undefined && typeof auth !== 'function')
+    throw new CometError('option auth must be a function');
+  if (!Array.isArray(transports) || transports.length === 0)
+    throw new CometError('option transports must be a non-empty array of transport names');
+  const b = options.backoff ?? {};
+  return {
+    url: url.replace(/\/+$/, ''),
+    userId,
+    wait: number('wait', options.wait, 25_000),
+    watchdogGrace: number('watchdogGrace', options.watchdogGrace, 10_000),
+    backoff: {
+      initialDelay: number('backoff.initialDelay', b.initialDelay, 500),
+      maxDelay: number('backoff.maxDelay', b.maxDelay, 30_000),
+      factor: number('backoff.factor', b.factor, 2, 1),
+    },
+    headers: async () => ({ ...(typeof headers === 'function' ? await headers() : headers) }),
+    auth,
+    sendQueueLimit: number('sendQueueLimit', options.sendQueueLimit, 100, 1),
+    idleGrace: number('idleGrace', options.idleGrace, 1000),
+    transports,
+    environment: resolveEnvironment(options.environment),
+  };
+}

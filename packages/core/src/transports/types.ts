@@ -1,0 +1,53 @@
+/**
+ * The one interface every transport implements. A transport moves poll requests and answers;
+ * the client decides everything else (retries, state, cursors), so transports stay small.
+ */
+import type { KyInstance } from 'ky';
+import type { CometEnvironment } from '../environment';
+import type { CometError } from '../errors';
+import type { HeaderRecord } from '../options';
+import type { ParsedAnswer } from '../parse';
+import type { ClientFrame, PollRequest } from '../protocol';
+import type { TransportName } from '../types';
+
+/** What a transport reports. Calls after `close()` are not made. */
+export interface TransportHandlers {
+  /** The transport is open (long-poll: the poll was answered with a 200). */
+  onOpen(): void;
+  /** An answer or a `messages` payload, already checked. */
+  onMessages(answer: ParsedAnswer): void;
+  /** The transport failed and is finished; the client decides what comes next. */
+  onError(error: CometError): void;
+  /** The transport ended normally (end of hold, end of stream): the client opens it again. */
+  onClose(): void;
+}
+
+/** One open transport. */
+export interface TransportHandle {
+  /** Sends a frame over the open transport (WebSocket only). */
+  send?(frame: ClientFrame): void;
+  /** Aborts; no handler is called afterwards. */
+  close(): void;
+}
+
+/** What the client gives a transport. */
+export interface TransportContext {
+  /** The resolved base URL. */
+  url: string;
+  /** ky with the injected fetch, no retry, no timeout, no thrown HTTP errors. */
+  http: KyInstance;
+  environment: CometEnvironment;
+  /** The headers for the next request (options.headers, then the auth hook's). */
+  headers(): Promise<HeaderRecord>;
+  /** How long after the request's `wait` an unanswered request is dead, in ms. */
+  watchdogGrace: number;
+}
+
+/** A transport. */
+export interface Transport {
+  readonly name: TransportName;
+  open(request: PollRequest, handlers: TransportHandlers): TransportHandle;
+}
+
+/** Makes a transport for a client. */
+export type TransportFactory = (context: TransportContext) => Transport;
