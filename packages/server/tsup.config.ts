@@ -8,4 +8,6 @@ export default defineConfig({
   target: 'es2022',
   sourcemap: true,
   clean: true,
+  // The protocol module is bundled in, so `@cometkit/core` stays a devDependency.
+  noExternal: [/^@cometkit\/core/],
 });

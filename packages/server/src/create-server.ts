@@ -1,0 +1,187 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STREAM_PATH, topicProblem, WEBSOCKET_PATH } from '@cometkit/core/protocol';
+import type { Broker, BrokerMessage } from './broker';
+import { createMemoryBroker } from './brokers/memory';
+import { CometServerError, isCometServerError } from './errors';
+import type { HandlerContext } from './handlers/context';
+import { handleLongPoll } from './handlers/long-poll';
+import { handleSend } from './handlers/send';
+import { applyCors, type FrameworkRequest, sendError, subPath } from './http';
+import { type CometServerOptions, resolveServerOptions } from './options';
+
+/** A `next` callback as Express/Connect pass it. */
+export type NextFunction = (error?: unknown) => void;
+
+/** Counts for monitoring and tests. */
+export interface CometServerStats {
+  /** Polls being held or answered right now. */
+  held: number;
+  /** Requests being handled (polls and sends). */
+  inFlight: number;
+  /** True once `close()` was called. */
+  draining: boolean;
+}
+
+/** A server from {@link createCometServer}. */
+export interface CometServer {
+  /**
+   * The request handler: serves the paths under `path` and passes the rest to `next` (or
+   * answers `404`). Works as a `node:http` handler and as Express/Connect middleware; it
+   * never throws and never rejects.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, next?: NextFunction): void;
+  /** Publishes `data` to `topic` (from your own code, e.g. a job); resolves with the message id. */
+  publish(topic: string, data: unknown): Promise<string>;
+  /** The last `limit` messages of `topic` still in history and the position after them. */
+  recent(topic: string, limit?: number): Promise<{ messages: BrokerMessage[]; position: string }>;
+  /**
+   * Drains: every held poll is answered at once with `reconnect` and its cursors, later
+   * requests get `503` with `Retry-After`. Resolves when in-flight requests are done (and the
+   * broker closed, if the server made it).
+   */
+  close(): Promise<void>;
+  /** The broker in use. */
+  readonly broker: Broker;
+  /** Counts for monitoring and tests. */
+  stats(): CometServerStats;
+}
+
+function assertTopic(topic: string): void {
+  const problem = topicProblem(topic);
+  if (problem !== undefined) throw new CometServerError(400, 'bad_request', problem);
+}
+
+/**
+ * Creates the reference cometkit server: stateless between requests (everything is in the
+ * request and the broker), so any instance behind a load balancer can answer any request.
+ */
+export function createCometServer(options: CometServerOptions = {}): CometServer {
+  const resolved = resolveServerOptions(options);
+  const ownsBroker = options.broker === undefined;
+  const broker = options.broker ?? createMemoryBroker();
+  const held = new Set<AbortController>();
+  const inFlight = new Set<Promise<void>>();
+  const log = resolved.log;
+  let draining = false;
+  let closing: Promise<void> | undefined;
+
+  const publish = async (topic: string, data: unknown): Promise<string> => {
+    assertTopic(topic);
+    return broker.publish(topic, data);
+  };
+  const context: HandlerContext = { broker, options: resolved, held, publish };
+
+  const wakeAll = () => {
+    for (const controller of [...held]) controller.abort('drain');
+  };
+  // A broker that loses its store answers held polls so clients retry (maybe elsewhere).
+  const stopBrokerErrors = broker.onError?.((error) => {
+    log({ level: 'error', event: 'broker.error', message: 'the broker failed', error });
+    wakeAll();
+  });
+
+  const fail = (req: IncomingMessage, res: ServerResponse, error: unknown) => {
+    if (isCometServerError(error)) {
+      log({
+        level: error.status >= 500 ? 'error' : 'warn',
+        event: 'request.rejected',
+        message: error.message,
+        status: error.status,
+        code: error.code,
+        method: req.method,
+        url: req.url,
+      });
+      const headers: Record<string, string> = {};
+      // The rest of a too-large body is discarded, not read: close the connection after.
+      if (error.status === 413) headers.connection = 'close';
+      if (error.status === 503) headers['retry-after'] = String(resolved.retryAfter);
+      sendError(res, error.status, error.code, error.message, headers);
+      return;
+    }
+    log({
+      level: 'error',
+      event: 'request.failed',
+      message: 'unexpected error while handling a request',
+      method: req.method,
+      url: req.url,
+      error,
+    });
+    // The details stay in the log; the client gets no stack trace.
+    sendError(res, 500, 'internal', 'the server could not handle the request');
+  };
+
+  const route = async (req: FrameworkRequest, res: ServerResponse, rest: string): Promise<void> => {
+    if (applyCors(req, res, resolved)) return;
+    if (draining) {
+      throw new CometServerError(503, 'unavailable', 'the server is shutting down; retry');
+    }
+    if (rest === '') {
+      if (req.method !== 'POST') return methodNotAllowed(res, 'POST, OPTIONS');
+      return handleLongPoll(context, req, res);
+    }
+    if (rest.startsWith('_')) {
+      // Reserved for the streaming and WebSocket transports (not served by this version).
+      const what = rest === STREAM_PATH || rest === WEBSOCKET_PATH ? 'transport' : 'path';
+      throw new CometServerError(404, 'not_found', `${what} "${rest}" is not served here`);
+    }
+    if (req.method !== 'POST') return methodNotAllowed(res, 'POST, OPTIONS');
+    return handleSend(context, req, res, rest);
+  };
+
+  return {
+    broker,
+
+    handle(req, res, next) {
+      const rest = subPath(req, resolved.path);
+      if (rest === undefined) {
+        if (next) next();
+        else sendError(res, 404, 'not_found', 'not found');
+        return;
+      }
+      const task = route(req, res, rest)
+        .catch((error: unknown) => fail(req, res, error))
+        .catch(() => {})
+        .finally(() => inFlight.delete(task));
+      inFlight.add(task);
+    },
+
+    publish,
+
+    async recent(topic, limit = 50) {
+      assertTopic(topic);
+      if (!Number.isInteger(limit) || limit < 0) {
+        throw new CometServerError(
+          400,
+          'bad_request',
+          `limit must be an integer >= 0, got ${limit}`,
+        );
+      }
+      return broker.recent(topic, limit);
+    },
+
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        log({
+          level: 'info',
+          event: 'server.draining',
+          message: 'draining',
+          held: held.size,
+        });
+        wakeAll();
+        await Promise.allSettled([...inFlight]);
+        stopBrokerErrors?.();
+        if (ownsBroker) await broker.close();
+      })();
+      return closing;
+    },
+
+    stats() {
+      return { held: held.size, inFlight: inFlight.size, draining };
+    },
+  };
+}
+
+function methodNotAllowed(res: ServerResponse, allow: string): void {
+  sendError(res, 405, 'method_not_allowed', `use ${allow.split(',')[0]} here`, { allow });
+}

@@ -1,0 +1,191 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorBody, ErrorCode } from '@cometkit/core/protocol';
+import { CometServerError } from './errors';
+import type { ResolvedServerOptions } from './options';
+
+/** A request as frameworks hand it over: maybe parsed already, maybe mounted under a prefix. */
+export type FrameworkRequest = IncomingMessage & {
+  body?: unknown;
+  originalUrl?: string;
+  baseUrl?: string;
+};
+
+/**
+ * The part of the URL after the server's base path: `''` for the base itself, `'chat'` for
+ * `{base}/chat`, or undefined when the request is not under the base path.
+ */
+export function subPath(req: FrameworkRequest, base: string): string | undefined {
+  const full = pathname(req.originalUrl ?? req.url ?? '/');
+  const rest = under(full, base);
+  if (rest !== undefined) return rest;
+  // Mounted by Express/Connect under a prefix of its own: the mount point is the base.
+  if (typeof req.baseUrl === 'string' && req.baseUrl.length > 0) {
+    return under(pathname(req.url ?? '/'), '/');
+  }
+  return undefined;
+}
+
+function pathname(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+function under(path: string, base: string): string | undefined {
+  if (base === '/') return path.replace(/^\/+/, '').replace(/\/$/, '');
+  if (path === base || path === `${base}/`) return '';
+  if (path.startsWith(`${base}/`)) return path.slice(base.length + 1);
+  return undefined;
+}
+
+const JSON_HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  // Answers are live data: no cache on the path may keep or merge them.
+  'cache-control': 'no-store',
+};
+
+/** Writes a JSON answer, unless the client has gone or an answer was already written. */
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent || res.writableEnded || res.destroyed) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...JSON_HEADERS,
+    'content-length': String(Buffer.byteLength(text)),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Writes `{"error": {code, message}}`. */
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  code: ErrorCode | (string & {}),
+  message: string,
+  headers: Record<string, string> = {},
+): void {
+  const body: ErrorBody = { error: { code, message } };
+  sendJson(res, status, body, headers);
+}
+
+/**
+ * Sets the CORS headers when the request's origin is allowed. Returns true when the request
+ * was a preflight, which is answered here.
+ */
+export function applyCors(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: ResolvedServerOptions,
+): boolean {
+  const origin = req.headers.origin;
+  const cors = options.cors;
+  const allowed =
+    cors !== undefined &&
+    typeof origin === 'string' &&
+    (cors.origins === '*' ||
+      (typeof cors.origins === 'function' ? cors.origins(origin) : cors.origins.includes(origin)));
+  if (cors) res.setHeader('vary', 'Origin');
+  if (allowed) {
+    res.setHeader('access-control-allow-origin', origin);
+    if (cors.credentials) res.setHeader('access-control-allow-credentials', 'true');
+    res.setHeader('access-control-expose-headers', 'Retry-After');
+  }
+  if (req.method !== 'OPTIONS') return false;
+  if (allowed) {
+    res.setHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
+    const asked = req.headers['access-control-request-headers'];
+    res.setHeader(
+      'access-control-allow-headers',
+      typeof asked === 'string' && asked.length > 0 ? asked : 'content-type',
+    );
+    res.setHeader('access-control-max-age', String(cors.maxAge));
+  }
+  // A refused origin gets the same 204 without allow headers: the browser blocks the call.
+  res.writeHead(204, { 'content-length': '0' });
+  res.end();
+  return true;
+}
+
+/**
+ * Reads and parses the JSON body, bounded by `limit` bytes. A body a framework already parsed
+ * (`req.body`) is taken as is. Throws a {@link CometServerError} (400 or 413).
+ */
+export async function readJsonBody(req: FrameworkRequest, limit: number): Promise<unknown> {
+  const parsed = req.body;
+  if (parsed !== undefined && !(typeof parsed === 'object' && parsed !== null && isEmpty(parsed))) {
+    if (typeof parsed === 'string') return parseJson(parsed, limit);
+    if (Buffer.isBuffer(parsed)) return parseJson(parsed.toString('utf8'), limit);
+    return parsed;
+  }
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
+  if (req.readableEnded) {
+    // Someone consumed the stream: what they left in `req.body` is all there is.
+    if (parsed !== undefined) return parsed;
+    throw new CometServerError(400, 'bad_request', 'the body is empty');
+  }
+  const text = await new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        // Discard the rest instead of buffering it; the answer closes the connection.
+        req.resume();
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(
+        new CometServerError(400, 'bad_request', 'the body could not be read', { cause: error }),
+      );
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new CometServerError(400, 'bad_request', 'the client went away during the body'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+  return parseJson(text, limit);
+}
+
+// Express 5 leaves `req.body` undefined without a parser, but older stacks set `{}` for a body
+// they did not parse: read the stream then.
+function isEmpty(value: object): boolean {
+  return !Array.isArray(value) && !Buffer.isBuffer(value) && Object.keys(value).length === 0;
+}
+
+function tooLarge(limit: number): CometServerError {
+  return new CometServerError(413, 'too_large', `the body is larger than ${limit} bytes`);
+}
+
+function parseJson(text: string, limit: number): unknown {
+  if (Buffer.byteLength(text) > limit) throw tooLarge(limit);
+  if (text.trim().length === 0) throw new CometServerError(400, 'bad_request', 'the body is empty');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new CometServerError(400, 'bad_request', 'the body is not valid JSON');
+  }
+}

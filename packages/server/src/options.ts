@@ -1,0 +1,215 @@
+import type { IncomingMessage } from 'node:http';
+import type { TopicErrorBody } from '@cometkit/core/protocol';
+import type { Broker } from './broker';
+
+/** What a request asks to do with a topic, for {@link AuthorizeHook}. */
+export type AuthorizeAction = 'poll' | 'send';
+
+/** The argument of {@link AuthorizeHook}. */
+export interface AuthorizeContext {
+  /** The HTTP request (headers, cookies, `req.user` set by your middleware…). */
+  req: IncomingMessage;
+  action: AuthorizeAction;
+  topic: string;
+  sessionGuid: string | undefined;
+  /** As the client says: check it against your own authentication before trusting it. */
+  userId: string | undefined;
+}
+
+/**
+ * Decides whether a request may poll or send to one topic: `true` allows, `false` refuses with
+ * `forbidden`, a `{code, message}` refuses with that code (`unauthorized` makes a send a 401).
+ * A refused topic in a poll goes into that answer's `errors`; the other topics go on.
+ */
+export type AuthorizeHook = (
+  context: AuthorizeContext,
+) => boolean | TopicErrorBody | Promise<boolean | TopicErrorBody>;
+
+/** The argument of {@link OnSendHook}. */
+export interface SendContext {
+  req: IncomingMessage;
+  topic: string;
+  /** The `data` of the send, as the client sent it: validate it before use. */
+  data: unknown;
+  sessionGuid: string | undefined;
+  userId: string | undefined;
+  /** Publishes to any topic through the server's broker; resolves with the message id. */
+  publish: (topic: string, data: unknown) => Promise<string>;
+}
+
+/**
+ * What a send does; resolves with the message id answered to the client. Throw a
+ * `CometServerError` to refuse (e.g. `400 bad_request` with a message the UI shows).
+ * The default publishes `data` to the topic.
+ */
+export type OnSendHook = (context: SendContext) => string | Promise<string>;
+
+/** A structured log event. */
+export interface ServerLogEvent {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  /** A stable name, e.g. `request.rejected`, `hook.failed`, `server.draining`. */
+  event: string;
+  message: string;
+  /** Facts: status, code, topic, error… */
+  [key: string]: unknown;
+}
+
+/** CORS settings; without them the server adds no CORS header (same origin only). */
+export interface CorsOptions {
+  /**
+   * Allowed origins: a list (exact match, e.g. `https://app.example.com`), `'*'` for any, or a
+   * function. The request's origin is echoed back, never `*`, so credentials can work.
+   */
+  origins: readonly string[] | '*' | ((origin: string) => boolean);
+  /**
+   * Sends `Access-Control-Allow-Credentials: true` (cookies on cross-origin requests).
+   * @default false
+   */
+  credentials?: boolean;
+  /**
+   * How long a browser may cache a preflight answer, in seconds.
+   * @default 600
+   */
+  maxAge?: number;
+}
+
+/** Options of `createCometServer`. */
+export interface CometServerOptions {
+  /**
+   * The base path the handler serves (polls at `path`, sends at `path/{topic}`).
+   * @default '/api/comet'
+   */
+  path?: string;
+  /**
+   * Where messages live. Share one broker between instances (Redis across processes).
+   * @default createMemoryBroker() (closed with the server; a broker you pass is not)
+   */
+  broker?: Broker;
+  /**
+   * The longest a poll is held, in ms: the client's `wait` is capped by it. Keep it below
+   * every idle timeout on the path (AWS Classic Load Balancer and nginx: 60 s).
+   * @default 25_000
+   */
+  maxWait?: number;
+  /**
+   * The most messages of one topic in one answer; a client further behind gets the rest in
+   * its next poll, at once.
+   * @default 1000
+   */
+  batchLimit?: number;
+  /**
+   * How long a held poll waits after a wake-up before reading, in ms, so a burst goes out as
+   * one answer. `0` still gathers everything published in the same event-loop turn.
+   * @default 0
+   */
+  coalesceMs?: number;
+  /**
+   * The largest request body, in bytes; larger ones get `413 too_large`.
+   * @default 65_536
+   */
+  bodyLimit?: number;
+  /**
+   * The most topics in one poll; more get `400 bad_request`.
+   * @default 100
+   */
+  maxTopics?: number;
+  /**
+   * How long a send's answer is remembered so a retried send publishes once, in ms.
+   * @default 300_000 (5 minutes)
+   */
+  idempotencyTtl?: number;
+  /**
+   * `Retry-After` (seconds) on the `503 unavailable` answers while draining.
+   * @default 1
+   */
+  retryAfter?: number;
+  /**
+   * Cross-origin access.
+   * @default undefined (closed: no CORS headers)
+   */
+  cors?: CorsOptions;
+  /**
+   * Per-topic permission for polls and sends.
+   * @default undefined (everything allowed)
+   */
+  authorize?: AuthorizeHook;
+  /**
+   * What a send does.
+   * @default publishes the send's data to its topic
+   */
+  onSend?: OnSendHook;
+  /**
+   * Receives structured log events.
+   * @default undefined (silent)
+   */
+  logger?: (event: ServerLogEvent) => void;
+}
+
+/** The options with every default filled in, read by the rest of the server. */
+export interface ResolvedServerOptions {
+  path: string;
+  maxWait: number;
+  batchLimit: number;
+  coalesceMs: number;
+  bodyLimit: number;
+  maxTopics: number;
+  idempotencyTtl: number;
+  retryAfter: number;
+  cors: Required<CorsOptions> | undefined;
+  authorize: AuthorizeHook | undefined;
+  onSend: OnSendHook | undefined;
+  log: (event: ServerLogEvent) => void;
+}
+
+function integer(name: string, value: number | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new TypeError(
+      `createCometServer: ${name} must be an integer >= ${min}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Validates the options once and fills in the defaults; a bad option throws a TypeError. */
+export function resolveServerOptions(options: CometServerOptions): ResolvedServerOptions {
+  let path = options.path ?? '/api/comet';
+  if (typeof path !== 'string' || !path.startsWith('/')) {
+    throw new TypeError(`createCometServer: path must start with "/", got ${String(path)}`);
+  }
+  if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+  const cors = options.cors;
+  if (cors !== undefined) {
+    const origins = cors.origins;
+    if (origins !== '*' && typeof origins !== 'function' && !Array.isArray(origins)) {
+      throw new TypeError('createCometServer: cors.origins must be a list, "*" or a function');
+    }
+  }
+  const logger = options.logger;
+  return {
+    path,
+    maxWait: integer('maxWait', options.maxWait, 25_000, 0),
+    batchLimit: integer('batchLimit', options.batchLimit, 1000, 1),
+    coalesceMs: integer('coalesceMs', options.coalesceMs, 0, 0),
+    bodyLimit: integer('bodyLimit', options.bodyLimit, 65_536, 1),
+    maxTopics: integer('maxTopics', options.maxTopics, 100, 1),
+    idempotencyTtl: integer('idempotencyTtl', options.idempotencyTtl, 300_000, 1),
+    retryAfter: integer('retryAfter', options.retryAfter, 1, 0),
+    cors: cors && {
+      origins: cors.origins,
+      credentials: cors.credentials ?? false,
+      maxAge: integer('cors.maxAge', cors.maxAge, 600, 0),
+    },
+    authorize: options.authorize,
+    onSend: options.onSend,
+    log: logger
+      ? (event) => {
+          try {
+            logger(event);
+          } catch {
+            // A failing logger must not turn a good answer into a failure.
+          }
+        }
+      : () => {},
+  };
+}

@@ -1,0 +1,406 @@
+/**
+ * The transport-independent heart of the server: from a validated poll request, the immediate
+ * answer, or a hold that wakes on a publish (after the coalescing window) with the same answer
+ * shape. Long-poll answers once; streaming and WebSocket call the same pieces in a loop.
+ */
+import type { IncomingMessage } from 'node:http';
+import {
+  type Cursors,
+  type LegacyAnswer,
+  type PollAnswer,
+  PROTOCOL_VERSION,
+  type TopicErrorBody,
+  topicProblem,
+  type WireMessage,
+} from '@cometkit/core/protocol';
+import type { Broker } from './broker';
+import { CometServerError } from './errors';
+import type { ResolvedServerOptions } from './options';
+
+/** A poll request that passed validation. Cursors are a Map: topics never become object keys. */
+export interface ValidPoll {
+  /** True for a request without `"v"`: answered in the legacy shape. */
+  legacy: boolean;
+  sessionGuid: string | undefined;
+  userId: string | undefined;
+  /** The topic set, without duplicates, in request order. */
+  topics: string[];
+  cursors: Map<string, string>;
+  /** The client's `wait` in ms, undefined when not given. */
+  wait: number | undefined;
+}
+
+/** What the pieces here need from the server. */
+export interface PollContext {
+  broker: Broker;
+  options: ResolvedServerOptions;
+}
+
+const MAX_ID_LENGTH = 200;
+
+function badRequest(message: string): CometServerError {
+  return new CometServerError(400, 'bad_request', message);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function optionalString(body: Record<string, unknown>, key: string): string | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value.length > MAX_ID_LENGTH) {
+    throw badRequest(`"${key}" must be a string of at most ${MAX_ID_LENGTH} characters`);
+  }
+  return value;
+}
+
+/** Checks `v`, `sessionGuid` and `userId`, common to polls and sends. */
+export function parseEnvelope(body: unknown): {
+  legacy: boolean;
+  sessionGuid: string | undefined;
+  userId: string | undefined;
+  body: Record<string, unknown>;
+} {
+  if (!isRecord(body)) throw badRequest('the body must be a JSON object');
+  const legacy = body.v === undefined;
+  if (!legacy && body.v !== PROTOCOL_VERSION) {
+    throw badRequest(
+      `unsupported protocol version ${JSON.stringify(body.v)}; this server speaks 1`,
+    );
+  }
+  const sessionGuid = optionalString(body, 'sessionGuid');
+  if (!legacy && sessionGuid === undefined) throw badRequest('"sessionGuid" is required');
+  return { legacy, sessionGuid, userId: optionalString(body, 'userId'), body };
+}
+
+/** Validates a poll body; throws a `400 bad_request` {@link CometServerError} saying what is wrong. */
+export function parsePollRequest(raw: unknown, maxTopics: number): ValidPoll {
+  const { legacy, sessionGuid, userId, body } = parseEnvelope(raw);
+  const topicList = body.topics;
+  if (!Array.isArray(topicList)) throw badRequest('"topics" must be an array of topic names');
+  if (topicList.length === 0) throw badRequest('"topics" must name at least one topic');
+  if (topicList.length > maxTopics) {
+    throw badRequest(`at most ${maxTopics} topics per request, got ${topicList.length}`);
+  }
+  const topics = new Set<string>();
+  for (const topic of topicList) {
+    const problem = topicProblem(topic);
+    if (problem !== undefined) throw badRequest(problem);
+    topics.add(topic as string);
+  }
+  const cursors = new Map<string, string>();
+  if (body.cursors !== undefined && body.cursors !== null) {
+    if (!isRecord(body.cursors)) throw badRequest('"cursors" must be an object {topic: id}');
+    for (const [topic, cursor] of Object.entries(body.cursors)) {
+      if (typeof cursor !== 'string' || cursor.length === 0 || cursor.length > MAX_ID_LENGTH) {
+        throw badRequest(`the cursor of topic ${JSON.stringify(topic.slice(0, 40))} must be an id`);
+      }
+      // A cursor for a topic outside the set is ignored: the client just dropped that topic.
+      if (topics.has(topic)) cursors.set(topic, cursor);
+    }
+  }
+  let wait: number | undefined;
+  if (body.wait !== undefined && body.wait !== null) {
+    if (typeof body.wait !== 'number' || !Number.isFinite(body.wait) || body.wait < 0) {
+      throw badRequest('"wait" must be a number of ms >= 0');
+    }
+    wait = Math.floor(body.wait);
+  }
+  return { legacy, sessionGuid, userId, topics: [...topics], cursors, wait };
+}
+
+/** The hold time for a poll: the client's `wait`, capped by `maxWait`. */
+export function holdTime(poll: ValidPoll, options: ResolvedServerOptions): number {
+  return Math.min(poll.wait ?? options.maxWait, options.maxWait);
+}
+
+/** The topics a request may poll, and the refusals of the others. */
+export interface AuthorizedTopics {
+  allowed: string[];
+  errors: Map<string, TopicErrorBody>;
+}
+
+/** Asks the `authorize` hook about every topic of a poll (in parallel). */
+export async function authorizeTopics(
+  context: PollContext,
+  poll: ValidPoll,
+  req: IncomingMessage,
+): Promise<AuthorizedTopics> {
+  const authorize = context.options.authorize;
+  if (!authorize) return { allowed: poll.topics, errors: new Map() };
+  const verdicts = await Promise.all(
+    poll.topics.map((topic) =>
+      checkTopic(context, req, 'poll', topic, poll.sessionGuid, poll.userId),
+    ),
+  );
+  const allowed: string[] = [];
+  const errors = new Map<string, TopicErrorBody>();
+  poll.topics.forEach((topic, index) => {
+    const verdict = verdicts[index];
+    if (verdict === undefined) allowed.push(topic);
+    else errors.set(topic, verdict);
+  });
+  return { allowed, errors };
+}
+
+/** Runs `authorize` for one topic: undefined when allowed, else the refusal. Never throws. */
+export async function checkTopic(
+  context: PollContext,
+  req: IncomingMessage,
+  action: 'poll' | 'send',
+  topic: string,
+  sessionGuid: string | undefined,
+  userId: string | undefined,
+): Promise<TopicErrorBody | undefined> {
+  const authorize = context.options.authorize;
+  if (!authorize) return undefined;
+  try {
+    const verdict = await authorize({ req, action, topic, sessionGuid, userId });
+    if (verdict === true) return undefined;
+    if (
+      typeof verdict === 'object' &&
+      verdict !== null &&
+      typeof verdict.code === 'string' &&
+      typeof verdict.message === 'string'
+    ) {
+      return { code: verdict.code, message: verdict.message };
+    }
+    return { code: 'forbidden', message: `not allowed to ${action} topic "${topic}"` };
+  } catch (error) {
+    context.options.log({
+      level: 'error',
+      event: 'hook.failed',
+      message: 'the authorize hook threw; the topic is refused',
+      hook: 'authorize',
+      topic,
+      error,
+    });
+    return { code: 'internal', message: `could not check access to topic "${topic}"` };
+  }
+}
+
+/** The result of reading every topic after its cursor. */
+export interface ReadResult {
+  messages: WireMessage[];
+  /** The position of every topic read, after `messages`. */
+  cursors: Map<string, string>;
+  resets: string[];
+}
+
+/** Reads every topic after its cursor (a missing cursor reads the current position). */
+export async function readTopics(
+  context: PollContext,
+  topics: readonly string[],
+  cursors: ReadonlyMap<string, string>,
+): Promise<ReadResult> {
+  const limit = context.options.batchLimit;
+  const results = await Promise.all(
+    topics.map((topic) => context.broker.read(topic, cursors.get(topic), limit)),
+  );
+  const messages: WireMessage[] = [];
+  const positions = new Map<string, string>();
+  const resets: string[] = [];
+  topics.forEach((topic, index) => {
+    const result = results[index];
+    if (!result) return;
+    for (const message of result.messages) {
+      messages.push({ topic: message.topic, id: message.id, data: message.data });
+    }
+    positions.set(topic, result.position);
+    if (result.reset) resets.push(topic);
+  });
+  return { messages, cursors: positions, resets };
+}
+
+/** How a wait ended. */
+export type WaitOutcome = 'publish' | 'timeout' | 'abort';
+
+/**
+ * Listens to a topic set from the moment it is made, so that nothing published between a read
+ * and the start of a wait is missed. One per held request; `dispose` leaves nothing behind.
+ */
+export interface Waiter {
+  /**
+   * Resolves `'publish'` once a topic got a message (at once if one came since the last
+   * `wait`), after the coalescing window; `'timeout'` after `ms`; `'abort'` when `signal`
+   * aborts. Clears the "published" mark, so read after it resolves.
+   */
+  wait(ms: number, signal?: AbortSignal): Promise<WaitOutcome>;
+  /** Stops listening and clears any timer. */
+  dispose(): void;
+}
+
+/** Makes a {@link Waiter} over `topics`. */
+export function createWaiter(context: PollContext, topics: readonly string[]): Waiter {
+  const coalesceMs = context.options.coalesceMs;
+  let published = false;
+  let settle: ((outcome: WaitOutcome) => void) | undefined;
+  let coalescing = false;
+  let holdTimer: ReturnType<typeof setTimeout> | undefined;
+  let coalesceTimer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined;
+
+  const fire = () => {
+    coalesceTimer = undefined;
+    coalescing = false;
+    published = false;
+    settle?.('publish');
+  };
+  const startCoalescing = () => {
+    if (coalescing) return;
+    coalescing = true;
+    coalesceTimer = coalesceMs === 0 ? setImmediate(fire) : setTimeout(fire, coalesceMs);
+  };
+  const stopListening = context.broker.listen(topics, () => {
+    published = true;
+    if (settle) startCoalescing();
+  });
+  const clearTimers = () => {
+    if (holdTimer !== undefined) clearTimeout(holdTimer);
+    holdTimer = undefined;
+    if (coalesceTimer !== undefined) {
+      if (coalesceMs === 0) clearImmediate(coalesceTimer as ReturnType<typeof setImmediate>);
+      else clearTimeout(coalesceTimer as ReturnType<typeof setTimeout>);
+    }
+    coalesceTimer = undefined;
+    coalescing = false;
+  };
+
+  return {
+    wait(ms, signal) {
+      if (signal?.aborted) return Promise.resolve('abort');
+      return new Promise<WaitOutcome>((resolve) => {
+        const onAbort = () => settle?.('abort');
+        settle = (outcome) => {
+          settle = undefined;
+          clearTimers();
+          signal?.removeEventListener('abort', onAbort);
+          resolve(outcome);
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        holdTimer = setTimeout(() => settle?.('timeout'), Math.max(0, ms));
+        if (published) startCoalescing();
+      });
+    },
+    dispose() {
+      stopListening();
+      settle?.('abort');
+      clearTimers();
+    },
+  };
+}
+
+/** Why a held request stops early: the client left, or the server drains. */
+export type StopReason = 'gone' | 'drain';
+
+/** Options of {@link answerPoll}. */
+export interface AnswerPollOptions {
+  req: IncomingMessage;
+  /** How long to hold; 0 answers at once. */
+  holdMs: number;
+  /** Aborts the hold; `signal.reason` is a {@link StopReason}. */
+  signal?: AbortSignal;
+}
+
+function toCursors(map: ReadonlyMap<string, string>): Cursors {
+  return Object.fromEntries(map);
+}
+
+function buildAnswer(
+  read: ReadResult,
+  errors: ReadonlyMap<string, TopicErrorBody>,
+  reconnect: boolean,
+): PollAnswer {
+  const answer: PollAnswer = {};
+  if (read.messages.length > 0) answer.messages = read.messages;
+  answer.cursors = toCursors(read.cursors);
+  if (read.resets.length > 0) answer.resets = read.resets;
+  if (errors.size > 0) answer.errors = Object.fromEntries(errors);
+  if (reconnect) answer.reconnect = true;
+  return answer;
+}
+
+/**
+ * Answers a (version 1) poll: at once when there is something to say (messages, a handshake,
+ * resets, refusals) or `holdMs` is 0; otherwise holds until a publish, the end of the hold
+ * (`reconnect: true`) or a drain (`reconnect: true`). Resolves `undefined` when the client left.
+ */
+export async function answerPoll(
+  context: PollContext,
+  poll: ValidPoll,
+  options: AnswerPollOptions,
+): Promise<PollAnswer | undefined> {
+  const { allowed, errors } = await authorizeTopics(context, poll, options.req);
+  if (allowed.length === 0) return buildAnswer(emptyRead(), errors, false);
+  // Listening starts before the first read so that a publish in between is not missed.
+  const waiter = createWaiter(context, allowed);
+  try {
+    let read = await readTopics(context, allowed, poll.cursors);
+    const handshake = allowed.some((topic) => !poll.cursors.has(topic));
+    if (read.messages.length > 0 || read.resets.length > 0 || errors.size > 0 || handshake) {
+      return buildAnswer(read, errors, false);
+    }
+    const deadline = Date.now() + options.holdMs;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) return buildAnswer(read, errors, true);
+      const outcome = await waiter.wait(left, options.signal);
+      if (outcome === 'abort') {
+        return options.signal?.reason === 'drain' ? buildAnswer(read, errors, true) : undefined;
+      }
+      if (outcome === 'timeout') return buildAnswer(read, errors, true);
+      read = await readTopics(context, allowed, read.cursors);
+      if (read.messages.length > 0 || read.resets.length > 0) {
+        return buildAnswer(read, errors, false);
+      }
+    }
+  } finally {
+    waiter.dispose();
+  }
+}
+
+function emptyRead(): ReadResult {
+  return { messages: [], cursors: new Map(), resets: [] };
+}
+
+/**
+ * Answers a legacy poll (no `"v"`): holds from the current position and answers the first
+ * message as `{topic, data}`, or `{reconnect: true}` at the end of the hold. There are no
+ * cursors in this shape, so what is published between two legacy polls is not seen: that is
+ * the old design's limit, and the reason for version 1. Refused topics are left out; when
+ * every topic is refused the request throws `403 forbidden`.
+ */
+export async function answerLegacyPoll(
+  context: PollContext,
+  poll: ValidPoll,
+  options: AnswerPollOptions,
+): Promise<LegacyAnswer | undefined> {
+  const { allowed, errors } = await authorizeTopics(context, poll, options.req);
+  if (allowed.length === 0) {
+    const first = errors.values().next().value;
+    throw new CometServerError(
+      first?.code === 'unauthorized' ? 401 : 403,
+      first?.code ?? 'forbidden',
+      first?.message ?? 'not allowed',
+    );
+  }
+  const waiter = createWaiter(context, allowed);
+  try {
+    let read = await readTopics(context, allowed, new Map());
+    const deadline = Date.now() + options.holdMs;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) return { reconnect: true };
+      const outcome = await waiter.wait(left, options.signal);
+      if (outcome === 'abort') {
+        return options.signal?.reason === 'drain' ? { reconnect: true } : undefined;
+      }
+      if (outcome === 'timeout') return { reconnect: true };
+      read = await readTopics(context, allowed, read.cursors);
+      const first = read.messages[0];
+      if (first) return { topic: first.topic, data: first.data };
+    }
+  } finally {
+    waiter.dispose();
+  }
+}

@@ -1,0 +1,165 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { poll, post, serve, stopAll } from './helpers';
+
+afterEach(stopAll);
+
+describe('long-poll handler', () => {
+  it('answers a handshake at once with the current position of every topic', async () => {
+    const { comet, base } = await serve();
+    await comet.publish('chat', 'before');
+    const answer = await post(base, poll(['chat', 'typing']));
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('content-type')).toMatch(/application\/json/);
+    expect(answer.headers.get('cache-control')).toBe('no-store');
+    expect(answer.body.messages).toBeUndefined();
+    expect(Object.keys(answer.body.cursors ?? {})).toEqual(['chat', 'typing']);
+    expect(answer.body.reconnect).toBeUndefined();
+  });
+
+  it('answers at once with messages after the cursor, and their new position', async () => {
+    const { comet, base } = await serve();
+    const { cursors } = (await post(base, poll(['chat']))).body;
+    await comet.publish('chat', 1);
+    const id = await comet.publish('chat', 2);
+    const answer = await post(base, poll(['chat'], cursors));
+    expect(answer.body.messages?.map((m) => m.data)).toEqual([1, 2]);
+    expect(answer.body.cursors).toEqual({ chat: id });
+  });
+
+  it('holds until a publish and answers it', async () => {
+    const { comet, base } = await serve();
+    const { cursors } = (await post(base, poll(['chat']))).body;
+    const pending = post(base, poll(['chat'], cursors));
+    await expect.poll(() => comet.stats().held).toBe(1);
+    const id = await comet.publish('chat', { text: 'hi' });
+    const answer = await pending;
+    expect(answer.body.messages).toEqual([{ topic: 'chat', id, data: { text: 'hi' } }]);
+    expect(answer.body.cursors).toEqual({ chat: id });
+  });
+
+  it('sends a burst published in one turn as one answer', async () => {
+    const { comet, base } = await serve();
+    const { cursors } = (await post(base, poll(['a', 'b']))).body;
+    const pending = post(base, poll(['a', 'b'], cursors));
+    await expect.poll(() => comet.stats().held).toBe(1);
+    await Promise.all([comet.publish('a', 1), comet.publish('b', 2), comet.publish('a', 3)]);
+    const answer = await pending;
+    expect(answer.body.messages?.map((m) => [m.topic, m.data])).toEqual([
+      ['a', 1],
+      ['a', 3],
+      ['b', 2],
+    ]);
+  });
+
+  it('waits the coalescing window after a wake-up so later messages join the batch', async () => {
+    const { comet, base } = await serve({ coalesceMs: 200 });
+    const { cursors } = (await post(base, poll(['a']))).body;
+    const pending = post(base, poll(['a'], cursors));
+    await expect.poll(() => comet.stats().held).toBe(1);
+    await comet.publish('a', 1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await comet.publish('a', 2);
+    expect((await pending).body.messages?.map((m) => m.data)).toEqual([1, 2]);
+  });
+
+  it('ends the hold with reconnect and the unchanged cursors, capped by maxWait', async () => {
+    const { base } = await serve({ maxWait: 50 });
+    const { cursors } = (await post(base, poll(['chat']))).body;
+    const answer = await post(base, poll(['chat'], cursors, 60_000));
+    expect(answer.body).toEqual({ cursors, reconnect: true });
+  });
+
+  it('answers wait 0 at once with reconnect', async () => {
+    const { base } = await serve();
+    const { cursors } = (await post(base, poll(['chat']))).body;
+    expect((await post(base, poll(['chat'], cursors, 0))).body).toEqual({
+      cursors,
+      reconnect: true,
+    });
+  });
+
+  it('reports a cursor from another epoch in resets with the current position', async () => {
+    const { comet, base } = await serve();
+    const id = await comet.publish('chat', 'x');
+    const answer = await post(base, poll(['chat', 'other'], { chat: 'oldepoch-4', other: 'z' }));
+    expect(answer.body.resets).toEqual(['chat', 'other']);
+    expect(answer.body.cursors?.chat).toBe(id);
+    expect(answer.body.messages).toBeUndefined();
+  });
+
+  it('gives at most batchLimit messages per topic and the rest in the next poll', async () => {
+    const { comet, base } = await serve({ batchLimit: 2 });
+    const { cursors } = (await post(base, poll(['t']))).body;
+    for (let i = 0; i < 3; i += 1) await comet.publish('t', i);
+    const first = await post(base, poll(['t'], cursors));
+    expect(first.body.messages?.map((m) => m.data)).toEqual([0, 1]);
+    const second = await post(base, poll(['t'], first.body.cursors));
+    expect(second.body.messages?.map((m) => m.data)).toEqual([2]);
+  });
+
+  it('puts a refused topic in errors and still answers the others', async () => {
+    const { comet, base } = await serve({
+      authorize: ({ topic }) =>
+        topic === 'secret' ? { code: 'forbidden', message: 'agents only' } : topic !== 'nope',
+    });
+    const { cursors } = (await post(base, poll(['chat']))).body;
+    await comet.publish('chat', 'hello');
+    const answer = await post(base, poll(['chat', 'secret', 'nope'], cursors));
+    expect(answer.body.errors).toEqual({
+      secret: { code: 'forbidden', message: 'agents only' },
+      nope: { code: 'forbidden', message: 'not allowed to poll topic "nope"' },
+    });
+    expect(answer.body.messages?.map((m) => m.data)).toEqual(['hello']);
+    expect(Object.keys(answer.body.cursors ?? {})).toEqual(['chat']);
+  });
+
+  it('refuses a topic whose authorize hook throws, logging it, and keeps serving', async () => {
+    const events: string[] = [];
+    const { base } = await serve({
+      authorize: async ({ topic }) => {
+        if (topic === 'bad') throw new Error('db down');
+        return true;
+      },
+      logger: (event) => events.push(event.event),
+    });
+    const answer = await post(base, poll(['bad', 'good']));
+    expect(answer.body.errors?.bad?.code).toBe('internal');
+    expect(answer.body.cursors).toHaveProperty('good');
+    expect(events).toContain('hook.failed');
+  });
+
+  it('gives the authorize hook the request, action, session and user', async () => {
+    const seen: unknown[] = [];
+    const { base } = await serve({
+      authorize: ({ req, action, topic, sessionGuid, userId }) => {
+        seen.push([req.headers['x-token'], action, topic, sessionGuid, userId]);
+        return true;
+      },
+    });
+    await post(base, { ...poll(['chat']), userId: 'u1' }, { headers: { 'x-token': 't' } });
+    expect(seen).toEqual([['t', 'poll', 'chat', 's-1', 'u1']]);
+  });
+
+  describe('legacy shape (no "v")', () => {
+    it('holds and answers one message as {topic, data}', async () => {
+      const { comet, base } = await serve();
+      const pending = post(base, { topics: ['chat'], sessionGuid: 'g' });
+      await expect.poll(() => comet.stats().held).toBe(1);
+      await comet.publish('chat', 'one');
+      await comet.publish('chat', 'two');
+      expect((await pending).body).toEqual({ topic: 'chat', data: 'one' });
+    });
+
+    it('answers {reconnect: true} at the end of the hold', async () => {
+      const { base } = await serve({ maxWait: 30 });
+      expect((await post(base, { topics: ['chat'] })).body).toEqual({ reconnect: true });
+    });
+
+    it('answers 403 when every topic is refused', async () => {
+      const { base } = await serve({ authorize: () => false });
+      const answer = await post(base, { topics: ['chat'] });
+      expect(answer.status).toBe(403);
+      expect(answer.body.error?.code).toBe('forbidden');
+    });
+  });
+});

@@ -1,0 +1,2 @@
+export * from './front';
+export * from './start-server';
