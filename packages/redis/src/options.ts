@@ -1,0 +1,105 @@
+import type { RedisOptions } from 'ioredis';
+
+/** Options of {@link createRedisBroker}. */
+export interface RedisBrokerOptions {
+  /**
+   * Where Redis is: a `redis://` or `rediss://` URL, or ioredis options (host, port, TLS,
+   * Sentinel, `retryStrategy`, …). The broker opens two connections of its own (commands and
+   * Pub/Sub) and sets the options its guarantees rest on: no offline queue and no resending of
+   * commands after a reconnect (a publish must fail fast rather than wait or run twice).
+   * @default 'redis://127.0.0.1:6379'
+   */
+  redis?: string | RedisOptions;
+  /**
+   * Prefix of every key and of the wake-up channel, so several applications (or tests) can share
+   * one Redis. Instances that serve the same clients must use the same prefix.
+   * @default 'cometkit:'
+   */
+  keyPrefix?: string;
+  /**
+   * Keep about this many messages per topic (at least this many: Redis trims whole stream nodes,
+   * `MAXLEN ~`). A client further behind than this gets a `reset`. `0`: no length bound.
+   * @default 1000
+   */
+  maxLength?: number;
+  /**
+   * Keep messages about this long, in ms (at least this long: `MINID ~`, checked on each publish).
+   * A client away longer than this gets a `reset`. `0`: no age bound.
+   * @default 3_600_000 (one hour)
+   */
+  maxAgeMs?: number;
+  /**
+   * How long the first call may wait for the first connection before it rejects with
+   * `unavailable`. After the broker was connected once, calls during an outage reject at once.
+   * @default 10_000
+   */
+  connectTimeoutMs?: number;
+  /**
+   * A command without an answer for this long rejects with `unavailable` (a Redis that hangs
+   * rather than drops the connection).
+   * @default 5_000
+   */
+  commandTimeoutMs?: number;
+}
+
+/** The options after defaults and checks; the rest of the code reads only this. */
+export interface ResolvedRedisBrokerOptions {
+  redis: RedisOptions;
+  url: string | undefined;
+  keyPrefix: string;
+  maxLength: number;
+  maxAgeMs: number;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+}
+
+function count(name: string, value: number | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(
+      `createRedisBroker: ${name} must be an integer >= ${min}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Applies defaults and rejects bad options with a message that names the option. */
+export function resolveOptions(options: RedisBrokerOptions = {}): ResolvedRedisBrokerOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('createRedisBroker: options must be an object');
+  }
+  const { redis = 'redis://127.0.0.1:6379', keyPrefix = 'cometkit:' } = options;
+  if (typeof keyPrefix !== 'string') {
+    throw new TypeError('createRedisBroker: keyPrefix must be a string');
+  }
+  if (/[{}]/.test(keyPrefix)) {
+    // A brace would move the Redis Cluster hash tag off the topic.
+    throw new TypeError('createRedisBroker: keyPrefix must not contain { or }');
+  }
+  let url: string | undefined;
+  let redisOptions: RedisOptions;
+  if (typeof redis === 'string') {
+    if (!/^rediss?:\/\//.test(redis)) {
+      throw new TypeError(
+        `createRedisBroker: redis must be a redis:// or rediss:// URL or ioredis options, got ${JSON.stringify(redis)}`,
+      );
+    }
+    url = redis;
+    redisOptions = {};
+  } else if (typeof redis === 'object' && redis !== null && !('status' in redis)) {
+    redisOptions = { ...redis };
+  } else {
+    throw new TypeError(
+      'createRedisBroker: redis must be a URL or ioredis options (not a Redis instance: the broker opens its own connections)',
+    );
+  }
+  return {
+    redis: redisOptions,
+    url,
+    keyPrefix,
+    maxLength: count('maxLength', options.maxLength, 1000, 0),
+    maxAgeMs: count('maxAgeMs', options.maxAgeMs, 3_600_000, 0),
+    connectTimeoutMs: count('connectTimeoutMs', options.connectTimeoutMs, 10_000, 1),
+    commandTimeoutMs: count('commandTimeoutMs', options.commandTimeoutMs, 5_000, 1),
+  };
+}

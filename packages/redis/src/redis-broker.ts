@@ -1,0 +1,451 @@
+import type {
+  Broker,
+  BrokerMessage,
+  BrokerReadResult,
+  IdempotencyReservation,
+} from '@cometkit/server';
+import { Redis, type RedisOptions } from 'ioredis';
+import { isRedisBrokerError, RedisBrokerError } from './errors';
+import { formatId, newEpoch, parseCursor } from './ids';
+import { type RedisBrokerOptions, resolveOptions } from './options';
+import { PUBLISH, READ, RECENT, RELEASE, RESERVE, type Script } from './scripts';
+
+/** A {@link Broker} on Redis; `onError` is always there. */
+export interface RedisBroker extends Broker {
+  onError(onError: (error: Error) => void): () => void;
+}
+
+// A topic nobody publishes to keeps its epoch this long after its last read (see scripts.ts).
+const EMPTY_TOPIC_TTL_MS = 24 * 60 * 60 * 1000;
+// Longest wait for QUIT at close before the socket is simply dropped.
+const QUIT_TIMEOUT_MS = 1000;
+
+/**
+ * Makes a broker that keeps each topic's history in a Redis Stream and wakes held requests on
+ * every instance through Redis Pub/Sub, so any number of `@cometkit/server` instances behind a
+ * load balancer (no sticky sessions) serve the same clients.
+ *
+ * It connects at once and reconnects by itself. While Redis is unreachable, calls reject with
+ * a {@link RedisBrokerError} `unavailable` and `onError` listeners hear of it once per outage,
+ * so the server can answer its held requests and clients retry.
+ *
+ * @example
+ * ```ts
+ * const broker = createRedisBroker({ redis: process.env.REDIS_URL, maxAgeMs: 10 * 60_000 });
+ * const server = createCometServer({ broker });
+ * ```
+ */
+export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker {
+  const resolved = resolveOptions(options);
+  const { keyPrefix, maxLength, maxAgeMs } = resolved;
+  const wakeChannel = `${keyPrefix}wake`;
+
+  const connectionOptions: RedisOptions = {
+    ...resolved.redis,
+    lazyConnect: false,
+    commandTimeout: resolved.commandTimeoutMs,
+    // A command written before the connection dropped may have run: resending it could publish
+    // twice, so it fails instead and the caller (the client's send retry) decides.
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+  };
+  const connect = (extra: RedisOptions) => {
+    const merged = { ...connectionOptions, ...extra };
+    return resolved.url === undefined ? new Redis(merged) : new Redis(resolved.url, merged);
+  };
+  // Commands fail fast while disconnected rather than wait in a queue for an unknown time.
+  const commands = connect({ enableOfflineQueue: false, connectionName: 'cometkit-commands' });
+  // The subscription is made again by hand on each `ready`, so that we know when it is back.
+  const subscriber = connect({
+    enableOfflineQueue: true,
+    autoResubscribe: false,
+    connectionName: 'cometkit-wake',
+  });
+
+  const listeners = new Map<string, Set<(topic: string) => void>>();
+  const errorListeners = new Set<(error: Error) => void>();
+  let commandsReady = false;
+  let subscribed = false;
+  let subscribedOnce = false;
+  let everAvailable = false;
+  let closed = false;
+  let closing: Promise<void> | undefined;
+  let lastConnectionError: Error | undefined;
+  let readyWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+
+  const available = () => commandsReady && subscribed;
+
+  const onAvailabilityChange = (wasAvailable: boolean) => {
+    const now = available();
+    if (now && !wasAvailable) {
+      everAvailable = true;
+      const waiters = readyWaiters;
+      readyWaiters = [];
+      for (const waiter of waiters) waiter.resolve();
+    } else if (!now && wasAvailable && !closed) {
+      const reason = lastConnectionError ? `: ${lastConnectionError.message}` : '';
+      const error = new RedisBrokerError('unavailable', `lost the connection to Redis${reason}`, {
+        cause: lastConnectionError,
+      });
+      for (const listener of [...errorListeners]) {
+        try {
+          listener(error);
+        } catch (thrown) {
+          warn('an onError listener threw', thrown);
+        }
+      }
+    }
+  };
+
+  const setState = (change: () => void) => {
+    const before = available();
+    change();
+    onAvailabilityChange(before);
+  };
+
+  for (const connection of [commands, subscriber]) {
+    // ioredis prints unhandled 'error' events; we keep the last one for our own messages.
+    connection.on('error', (error: Error) => {
+      lastConnectionError = error;
+    });
+  }
+  commands.on('ready', () => setState(() => (commandsReady = true)));
+  commands.on('close', () => setState(() => (commandsReady = false)));
+  subscriber.on('close', () => setState(() => (subscribed = false)));
+  subscriber.on('ready', () => {
+    subscriber.subscribe(wakeChannel).then(
+      () => {
+        if (closed) return;
+        const again = subscribedOnce;
+        subscribedOnce = true;
+        setState(() => (subscribed = true));
+        // Publishes during the gap woke nobody here: let every held request read again. (Not
+        // the first time: reads wait for the first subscription, so nobody can have missed one.)
+        if (again) wakeAll();
+      },
+      (error: unknown) => {
+        lastConnectionError = error instanceof Error ? error : new Error(String(error));
+        // The connection is usable but SUBSCRIBE failed (e.g. an ACL): retry through a reconnect.
+        if (!closed) subscriber.disconnect(true);
+      },
+    );
+  });
+  subscriber.on('message', (channel: string, topic: string) => {
+    if (channel !== wakeChannel) return;
+    const set = listeners.get(topic);
+    if (!set) return;
+    for (const listener of [...set]) callListener(listener, topic);
+  });
+
+  function wakeAll() {
+    for (const [topic, set] of listeners) {
+      for (const listener of [...set]) callListener(listener, topic);
+    }
+  }
+
+  function callListener(listener: (topic: string) => void, topic: string) {
+    try {
+      listener(topic);
+    } catch (thrown) {
+      // One faulty listener must not keep the others asleep.
+      warn('a listen() callback threw', thrown);
+    }
+  }
+
+  /** Resolves when both connections work; rejects at once during a later outage. */
+  async function whenAvailable(): Promise<void> {
+    if (closed) throw new RedisBrokerError('closed', 'the Redis broker is closed');
+    if (available()) return;
+    if (everAvailable) {
+      const reason = lastConnectionError ? `: ${lastConnectionError.message}` : '';
+      throw new RedisBrokerError('unavailable', `Redis is unavailable, reconnecting${reason}`, {
+        cause: lastConnectionError,
+      });
+    }
+    await new Promise<void>((resolve, reject) => {
+      const waiter = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (error: Error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      const timer = setTimeout(() => {
+        readyWaiters = readyWaiters.filter((entry) => entry !== waiter);
+        const reason = lastConnectionError ? `: ${lastConnectionError.message}` : '';
+        reject(
+          new RedisBrokerError(
+            'unavailable',
+            `could not connect to Redis within ${resolved.connectTimeoutMs} ms${reason}`,
+            { cause: lastConnectionError },
+          ),
+        );
+      }, resolved.connectTimeoutMs);
+      readyWaiters.push(waiter);
+    });
+  }
+
+  async function run(script: Script, keys: string[], args: Array<string | number>) {
+    await whenAvailable();
+    try {
+      try {
+        return (await commands.evalsha(script.sha, script.keys, ...keys, ...args)) as unknown;
+      } catch (error) {
+        // After a Redis restart the script cache is empty: send the source once.
+        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+        return (await commands.eval(script.source, script.keys, ...keys, ...args)) as unknown;
+      }
+    } catch (error) {
+      throw toBrokerError(error);
+    }
+  }
+
+  const streamKey = (topic: string) => `${keyPrefix}{${topic}}:s`;
+  const metaKey = (topic: string) => `${keyPrefix}{${topic}}:m`;
+  const idempotencyKey = (key: string) => `${keyPrefix}idem:${key}`;
+
+  function toMessages(topic: string, epoch: string, entries: unknown[]): BrokerMessage[] {
+    return entries.map((entry) => {
+      const [streamId, fields] = asArray(entry);
+      const list = asArray(fields);
+      let json: unknown;
+      for (let index = 0; index + 1 < list.length; index += 2) {
+        if (list[index] === 'd') json = list[index + 1];
+      }
+      if (typeof streamId !== 'string' || typeof json !== 'string') {
+        throw new RedisBrokerError(
+          'corrupt',
+          `topic "${topic}" has an entry this broker did not write`,
+        );
+      }
+      let data: unknown;
+      try {
+        data = JSON.parse(json);
+      } catch (error) {
+        throw new RedisBrokerError('corrupt', `topic "${topic}" entry ${streamId} is not JSON`, {
+          cause: error,
+        });
+      }
+      return { topic, id: formatId(epoch, streamId), data };
+    });
+  }
+
+  return {
+    async publish(topic, data) {
+      checkTopic('publish', topic);
+      const json = toJson(data);
+      const [epoch, streamId] = asArray(
+        await run(
+          PUBLISH,
+          [streamKey(topic), metaKey(topic)],
+          [newEpoch(), json, maxLength, maxAgeMs, wakeChannel, topic],
+        ),
+      );
+      return formatId(asString(epoch), asString(streamId));
+    },
+
+    async read(topic, cursor, limit): Promise<BrokerReadResult> {
+      checkTopic('read', topic);
+      checkLimit('read', limit, 1);
+      if (cursor !== undefined && typeof cursor !== 'string') {
+        throw new TypeError(`read: cursor must be a string or undefined, got ${typeof cursor}`);
+      }
+      // A cursor this broker did not make gets an epoch no topic has: a reset, not an error.
+      const parsed = cursor === undefined ? undefined : parseCursor(cursor);
+      const cursorEpoch = cursor === undefined ? '' : (parsed?.epoch ?? '!');
+      const [epoch, last, reset, entries] = asArray(
+        await run(
+          READ,
+          [streamKey(topic), metaKey(topic)],
+          [newEpoch(), EMPTY_TOPIC_TTL_MS, cursorEpoch, parsed?.streamId ?? '0-0', limit],
+        ),
+      );
+      const ep = asString(epoch);
+      const all = toMessages(topic, ep, asArray(entries));
+      const messages = all.slice(0, limit);
+      const newest = messages.at(-1);
+      return {
+        messages,
+        position: newest ? newest.id : formatId(ep, asString(last)),
+        reset: reset === 1,
+        more: all.length > limit,
+      };
+    },
+
+    async recent(topic, limit) {
+      checkTopic('recent', topic);
+      checkLimit('recent', limit, 0);
+      const [epoch, last, entries] = asArray(
+        await run(
+          RECENT,
+          [streamKey(topic), metaKey(topic)],
+          [newEpoch(), EMPTY_TOPIC_TTL_MS, limit],
+        ),
+      );
+      const ep = asString(epoch);
+      return {
+        messages: toMessages(topic, ep, asArray(entries)).reverse(),
+        position: formatId(ep, asString(last)),
+      };
+    },
+
+    listen(topics, onPublish) {
+      if (!Array.isArray(topics)) throw new TypeError('listen: topics must be an array');
+      if (typeof onPublish !== 'function')
+        throw new TypeError('listen: onPublish must be a function');
+      const mine = [...new Set(topics)];
+      for (const topic of mine) {
+        checkTopic('listen', topic);
+      }
+      if (closed) return () => {};
+      for (const topic of mine) {
+        let set = listeners.get(topic);
+        if (!set) {
+          set = new Set();
+          listeners.set(topic, set);
+        }
+        set.add(onPublish);
+      }
+      let listening = true;
+      return () => {
+        if (!listening) return;
+        listening = false;
+        for (const topic of mine) {
+          const set = listeners.get(topic);
+          set?.delete(onPublish);
+          if (set?.size === 0) listeners.delete(topic);
+        }
+      };
+    },
+
+    onError(onError) {
+      if (typeof onError !== 'function')
+        throw new TypeError('onError: listener must be a function');
+      errorListeners.add(onError);
+      return () => {
+        errorListeners.delete(onError);
+      };
+    },
+
+    async reserve(key, ttlMs): Promise<IdempotencyReservation> {
+      checkKey('reserve', key);
+      checkLimit('reserve ttlMs', ttlMs, 1);
+      const [state, value] = asArray(await run(RESERVE, [idempotencyKey(key)], [ttlMs]));
+      if (state === 'new') return { state: 'new' };
+      if (state === 'pending') return { state: 'pending' };
+      return { state: 'done', value: asString(value) };
+    },
+
+    async complete(key, value, ttlMs) {
+      checkKey('complete', key);
+      checkLimit('complete ttlMs', ttlMs, 1);
+      if (typeof value !== 'string') throw new TypeError('complete: value must be a string');
+      await whenAvailable();
+      try {
+        await commands.set(idempotencyKey(key), `d${value}`, 'PX', ttlMs);
+      } catch (error) {
+        throw toBrokerError(error);
+      }
+    },
+
+    async release(key) {
+      checkKey('release', key);
+      await run(RELEASE, [idempotencyKey(key)], []);
+    },
+
+    close() {
+      if (closing) return closing;
+      closed = true;
+      listeners.clear();
+      errorListeners.clear();
+      const waiters = readyWaiters;
+      readyWaiters = [];
+      for (const waiter of waiters) {
+        waiter.reject(new RedisBrokerError('closed', 'the Redis broker was closed'));
+      }
+      closing = Promise.all([quit(commands), quit(subscriber)]).then(() => undefined);
+      return closing;
+    },
+  };
+}
+
+async function quit(connection: Redis): Promise<void> {
+  if (connection.status !== 'ready') {
+    connection.disconnect(false);
+    return;
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
+  });
+  await Promise.race([connection.quit().catch(() => undefined), timeout]);
+  clearTimeout(timer);
+  // Re-read: the await above may have changed it (TypeScript keeps the narrowed type).
+  if ((connection.status as string) !== 'end') connection.disconnect(false);
+}
+
+function toBrokerError(error: unknown): RedisBrokerError {
+  if (isRedisBrokerError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof Error && error.name === 'ReplyError') {
+    return new RedisBrokerError('redis', `Redis refused the command: ${message}`, { cause: error });
+  }
+  return new RedisBrokerError('unavailable', `Redis is unavailable: ${message}`, { cause: error });
+}
+
+function toJson(data: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (error) {
+    throw new TypeError(
+      `publish: data must be JSON-serialisable (${error instanceof Error ? error.message : String(error)})`,
+      { cause: error },
+    );
+  }
+  if (json === undefined) {
+    throw new TypeError(`publish: data must be JSON-serialisable, got ${typeof data}`);
+  }
+  return json;
+}
+
+function checkTopic(method: string, topic: unknown): asserts topic is string {
+  if (typeof topic !== 'string' || topic.length === 0 || topic.length > 200) {
+    throw new TypeError(`${method}: topic must be a string of 1 to 200 characters`);
+  }
+}
+
+function checkKey(method: string, key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > 1000) {
+    throw new TypeError(`${method}: key must be a string of 1 to 1000 characters`);
+  }
+}
+
+function checkLimit(method: string, value: unknown, min: number): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(`${method}: expected an integer >= ${min}, got ${String(value)}`);
+  }
+}
+
+function asArray(value: unknown): unknown[] {
+  if (!Array.isArray(value)) {
+    throw new RedisBrokerError('corrupt', 'unexpected answer from a Redis script');
+  }
+  return value;
+}
+
+function asString(value: unknown): string {
+  if (typeof value !== 'string') {
+    throw new RedisBrokerError('corrupt', 'unexpected answer from a Redis script');
+  }
+  return value;
+}
+
+function warn(what: string, thrown: unknown) {
+  process.emitWarning(
+    `@cometkit/redis: ${what}: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
+  );
+}

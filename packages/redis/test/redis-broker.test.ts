@@ -1,0 +1,345 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  createRedisBroker,
+  isRedisBrokerError,
+  type RedisBroker,
+  type RedisBrokerOptions,
+} from '../src/index';
+import { redisAvailable, startRedis, type TestRedis } from './redis-server';
+
+describe.skipIf(!redisAvailable)('createRedisBroker', () => {
+  let redis: TestRedis;
+  const open: Array<{ close(): Promise<unknown> | unknown }> = [];
+
+  beforeAll(async () => {
+    // Small stream nodes so that approximate trimming (MAXLEN ~, MINID ~) bites at test sizes.
+    redis = await startRedis({ args: ['--stream-node-max-entries', '4'] });
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((item) => item.close()));
+  });
+  afterAll(async () => {
+    await redis?.close();
+  });
+
+  /** A broker on the test Redis with its own key prefix, closed after the test. */
+  function broker(options: RedisBrokerOptions = {}, prefix = `t${randomUUID()}:`): RedisBroker {
+    const made = createRedisBroker({ redis: redis.url, keyPrefix: prefix, ...options });
+    open.push(made);
+    return made;
+  }
+
+  function rawClient(): Redis {
+    const client = new Redis(redis.url, { lazyConnect: false });
+    open.push({ close: () => client.quit() });
+    return client;
+  }
+
+  describe('history', () => {
+    it('reads the messages after a cursor, oldest first, with increasing ids', async () => {
+      const b = broker();
+      const start = await b.read('chat', undefined, 10);
+      expect(start).toMatchObject({ messages: [], reset: false, more: false });
+      const ids = [];
+      for (let index = 0; index < 5; index += 1) ids.push(await b.publish('chat', { index }));
+      expect(new Set(ids).size).toBe(5);
+
+      const result = await b.read('chat', start.position, 10);
+      expect(result.reset).toBe(false);
+      expect(result.messages.map((message) => message.data)).toEqual(
+        [0, 1, 2, 3, 4].map((index) => ({ index })),
+      );
+      expect(result.messages.map((message) => message.id)).toEqual(ids);
+      expect(result.messages.every((message) => message.topic === 'chat')).toBe(true);
+      expect(result.position).toBe(ids[4]);
+
+      const after = await b.read('chat', ids[1], 10);
+      expect(after.messages.map((message) => message.id)).toEqual(ids.slice(2));
+    });
+
+    it('answers a handshake with the current position and no messages', async () => {
+      const b = broker();
+      await b.publish('news', 'old');
+      const last = await b.publish('news', 'older still');
+      const handshake = await b.read('news', undefined, 10);
+      expect(handshake).toEqual({ messages: [], position: last, reset: false, more: false });
+      const next = await b.publish('news', 'new');
+      const read = await b.read('news', handshake.position, 10);
+      expect(read.messages.map((message) => message.id)).toEqual([next]);
+    });
+
+    it('keeps the position of an empty topic valid through its first publish', async () => {
+      const b = broker();
+      const empty = await b.read('fresh', undefined, 10);
+      const again = await b.read('fresh', empty.position, 10);
+      expect(again).toEqual({ messages: [], position: empty.position, reset: false, more: false });
+      const first = await b.publish('fresh', 1);
+      const read = await b.read('fresh', empty.position, 10);
+      expect(read.reset).toBe(false);
+      expect(read.messages.map((message) => message.id)).toEqual([first]);
+    });
+
+    it('returns at most limit messages and says more follow', async () => {
+      const b = broker();
+      const start = await b.read('batch', undefined, 1);
+      for (let index = 0; index < 7; index += 1) await b.publish('batch', index);
+      const first = await b.read('batch', start.position, 3);
+      expect(first.messages.map((message) => message.data)).toEqual([0, 1, 2]);
+      expect(first.more).toBe(true);
+      expect(first.position).toBe(first.messages[2]?.id);
+      const second = await b.read('batch', first.position, 3);
+      expect(second.messages.map((message) => message.data)).toEqual([3, 4, 5]);
+      const third = await b.read('batch', second.position, 3);
+      expect(third.messages.map((message) => message.data)).toEqual([6]);
+      expect(third.more).toBe(false);
+    });
+
+    it('keeps topics apart and stores any JSON value', async () => {
+      const b = broker();
+      const a = await b.read('a', undefined, 10);
+      const c = await b.read('c', undefined, 10);
+      const values = [null, 0, 'text', [1, { deep: true }], { ü: '💬' }];
+      for (const value of values) await b.publish('a', value);
+      expect((await b.read('a', a.position, 10)).messages.map((message) => message.data)).toEqual(
+        values,
+      );
+      expect((await b.read('c', c.position, 10)).messages).toEqual([]);
+    });
+
+    it('recent() gives the last messages oldest first and a position to continue from', async () => {
+      const b = broker();
+      expect((await b.recent('log', 5)).messages).toEqual([]);
+      for (let index = 0; index < 6; index += 1) await b.publish('log', index);
+      const recent = await b.recent('log', 3);
+      expect(recent.messages.map((message) => message.data)).toEqual([3, 4, 5]);
+      expect(recent.position).toBe(recent.messages[2]?.id);
+      const later = await b.publish('log', 6);
+      expect(
+        (await b.read('log', recent.position, 10)).messages.map((message) => message.id),
+      ).toEqual([later]);
+      expect((await b.recent('log', 0)).messages).toEqual([]);
+    });
+  });
+
+  describe('resets', () => {
+    it('resets a cursor that was trimmed away by length', async () => {
+      const b = broker({ maxLength: 4 });
+      const start = await b.read('busy', undefined, 10);
+      const first = await b.publish('busy', 0);
+      for (let index = 1; index < 40; index += 1) await b.publish('busy', index);
+      for (const cursor of [start.position, first]) {
+        const read = await b.read('busy', cursor, 100);
+        expect(read).toMatchObject({ messages: [], reset: true, more: false });
+        expect(read.position).toBe((await b.read('busy', undefined, 1)).position);
+      }
+      // A cursor still in history goes on without a reset.
+      const recent = await b.recent('busy', 2);
+      const tail = await b.read('busy', recent.messages[0]?.id, 10);
+      expect(tail.reset).toBe(false);
+      expect(tail.messages.map((message) => message.data)).toEqual([39]);
+    });
+
+    it('resets a cursor that was trimmed away by age', async () => {
+      const b = broker({ maxAgeMs: 20, maxLength: 0 });
+      const first = await b.publish('aging', 'first');
+      await vi.waitFor(
+        async () => {
+          // Trimming by age happens on publish: keep publishing until the first one is gone.
+          await b.publish('aging', 'later');
+          expect((await b.read('aging', first, 100)).reset).toBe(true);
+        },
+        { timeout: 5000, interval: 25 },
+      );
+    });
+
+    it('resets cursors it did not make, from the future, or from another topic', async () => {
+      const b = broker();
+      const position = (await b.read('x', undefined, 10)).position;
+      const id = await b.publish('x', 1);
+      const other = await b.publish('y', 1);
+      const epoch = id.split(':')[0];
+      const bad = [
+        'garbage',
+        '',
+        '1-0',
+        `${epoch}:99999999999999-0`,
+        `${epoch}:18446744073709551615-18446744073709551615`,
+        `${epoch}:0-1`,
+        other,
+        `zzzzzzzz:${id.split(':')[1]}`,
+      ];
+      for (const cursor of bad) {
+        const read = await b.read('x', cursor, 10);
+        expect({ cursor, ...read }).toEqual({
+          cursor,
+          messages: [],
+          position: id,
+          reset: true,
+          more: false,
+        });
+      }
+      expect((await b.read('x', position, 10)).reset).toBe(false);
+    });
+
+    it('resets every old cursor when the stream was lost, even the empty position', async () => {
+      const b = broker({}, 'lost:');
+      const raw = rawClient();
+      const empty = (await b.read('gone', undefined, 10)).position;
+      const id = await b.publish('gone', 'a');
+      await raw.del('lost:{gone}:s');
+      const next = await b.publish('gone', 'b');
+      expect(next.split(':')[0]).not.toBe(id.split(':')[0]);
+      for (const cursor of [empty, id]) {
+        expect(await b.read('gone', cursor, 10)).toEqual({
+          messages: [],
+          position: next,
+          reset: true,
+          more: false,
+        });
+      }
+      expect((await b.read('gone', next, 10)).reset).toBe(false);
+    });
+  });
+
+  describe('wake-ups', () => {
+    it('wakes listeners on every broker with the same prefix, only for their topics', async () => {
+      const prefix = `w${randomUUID()}:`;
+      const one = broker({}, prefix);
+      const two = broker({}, prefix);
+      const elsewhere = broker();
+      const heardOnTwo: string[] = [];
+      const heardElsewhere: string[] = [];
+      const stop = two.listen(['room', 'other'], (topic) => heardOnTwo.push(topic));
+      elsewhere.listen(['room'], (topic) => heardElsewhere.push(topic));
+      await two.read('room', undefined, 1); // connected and subscribed
+      await elsewhere.read('room', undefined, 1);
+
+      await one.publish('room', 1);
+      await one.publish('unrelated', 1);
+      await vi.waitFor(() => expect(heardOnTwo).toEqual(['room']));
+      stop();
+      stop();
+      await one.publish('room', 2);
+      await one.publish('other', 2);
+      // A marker topic proves the later publishes were delivered before we look.
+      const marker = vi.fn();
+      two.listen(['marker'], marker);
+      await one.publish('marker', 0);
+      await vi.waitFor(() => expect(marker).toHaveBeenCalledWith('marker'));
+      expect(heardOnTwo).toEqual(['room']);
+      expect(heardElsewhere).toEqual([]);
+    });
+
+    it('keeps waking the other listeners when one throws', async () => {
+      const b = broker();
+      await b.read('t', undefined, 1);
+      const warning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+      const good = vi.fn();
+      b.listen(['t'], () => {
+        throw new Error('listener bug');
+      });
+      b.listen(['t'], good);
+      await b.publish('t', 1);
+      await vi.waitFor(() => expect(good).toHaveBeenCalledTimes(1));
+      expect(warning).toHaveBeenCalledWith(expect.stringContaining('listener bug'));
+      warning.mockRestore();
+    });
+  });
+
+  describe('idempotency', () => {
+    it('reserves a key once across brokers, hands out the stored answer, and releases', async () => {
+      const prefix = `i${randomUUID()}:`;
+      const one = broker({}, prefix);
+      const two = broker({}, prefix);
+      expect(await one.reserve('send-1', 10_000)).toEqual({ state: 'new' });
+      expect(await two.reserve('send-1', 10_000)).toEqual({ state: 'pending' });
+      await one.complete('send-1', '{"messageId":"x"}', 10_000);
+      expect(await two.reserve('send-1', 10_000)).toEqual({
+        state: 'done',
+        value: '{"messageId":"x"}',
+      });
+      // Releasing a completed key keeps its answer.
+      await two.release('send-1');
+      expect(await one.reserve('send-1', 10_000)).toEqual({
+        state: 'done',
+        value: '{"messageId":"x"}',
+      });
+
+      expect(await one.reserve('send-2', 10_000)).toEqual({ state: 'new' });
+      await one.release('send-2');
+      expect(await two.reserve('send-2', 10_000)).toEqual({ state: 'new' });
+    });
+
+    it('forgets a reservation after its ttl', async () => {
+      const b = broker();
+      expect(await b.reserve('short', 30)).toEqual({ state: 'new' });
+      await vi.waitFor(async () => expect(await b.reserve('short', 30)).toEqual({ state: 'new' }), {
+        timeout: 3000,
+        interval: 20,
+      });
+    });
+  });
+
+  describe('bad input', () => {
+    it('rejects bad arguments with clear errors', async () => {
+      const b = broker();
+      await expect(b.publish('', 1)).rejects.toThrow(/topic must be a string/);
+      await expect(b.publish('t', undefined)).rejects.toThrow(/JSON-serialisable/);
+      await expect(b.publish('t', { n: 1n })).rejects.toThrow(/JSON-serialisable/);
+      await expect(b.read('t', undefined, 0)).rejects.toThrow(/integer >= 1/);
+      await expect(b.read('t', undefined, 1.5)).rejects.toThrow(/integer >= 1/);
+      await expect(b.recent('t', -1)).rejects.toThrow(/integer >= 0/);
+      await expect(b.reserve('', 1000)).rejects.toThrow(/key must be/);
+      await expect(b.reserve('k', 0)).rejects.toThrow(/integer >= 1/);
+      expect(() => b.listen(['ok', ''], () => {})).toThrow(/topic must be/);
+    });
+
+    it('rejects bad options when made', () => {
+      expect(() => createRedisBroker({ maxLength: -1 })).toThrow(/maxLength must be an integer/);
+      expect(() => createRedisBroker({ maxAgeMs: 1.5 })).toThrow(/maxAgeMs/);
+      expect(() => createRedisBroker({ redis: 'http://x' })).toThrow(/redis:\/\//);
+      expect(() => createRedisBroker({ keyPrefix: 'a{b}' })).toThrow(/keyPrefix/);
+    });
+
+    it('rejects a stored entry it did not write as corrupt', async () => {
+      const b = broker({}, 'corrupt:');
+      const start = await b.read('bad', undefined, 10);
+      await rawClient().xadd(
+        'corrupt:{bad}:s',
+        '*',
+        'p',
+        start.position.split(':')[1] ?? '',
+        'd',
+        '{nope',
+      );
+      const error = await b.read('bad', start.position, 10).catch((thrown: unknown) => thrown);
+      expect(isRedisBrokerError(error) && error.code).toBe('corrupt');
+    });
+  });
+
+  describe('lifecycle', () => {
+    it('quits its connections on close and rejects calls after', async () => {
+      const b = broker();
+      await b.read('t', undefined, 1);
+      const raw = rawClient();
+      const names = async () => String(await raw.client('LIST')).match(/name=cometkit-\S+/g) ?? [];
+      expect((await names()).length).toBeGreaterThanOrEqual(2);
+      const before = (await names()).length;
+      await b.close();
+      await b.close();
+      await vi.waitFor(async () => expect((await names()).length).toBe(before - 2));
+      const error = await b.publish('t', 1).catch((thrown: unknown) => thrown);
+      expect(isRedisBrokerError(error) && error.code).toBe('closed');
+    });
+
+    it('rejects as unavailable when Redis cannot be reached at start', async () => {
+      const b = createRedisBroker({ redis: 'redis://127.0.0.1:1', connectTimeoutMs: 300 });
+      open.push(b);
+      const error = await b.read('t', undefined, 1).catch((thrown: unknown) => thrown);
+      expect(isRedisBrokerError(error) && error.code).toBe('unavailable');
+      expect(String(error)).toMatch(/could not connect to Redis within 300 ms/);
+    });
+  });
+});
