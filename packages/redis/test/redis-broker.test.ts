@@ -9,6 +9,20 @@ import {
 } from '../src/index';
 import { redisAvailable, startRedis, type TestRedis } from './redis-server';
 
+/** Retries `attempt` until it resolves: at most 200 tries, 50 ms apart (10 s). */
+async function eventually<T>(attempt: () => Promise<T>): Promise<T> {
+  let lastError: unknown;
+  for (let tries = 0; tries < 200; tries += 1) {
+    try {
+      return await attempt();
+    } catch (error) {
+      lastError = error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw lastError;
+}
+
 describe.skipIf(!redisAvailable)('createRedisBroker', () => {
   let redis: TestRedis;
   const open: Array<{ close(): Promise<unknown> | unknown }> = [];
@@ -33,6 +47,7 @@ describe.skipIf(!redisAvailable)('createRedisBroker', () => {
 
   function rawClient(): Redis {
     const client = new Redis(redis.url, { lazyConnect: false });
+    client.on('error', () => {}); // the restart tests kill Redis under it on purpose
     open.push({ close: () => client.quit() });
     return client;
   }
@@ -316,6 +331,67 @@ describe.skipIf(!redisAvailable)('createRedisBroker', () => {
       );
       const error = await b.read('bad', start.position, 10).catch((thrown: unknown) => thrown);
       expect(isRedisBrokerError(error) && error.code).toBe('corrupt');
+    });
+  });
+
+  describe('Redis lost and back', () => {
+    it('tells onError, rejects publishes, reconnects by itself and resets lost history', async () => {
+      const b = broker();
+      const errors: Error[] = [];
+      b.onError((error) => errors.push(error));
+      const woken = vi.fn();
+      b.listen(['t'], woken);
+      const start = await b.read('t', undefined, 10);
+      const before = await b.publish('t', 'before');
+      await vi.waitFor(() => expect(woken).toHaveBeenCalledTimes(1));
+
+      // Publishes in flight when Redis dies settle (either way); none hangs.
+      const inFlight = Promise.allSettled(
+        Array.from({ length: 20 }, (_, index) => b.publish('t', index)),
+      );
+      await redis.stop();
+      await vi.waitFor(() => expect(errors).toHaveLength(1));
+      expect(isRedisBrokerError(errors[0]) && errors[0].code).toBe('unavailable');
+      const settled = await inFlight;
+      for (const result of settled) {
+        if (result.status === 'rejected') expect(isRedisBrokerError(result.reason)).toBe(true);
+      }
+      const down = await b.publish('t', 'during').catch((thrown: unknown) => thrown);
+      expect(isRedisBrokerError(down) && down.code).toBe('unavailable');
+      expect(String(down)).toMatch(/Redis is unavailable/);
+
+      await redis.start();
+      const after = await eventually(() => b.publish('t', 'after'));
+      // Re-subscribing wakes every listener, because publishes in the gap woke nobody.
+      await vi.waitFor(() => expect(woken.mock.calls.length).toBeGreaterThanOrEqual(2));
+      expect(errors).toHaveLength(1);
+      for (const cursor of [start.position, before]) {
+        expect(await b.read('t', cursor, 10)).toEqual({
+          messages: [],
+          position: after,
+          reset: true,
+          more: false,
+        });
+      }
+    });
+
+    it('resets cursors newer than a restored snapshot, and continues older ones', async () => {
+      const b = broker();
+      const raw = rawClient();
+      const start = await b.read('snap', undefined, 10);
+      const saved = await b.publish('snap', 'saved');
+      await raw.save();
+      const lost = await b.publish('snap', 'lost');
+      await redis.restart(); // loads the snapshot from its dir: 'lost' is gone
+      const next = await eventually(() => b.publish('snap', 'next'));
+      expect((await b.read('snap', lost, 10)).reset).toBe(true);
+      const fromSaved = await b.read('snap', saved, 10);
+      expect(fromSaved.reset).toBe(false);
+      expect(fromSaved.messages.map((message) => message.id)).toEqual([next]);
+      const fromStart = await b.read('snap', start.position, 10);
+      expect(fromStart.messages.map((message) => message.data)).toEqual(['saved', 'next']);
+      await raw.flushall();
+      await raw.save();
     });
   });
 
