@@ -1,9 +1,6 @@
-import { type CometClient, createCometClient } from '@cometkit/core';
+import { type CometClient, type CometClientOptions, createCometClient } from '@cometkit/core';
 import { createContext, type ReactNode, useContext, useEffect, useRef, useState } from 'react';
 import type { RegisteredTopics } from './register';
-
-/** The options `createCometClient` takes, for {@link CometProvider}'s `options` prop. */
-export type CometClientOptions = NonNullable<Parameters<typeof createCometClient>[0]>;
 
 const CometContext = createContext<CometClient<RegisteredTopics> | undefined>(undefined);
 CometContext.displayName = 'CometContext';

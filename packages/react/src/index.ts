@@ -2,12 +2,7 @@
  * React bindings for `@cometkit/core`: a provider and hooks, each one subscription to the core
  * client. All behaviour (connection, ref-counting, the kept messages) lives in the core.
  */
-export {
-  type CometClientOptions,
-  CometProvider,
-  type CometProviderProps,
-  useCometClient,
-} from './comet-provider';
+export { CometProvider, type CometProviderProps, useCometClient } from './comet-provider';
 export { type CometHooks, createCometHooks } from './create-comet-hooks';
 export type { Register, RegisteredTopics } from './register';
 export { useConnectionState } from './use-connection-state';
