@@ -44,7 +44,7 @@ export function reduce(state: ConnectionState, event: StateEvent): ConnectionSta
     case 'fail':
       return { status: 'failed', error: event.error };
     case 'offline':
-      return state.status === 'offline' || state.status === 'failed' || state.status === 'idle'
+      return state.status === 'offline' || state.status === 'failed'
         ? state
         : { status: 'offline' };
     case 'open':

@@ -52,7 +52,7 @@ describe('reduce', () => {
     ['connected + offline -> offline', connected, { type: 'offline' }, offline],
     ['reconnecting + offline -> offline', reconnecting2, { type: 'offline' }, offline],
     ['offline + offline stays', offline, { type: 'offline' }, 'same'],
-    ['idle + offline stays idle', IDLE, { type: 'offline' }, 'same'],
+    ['idle + offline (starting without network) -> offline', IDLE, { type: 'offline' }, offline],
     ['offline + restart -> connecting 0', offline, restart, connecting0],
     ['connected + fail -> failed', connected, { type: 'fail', error }, failed],
     ['failed + connect stays failed', failed, connect, 'same'],

@@ -1,0 +1,605 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createCometClient } from '../src/client';
+import {
+  ClosedError,
+  type CometError,
+  isClosedError,
+  isHttpError,
+  isProtocolError,
+  isTimeoutError,
+  isTopicError,
+} from '../src/errors';
+import type { CometClientOptions } from '../src/options';
+import type { CometClient, Diagnostic } from '../src/types';
+import { BASE, createClock, createOnline, createPollServer } from './helpers';
+
+const net = createPollServer();
+let clock: ReturnType<typeof createClock>;
+let online: ReturnType<typeof createOnline>;
+let clients: CometClient[] = [];
+let diagnostics: Diagnostic[] = [];
+
+beforeAll(() => net.server.listen({ onUnhandledRequest: 'error' }));
+afterAll(() => net.server.close());
+beforeEach(() => {
+  clock = createClock();
+  online = createOnline(true);
+  diagnostics = [];
+});
+afterEach(() => {
+  for (const c of clients) c.close();
+  clients = [];
+  net.polls.length = 0;
+  net.sends.length = 0;
+  net.server.resetHandlers();
+});
+
+function make(options: CometClientOptions = {}) {
+  let uuid = 0;
+  const client = createCometClient({
+    url: BASE,
+    idleGrace: 100,
+    ...options,
+    environment: {
+      setTimeout: clock.setTimeout,
+      clearTimeout: clock.clearTimeout,
+      now: clock.now,
+      random: () => 0.5,
+      online: online.source,
+      randomUUID: () => `uuid-${++uuid}`,
+      ...options.environment,
+    },
+  });
+  client.on('diagnostic', (d) => diagnostics.push(d));
+  clients.push(client);
+  return client;
+}
+
+const pollCount = (n: number) => vi.waitFor(() => expect(net.polls.length).toBe(n));
+const codes = () => diagnostics.map((d) => d.code);
+
+describe('polling', () => {
+  it('starts polling on the first subscription with a v1 request', async () => {
+    const client = make({ userId: 'ann' });
+    expect(client.getState()).toEqual({ status: 'idle' });
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    expect(net.polls[0]?.body).toEqual({
+      v: 1,
+      sessionGuid: client.sessionGuid,
+      userId: 'ann',
+      topics: ['chat'],
+      wait: 25_000,
+    });
+    expect(client.getState()).toEqual({ status: 'connecting', transport: 'longpoll', attempt: 0 });
+    net.last().respond(200, { cursors: { chat: '5' } });
+    await vi.waitFor(() => expect(client.getState().status).toBe('connected'));
+  });
+
+  it('delivers messages with topic and id, then sends the updated cursors', async () => {
+    const client = make();
+    const got: unknown[] = [];
+    client.subscribe('chat', (data, message) => got.push([data, message.topic, message.id]));
+    await pollCount(1);
+    net.last().respond(200, {
+      messages: [
+        { topic: 'chat', id: '6', data: 'a' },
+        { topic: 'chat', id: '7', data: 'b' },
+      ],
+      cursors: { chat: '7' },
+    });
+    await pollCount(2);
+    expect(got).toEqual([
+      ['a', 'chat', '6'],
+      ['b', 'chat', '7'],
+    ]);
+    expect(net.polls[1]?.body.cursors).toEqual({ chat: '7' });
+  });
+
+  it('drops a message whose id was already delivered', async () => {
+    const client = make();
+    const got: unknown[] = [];
+    client.subscribe('chat', (data) => got.push(data));
+    await pollCount(1);
+    net.last().respond(200, { messages: [{ topic: 'chat', id: '1', data: 'a' }] });
+    await pollCount(2);
+    net.last().respond(200, {
+      messages: [
+        { topic: 'chat', id: '1', data: 'a' },
+        { topic: 'chat', id: '2', data: 'b' },
+      ],
+    });
+    await pollCount(3);
+    expect(got).toEqual(['a', 'b']);
+    expect(codes()).toContain('duplicate-dropped');
+  });
+
+  it('raises reset for a topic the server lost the history of and continues from its position', async () => {
+    const client = make();
+    const resets: unknown[] = [];
+    client.on('reset', (e) => resets.push(e));
+    client.subscribe('chat', () => {}, { cursor: 'old' });
+    await pollCount(1);
+    expect(net.polls[0]?.body.cursors).toEqual({ chat: 'old' });
+    net.last().respond(200, { resets: ['chat'], cursors: { chat: 'new' } });
+    await pollCount(2);
+    expect(resets).toEqual([{ topic: 'chat', cursor: 'old', position: 'new' }]);
+    expect(net.polls[1]?.body.cursors).toEqual({ chat: 'new' });
+  });
+
+  it('drops only the topic the server refused', async () => {
+    const client = make();
+    const errors: CometError[] = [];
+    client.on('error', (e) => errors.push(e));
+    client.subscribe(['chat', 'secret'], () => {});
+    await pollCount(1);
+    net.last().respond(200, {
+      cursors: { chat: '1' },
+      errors: { secret: { code: 'forbidden', message: 'not yours' } },
+    });
+    await pollCount(2);
+    expect(net.polls[1]?.body.topics).toEqual(['chat']);
+    expect(isTopicError(errors[0])).toBe(true);
+    expect(errors[0]).toMatchObject({ topic: 'secret', code: 'forbidden' });
+  });
+
+  it('aborts a held poll and polls again once per tick when the topic set changes', async () => {
+    const client = make();
+    client.subscribe('a', () => {});
+    await pollCount(1);
+    client.subscribe('b', () => {});
+    client.subscribe('c', () => {});
+    const off = client.subscribe('d', () => {});
+    off();
+    await pollCount(2);
+    await vi.waitFor(() => expect(net.polls[0]?.aborted).toBe(true));
+    expect(net.polls[1]?.body.topics).toEqual(['a', 'b', 'c']);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(net.polls).toHaveLength(2);
+  });
+
+  it('stops after the idle grace once the last subscription leaves, aborting the poll', async () => {
+    const client = make();
+    const off = client.subscribe('chat', () => {});
+    await pollCount(1);
+    off();
+    await vi.waitFor(() => expect(clock.pending()).toContain(100));
+    expect(net.polls[0]?.aborted).toBe(false);
+    clock.advance(100);
+    expect(client.getState()).toEqual({ status: 'idle' });
+    await vi.waitFor(() => expect(net.polls[0]?.aborted).toBe(true));
+  });
+
+  it('keeps the poll when a subscription comes back within the grace (StrictMode)', async () => {
+    const client = make();
+    client.subscribe('chat', () => {})();
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    const off = client.subscribe('x', () => {});
+    await pollCount(2);
+    off();
+    client.subscribe('x', () => {});
+    await new Promise((r) => setTimeout(r, 20));
+    expect(net.polls).toHaveLength(2);
+    expect(net.polls[1]?.aborted).toBe(false);
+  });
+
+  it('polls again at once after {"reconnect": true} with the cursors kept', async () => {
+    const client = make();
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    net.last().respond(200, { cursors: { chat: '3' } });
+    await pollCount(2);
+    clock.advance(25_000);
+    net.last().respond(200, { reconnect: true, cursors: { chat: '3' } });
+    await pollCount(3);
+    expect(net.polls[2]?.body.cursors).toEqual({ chat: '3' });
+    expect(client.getState().status).toBe('connected');
+  });
+});
+
+describe('proxy timeouts and the adaptive hold', () => {
+  it('polls again at once after a 408', async () => {
+    const client = make();
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    net.last().respond(200, { cursors: { chat: '1' } });
+    await pollCount(2);
+    clock.advance(25_000);
+    net.last().respondText(408, 'Request Timeout');
+    await pollCount(3);
+    expect(net.polls[2]?.body.cursors).toEqual({ chat: '1' });
+    expect(codes()).toContain('proxy-timeout');
+  });
+
+  it('backs off when 504s repeat quickly', async () => {
+    const client = make();
+    client.subscribe('chat', () => {});
+    for (let i = 1; i <= 3; i++) {
+      await pollCount(i);
+      net.last().respondText(504, 'Gateway Timeout');
+    }
+    await vi.waitFor(() => expect(codes()).toContain('fast-repoll-backoff'));
+    expect(net.polls).toHaveLength(3);
+    clock.advance(250);
+    await pollCount(4);
+  });
+
+  it('lowers wait below a 504 that cuts a poll held about T ms, for the rest of the session', async () => {
+    const client = make();
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    net.last().respond(200, {});
+    await pollCount(2);
+    clock.advance(10_000);
+    net.last().respondText(504, '');
+    await pollCount(3);
+    expect(net.polls[2]?.body.wait).toBe(8000);
+    expect(diagnostics.find((d) => d.code === 'wait-lowered')?.detail).toMatchObject({
+      heldMs: 10_000,
+      wait: 8000,
+    });
+  });
+
+  it('never lowers wait under 5 s', async () => {
+    const client = make();
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    clock.advance(3000);
+    net.last().respondText(408, '');
+    await pollCount(2);
+    expect(net.polls[1]?.body.wait).toBe(5000);
+  });
+});
+
+describe('failures', () => {
+  it('aborts and retries a poll unanswered after wait + grace (watchdog)', async () => {
+    const client = make({ wait: 1000, watchdogGrace: 500 });
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    clock.advance(1500);
+    const state = client.getState();
+    expect(state.status).toBe('reconnecting');
+    if (state.status === 'reconnecting') expect(isTimeoutError(state.error)).toBe(true);
+    expect(codes()).toContain('watchdog-timeout');
+    await vi.waitFor(() => expect(net.polls[0]?.aborted).toBe(true));
+    clock.advance(250);
+    await pollCount(2);
+  });
+
+  it('backs off with full jitter on network errors and 5xx, and resets after a success', async () => {
+    const client = make();
+    const states: unknown[] = [];
+    client.subscribeState((s) =>
+      states.push(s.status === 'reconnecting' ? [s.attempt, s.retryInMs] : s.status),
+    );
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    net.last().fail();
+    await vi.waitFor(() => expect(client.getState().status).toBe('reconnecting'));
+    clock.advance(250);
+    await pollCount(2);
+    net.last().respondText(502, 'Bad Gateway');
+    await vi.waitFor(() => expect(clock.pending()).toEqual([500]));
+    clock.advance(500);
+    await pollCount(3);
+    net.last().respond(200, {});
+    await pollCount(4);
+    net.last().respond(500, { error: { code: 'internal', message: 'x' } });
+    await vi.waitFor(() => expect(clock.pending()).toEqual([250]));
+    expect(states).toEqual([
+      'connecting',
+      [1, 250],
+      'connecting',
+      [2, 500],
+      'connecting',
+      'connected',
+      [1, 250],
+    ]);
+  });
+
+  it('caps the backoff at maxDelay', async () => {
+    const client = make({ backoff: { initialDelay: 1000, maxDelay: 3000 } });
+    client.subscribe('chat', () => {});
+    for (let i = 1; i <= 4; i++) {
+      await pollCount(i);
+      net.last().fail();
+      await vi.waitFor(() => expect(client.getState().status).toBe('reconnecting'));
+      const delay = clock.pending()[0] ?? 0;
+      expect(delay).toBe(Math.min(3000, 1000 * 2 ** (i - 1)) / 2);
+      clock.advance(delay);
+    }
+  });
+
+  it('waits Retry-After seconds on a 429', async () => {
+    const client = make();
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    net
+      .last()
+      .respond(429, { error: { code: 'rate_limited', message: 'slow' } }, { 'Retry-After': '7' });
+    await vi.waitFor(() => expect(clock.pending()).toEqual([7000]));
+    expect(codes()).toContain('retry-after');
+    clock.advance(6999);
+    expect(net.polls).toHaveLength(1);
+    clock.advance(1);
+    await pollCount(2);
+  });
+
+  it('waits until a Retry-After HTTP date on a 503', async () => {
+    const client = make();
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    const at = new Date(clock.now() + 12_000).toUTCString();
+    net.last().respond(503, {}, { 'Retry-After': at });
+    await vi.waitFor(() => expect(client.getState().status).toBe('reconnecting'));
+    expect(clock.pending()[0]).toBeGreaterThan(10_000);
+    expect(clock.pending()[0]).toBeLessThanOrEqual(12_000);
+  });
+
+  it('backs off on a 404 (a deploy in progress)', async () => {
+    const client = make();
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    net.last().respond(404, { error: { code: 'not_found', message: 'no' } });
+    await vi.waitFor(() => expect(client.getState().status).toBe('reconnecting'));
+    clock.advance(250);
+    await pollCount(2);
+  });
+
+  it.each([400, 413])('fails with the server error on a %i and polls no more', async (status) => {
+    const client = make();
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    net.last().respond(status, { error: { code: 'bad_request', message: 'topics missing' } });
+    await vi.waitFor(() => expect(client.getState().status).toBe('failed'));
+    const state = client.getState();
+    if (state.status !== 'failed') throw new Error('not failed');
+    expect(isHttpError(state.error) && state.error.status).toBe(status);
+    expect(state.error.message).toBe('topics missing');
+    expect(clock.pending()).toEqual([]);
+    client.subscribe('other', () => {});
+    await new Promise((r) => setTimeout(r, 20));
+    expect(net.polls).toHaveLength(1);
+  });
+
+  it('asks the auth hook once on a 401, retries with its headers, then fails on a second 401', async () => {
+    const auth = vi.fn(() => ({ authorization: 'Bearer fresh' }));
+    const client = make({ headers: { authorization: 'Bearer old' }, auth });
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    expect(net.polls[0]?.headers.get('authorization')).toBe('Bearer old');
+    net.last().respond(401, { error: { code: 'unauthorized', message: 'expired' } });
+    await pollCount(2);
+    expect(net.polls[1]?.headers.get('authorization')).toBe('Bearer fresh');
+    net.last().respond(403, { error: { code: 'forbidden', message: 'no' } });
+    await vi.waitFor(() => expect(client.getState().status).toBe('failed'));
+    expect(auth).toHaveBeenCalledTimes(1);
+  });
+
+  it('fails at once on a 401 when there is no auth hook or it gives nothing', async () => {
+    const client = make({ auth: () => undefined });
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    net.last().respond(401, {});
+    await vi.waitFor(() => expect(client.getState().status).toBe('failed'));
+  });
+
+  it('calls a headers function per request', async () => {
+    let n = 0;
+    const client = make({ headers: async () => ({ 'x-n': String(++n) }) });
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    net.last().respond(200, {});
+    await pollCount(2);
+    expect(net.polls.map((p) => p.headers.get('x-n'))).toEqual(['1', '2']);
+  });
+
+  it.each([
+    ['not JSON', '<html>oops</html>'],
+    ['a JSON array', '[1,2]'],
+    ['messages of the wrong shape', '{"messages":[{"topic":"chat"}]}'],
+  ])('treats a 200 that is %s as a protocol error with backoff', async (_name, text) => {
+    const client = make();
+    const errors: CometError[] = [];
+    client.on('error', (e) => errors.push(e));
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    net.last().respondText(200, text);
+    await vi.waitFor(() => expect(client.getState().status).toBe('reconnecting'));
+    expect(isProtocolError(errors[0])).toBe(true);
+    clock.advance(250);
+    await pollCount(2);
+  });
+
+  it('fails with a clear error for a relative url where there is no page location', async () => {
+    const client = make({ url: '/api/comet' });
+    client.subscribe('chat', () => {});
+    await vi.waitFor(() => expect(client.getState().status).toBe('failed'));
+    const state = client.getState();
+    expect(state.status === 'failed' && state.error.message).toMatch(/absolute url/);
+  });
+
+  it('keeps going when a callback or listener throws', async () => {
+    const client = make();
+    const got: unknown[] = [];
+    client.on('message', () => {
+      throw new Error('listener bug');
+    });
+    client.subscribe('chat', () => {
+      throw new Error('callback bug');
+    });
+    client.subscribe('chat', (data) => got.push(data));
+    await pollCount(1);
+    net.last().respond(200, { messages: [{ topic: 'chat', id: '1', data: 'a' }] });
+    await pollCount(2);
+    expect(got).toEqual(['a']);
+    expect(codes().filter((c) => c === 'listener-error')).toHaveLength(2);
+  });
+});
+
+describe('offline', () => {
+  it('goes offline without requests and polls at once when back online', async () => {
+    const client = make();
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    online.set(false);
+    expect(client.getState()).toEqual({ status: 'offline' });
+    await vi.waitFor(() => expect(net.polls[0]?.aborted).toBe(true));
+    online.set(true);
+    await pollCount(2);
+    expect(client.getState().status).toBe('connecting');
+  });
+
+  it('starts offline when the runtime says so', async () => {
+    online.set(false);
+    const client = make();
+    client.subscribe('chat', () => {});
+    await vi.waitFor(() => expect(client.getState()).toEqual({ status: 'offline' }));
+    expect(net.polls).toHaveLength(0);
+  });
+});
+
+describe('topics', () => {
+  it('throws a TopicError for invalid names', () => {
+    const client = make();
+    for (const bad of ['', '_x', 'a b', 'x'.repeat(201), '__proto__'])
+      expect(() => client.subscribe(bad, () => {})).toThrow(/topic/);
+    expect(() => client.subscribe(['ok', 'no way'], () => {})).toThrow(/letters, digits/);
+    expect(client.getState().status).toBe('idle');
+  });
+
+  it('treats constructor and toString like any other topic', async () => {
+    const client = make();
+    const got: unknown[] = [];
+    client.subscribe(['constructor', 'toString', 'hasOwnProperty'], (data, m) =>
+      got.push([m.topic, data]),
+    );
+    await pollCount(1);
+    net.last().respond(200, {
+      messages: [{ topic: 'constructor', id: '1', data: 'c' }],
+      cursors: { constructor: '1', toString: '0', hasOwnProperty: '9' },
+    });
+    await pollCount(2);
+    expect(got).toEqual([['constructor', 'c']]);
+    expect(net.polls[1]?.body.cursors).toEqual({
+      constructor: '1',
+      toString: '0',
+      hasOwnProperty: '9',
+    });
+  });
+
+  it('unsubscribe with no argument removes every topic', async () => {
+    const client = make();
+    client.subscribe(['a', 'b'], () => {});
+    await pollCount(1);
+    client.unsubscribe();
+    await vi.waitFor(() => expect(clock.pending()).toContain(100));
+    clock.advance(100);
+    expect(client.getState().status).toBe('idle');
+  });
+});
+
+describe('state and events', () => {
+  it('keeps the state identity between real changes and unsubscribes listeners', async () => {
+    const client = make();
+    const seen: string[] = [];
+    const off = client.subscribeState((s) => seen.push(s.status));
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    const connecting = client.getState();
+    expect(client.getState()).toBe(connecting);
+    net.last().respond(200, {});
+    await pollCount(2);
+    off();
+    net.last().respond(200, {});
+    await pollCount(3);
+    expect(seen).toEqual(['connecting', 'connected']);
+  });
+
+  it('reconnect() polls again now and says why', async () => {
+    const client = make();
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    client.reconnect('user asked');
+    await pollCount(2);
+    expect(net.polls[0]?.aborted).toBe(true);
+    expect(diagnostics.find((d) => d.code === 'reconnect-requested')?.detail).toEqual({
+      reason: 'user asked',
+    });
+  });
+
+  it('skips transports this build does not implement, with a diagnostic', async () => {
+    const client = make({ transports: ['websocket', 'stream', 'longpoll'] });
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    expect(
+      diagnostics.filter((d) => d.code === 'transport-skipped').map((d) => d.detail?.transport),
+    ).toEqual(['websocket', 'stream']);
+  });
+
+  it('rejects bad options with a clear error', () => {
+    expect(() => createCometClient({ wait: -1 })).toThrow(/wait/);
+    expect(() => createCometClient({ transports: [] })).toThrow(/transports/);
+  });
+
+  it('close() aborts, ends in closed, and refuses further use', async () => {
+    const client = make();
+    const states: string[] = [];
+    client.subscribeState((s) => states.push(s.status));
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    client.close();
+    expect(states.at(-1)).toBe('closed');
+    await vi.waitFor(() => expect(net.polls[0]?.aborted).toBe(true));
+    expect(() => client.subscribe('chat', () => {})).toThrow(ClosedError);
+    await expect(client.send('chat', 1)).rejects.toSatisfy(isClosedError);
+  });
+});
+
+describe('topicStore', () => {
+  it('keeps a snapshot stable between messages and makes a new one per message', async () => {
+    const client = make();
+    const store = client.topicStore('chat', { keep: 2 });
+    expect(client.topicStore('chat', { keep: 2 })).toBe(store);
+    const first = store.getSnapshot();
+    expect(store.getSnapshot()).toBe(first);
+    const changes = vi.fn();
+    const off = store.subscribe(changes);
+    await pollCount(1);
+    net.last().respond(200, {
+      messages: [
+        { topic: 'chat', id: '1', data: 'a' },
+        { topic: 'chat', id: '2', data: 'b' },
+        { topic: 'chat', id: '3', data: 'c' },
+      ],
+    });
+    await pollCount(2);
+    expect(changes).toHaveBeenCalledTimes(3);
+    const snap = store.getSnapshot();
+    expect(snap).not.toBe(first);
+    expect(store.getSnapshot()).toBe(snap);
+    expect(snap.latest?.data).toBe('c');
+    expect(snap.messages.map((m) => m.data)).toEqual(['b', 'c']);
+    off();
+    await vi.waitFor(() => expect(clock.pending()).toContain(100));
+  });
+
+  it('is ref-counted: the topic stays until the last store subscriber leaves', async () => {
+    const client = make();
+    const store = client.topicStore('chat');
+    const a = store.subscribe(() => {});
+    const b = store.subscribe(() => {});
+    await pollCount(1);
+    a();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(clock.pending()).not.toContain(100);
+    b();
+    await vi.waitFor(() => expect(clock.pending()).toContain(100));
+  });
+
+  it('rejects a bad keep', () => {
+    const client = make();
+    expect(() => client.topicStore('chat', { keep: 0 })).toThrow(/keep/);
+  });
+});
