@@ -43,7 +43,7 @@ export interface TopicMessagesOptions extends TopicSignalOptions {
  * state. Get it with `inject(CometService)` or constructor injection after `provideComet()`.
  *
  * Everything that starts requests or timers runs outside `NgZone`, so a held long-poll never
- * keeps the application unstable; observables emit and `send` settles back inside the zone, and
+ * keeps the application unstable; observables emit back inside the zone, and
  * signals notify Angular's scheduler, so views update with zone.js or zoneless.
  */
 export class CometService {
@@ -132,12 +132,9 @@ export class CometService {
    * @returns the broker's id of the published message; rejects with a `CometError`.
    */
   send<T>(topic: string, data: T): Promise<string> {
-    return new Promise<string>((resolve, reject) => {
-      this.#outside(() => this.client.send(topic, data)).then(
-        (id) => this.#inside(() => resolve(id)),
-        (error: unknown) => this.#inside(() => reject(error)),
-      );
-    });
+    // With zone.js the caller's `then`/`await` continues in the caller's zone, so only the
+    // request itself needs to leave it.
+    return this.#outside(() => this.client.send(topic, data));
   }
 
   /** Drops the current request or connection and connects again now. */

@@ -6,6 +6,7 @@
 
 export type {
   CometClient,
+  CometClientOptions,
   CometMessage,
   ConnectionState,
   ConnectionStatus,
@@ -19,7 +20,6 @@ export {
 } from './inject-connection-state';
 export { injectTopic, injectTopicMessages } from './inject-topic';
 export {
-  type CometClientOptions,
   type ProvideCometConfig,
   type ProvideCometWithClient,
   provideComet,

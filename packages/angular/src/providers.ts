@@ -5,12 +5,9 @@ import {
   makeEnvironmentProviders,
   NgZone,
 } from '@angular/core';
-import { type CometClient, createCometClient } from '@cometkit/core';
+import { type CometClient, type CometClientOptions, createCometClient } from '@cometkit/core';
 import { COMET_CLIENT } from './comet-client';
 import { CometService } from './comet-service';
-
-/** The options of `createCometClient`, as `provideComet` takes them. */
-export type CometClientOptions = NonNullable<Parameters<typeof createCometClient>[0]>;
 
 /** `provideComet({ client })`: use a client the application made and owns. */
 export interface ProvideCometWithClient {

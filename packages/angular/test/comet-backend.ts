@@ -1,5 +1,5 @@
 import { HttpResponse, http } from 'msw';
-import { type SetupServerApi, setupServer } from 'msw/node';
+import { type SetupServer, setupServer } from 'msw/node';
 
 /** Where the msw backend answers; tests give this to `provideComet({ url })`. */
 export const BASE_URL = 'http://localhost:3000/api/comet';
@@ -30,7 +30,7 @@ export interface HeldPoll {
  * Small enough to read in one go; the real server has its own tests.
  */
 export interface CometBackend {
-  server: SetupServerApi;
+  server: SetupServer;
   /** Every poll request received, in order. */
   polls: HeldPoll[];
   /** Polls being held right now. */
