@@ -26,12 +26,11 @@ describe('CometService', () => {
     configure();
     // `@Injectable()` applied by hand, with the constructor metadata tsc emits for a decorated
     // class: Angular's JIT reads it to inject by type, as AOT does from the compiled factory.
-    const UsesConstructor = Injectable()(
-      class UsesConstructor {
-        constructor(readonly comet: CometService) {}
-        static ctorParameters = (): { type: unknown }[] => [{ type: CometService }];
-      },
-    );
+    class UsesConstructor {
+      constructor(readonly comet: CometService) {}
+      static ctorParameters = (): { type: unknown }[] => [{ type: CometService }];
+    }
+    Injectable()(UsesConstructor);
     TestBed.configureTestingModule({ providers: [UsesConstructor] });
     const service = TestBed.inject(CometService);
     expect(service).toBeInstanceOf(CometService);
