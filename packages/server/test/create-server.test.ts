@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import express from 'express';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryBroker } from '../src/brokers/memory';
 import { createCometServer } from '../src/index';
@@ -325,7 +325,8 @@ describe('createCometServer', () => {
       await app.register(async (scope) => {
         scope.removeAllContentTypeParsers();
         scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
-        const handler = (request: { raw: never }, reply: { hijack(): void; raw: never }) => {
+        const handler = (request: FastifyRequest, reply: FastifyReply) => {
+          // Fastify stops managing the answer; the comet handler owns the raw request/response.
           reply.hijack();
           comet.handle(request.raw, reply.raw);
         };
