@@ -487,7 +487,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
           `a send to ${JSON.stringify(item.topic)} failed (${outcome.error.message}): retry ${item.attempt} with the same id in ${outcome.delay} ms`,
           { topic: item.topic, attempt: item.attempt, delayMs: outcome.delay },
         );
-        await sleep(outcome.delay);
+        if (outcome.delay > 0) await sleep(outcome.delay);
         continue;
       }
       sendQueue.shift();
@@ -595,8 +595,6 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       if (closed) return Promise.reject(new ClosedError());
       const error = topicError(topic);
       if (error) return Promise.reject(error);
-      if (sendQueue.length >= o.sendQueueLimit)
-        return Promise.reject(new QueueFullError(o.sendQueueLimit));
       let body: string;
       try {
         if (data === undefined) throw new TypeError('data is undefined');
@@ -604,6 +602,8 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       } catch (cause) {
         return Promise.reject(new CometError('send data must be JSON-serialisable', { cause }));
       }
+      if (sendQueue.length >= o.sendQueueLimit)
+        return Promise.reject(new QueueFullError(o.sendQueueLimit));
       watchOnline();
       return new Promise<string>((resolve, reject) => {
         sendQueue.push({ topic, body, attempt: 0, authTried: false, resolve, reject });

@@ -1,3 +1,4 @@
+import { HttpResponse } from 'msw';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createCometClient } from '../src/client';
 import {
@@ -29,8 +30,7 @@ beforeEach(() => {
 afterEach(() => {
   for (const c of clients) c.close();
   clients = [];
-  net.polls.length = 0;
-  net.sends.length = 0;
+  net.reset();
   net.server.resetHandlers();
 });
 
@@ -601,5 +601,103 @@ describe('topicStore', () => {
   it('rejects a bad keep', () => {
     const client = make();
     expect(() => client.topicStore('chat', { keep: 0 })).toThrow(/keep/);
+  });
+});
+
+describe('send', () => {
+  it('posts to {url}/{topic} with a client-made id and resolves with the messageId', async () => {
+    const client = make({ userId: 'ann' });
+    await expect(client.send('room/1', { text: 'hi' })).resolves.toBe('m1');
+    expect(net.sends[0]?.topic).toBe('room/1');
+    expect(net.sends[0]?.body).toEqual({
+      v: 1,
+      sessionGuid: client.sessionGuid,
+      userId: 'ann',
+      id: 'uuid-2',
+      data: { text: 'hi' },
+    });
+  });
+
+  it('retries with the same id after a network error, so a lost answer never publishes twice', async () => {
+    const client = make();
+    net.onSend((_t, body, n) =>
+      n === 1 ? HttpResponse.error() : HttpResponse.json({ id: body.id, messageId: 'once' }),
+    );
+    const sent = client.send('chat', 'x');
+    await vi.waitFor(() => expect(codes()).toContain('send-retry'));
+    clock.advance(250);
+    await expect(sent).resolves.toBe('once');
+    expect(net.sends.map((s) => s.body.id)).toEqual(['uuid-2', 'uuid-2']);
+  });
+
+  it('honours Retry-After on a 429 and retries a 5xx', async () => {
+    const client = make();
+    net.onSend((_t, body, n) =>
+      n === 1
+        ? HttpResponse.json({}, { status: 429, headers: { 'Retry-After': '3' } })
+        : n === 2
+          ? HttpResponse.json({}, { status: 503 })
+          : HttpResponse.json({ id: body.id, messageId: 'ok' }),
+    );
+    const sent = client.send('chat', 'x');
+    await vi.waitFor(() => expect(clock.pending()).toEqual([3000]));
+    clock.advance(3000);
+    await vi.waitFor(() => expect(net.sends).toHaveLength(2));
+    await vi.waitFor(() => expect(clock.pending()).toHaveLength(1));
+    clock.advance(clock.pending()[0] ?? 0);
+    await expect(sent).resolves.toBe('ok');
+  });
+
+  it('rejects on a 4xx with the server error', async () => {
+    const client = make();
+    net.onSend(() =>
+      HttpResponse.json(
+        { error: { code: 'bad_request', message: 'text is empty' } },
+        { status: 400 },
+      ),
+    );
+    const error = await client.send('chat', { text: '' }).catch((e: unknown) => e);
+    expect(isHttpError(error) && [error.status, error.code, error.message]).toEqual([
+      400,
+      'bad_request',
+      'text is empty',
+    ]);
+  });
+
+  it('queues sends in order while offline and sends them when back online', async () => {
+    const client = make();
+    online.set(false);
+    const a = client.send('chat', 'a');
+    const b = client.send('chat', 'b');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(net.sends).toHaveLength(0);
+    online.set(true);
+    await expect(Promise.all([a, b])).resolves.toEqual(['m1', 'm2']);
+    expect(net.sends.map((s) => s.body.data)).toEqual(['a', 'b']);
+  });
+
+  it('rejects beyond sendQueueLimit, on an invalid topic or data, and on close()', async () => {
+    const client = make({ sendQueueLimit: 2 });
+    online.set(false);
+    const a = client.send('chat', 'a');
+    const b = client.send('chat', 'b');
+    await expect(client.send('chat', 'c')).rejects.toThrow(/queue is full/);
+    await expect(client.send('no way', 'c')).rejects.toSatisfy(isTopicError);
+    await expect(client.send('chat', undefined)).rejects.toThrow(/JSON/);
+    await expect(client.send('chat', { n: 1n })).rejects.toThrow(/JSON/);
+    client.close();
+    await expect(a).rejects.toSatisfy(isClosedError);
+    await expect(b).rejects.toSatisfy(isClosedError);
+  });
+
+  it('asks the auth hook on a 401 and retries the send with its headers', async () => {
+    const client = make({ auth: () => ({ authorization: 'Bearer new' }) });
+    net.onSend((_t, body, n) =>
+      n === 1
+        ? HttpResponse.json({}, { status: 401 })
+        : HttpResponse.json({ id: body.id, messageId: 'ok' }),
+    );
+    await expect(client.send('chat', 1)).resolves.toBe('ok');
+    expect(net.sends[1]?.headers.get('authorization')).toBe('Bearer new');
   });
 });

@@ -74,11 +74,10 @@ export interface HeldPoll {
 export function createPollServer() {
   const polls: HeldPoll[] = [];
   const sends: { topic: string; body: Record<string, unknown>; headers: Headers }[] = [];
-  let sendReply: (topic: string, body: Record<string, unknown>, n: number) => Response = (
-    _t,
-    body,
-    n,
-  ) => HttpResponse.json({ id: body.id, messageId: `m${n}` });
+  type SendReply = (topic: string, body: Record<string, unknown>, n: number) => Response;
+  const okReply: SendReply = (_t, body, n) =>
+    HttpResponse.json({ id: body.id, messageId: `m${n}` });
+  let sendReply = okReply;
   const server = setupServer(
     http.post(BASE, async ({ request }) => {
       const body = (await request.json()) as PollRequest;
@@ -112,8 +111,14 @@ export function createPollServer() {
     server,
     polls,
     sends,
-    onSend(reply: typeof sendReply) {
+    onSend(reply: SendReply) {
       sendReply = reply;
+    },
+    /** Forgets the polls, sends and send reply of a finished test. */
+    reset() {
+      polls.length = 0;
+      sends.length = 0;
+      sendReply = okReply;
     },
     /** The newest poll that is not aborted. */
     last(): HeldPoll {

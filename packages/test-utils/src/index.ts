@@ -1,2 +1,3 @@
 export * from './front';
+export * from './legacy-server';
 export * from './start-server';

@@ -1,0 +1,56 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import * as core from '../src/index';
+
+describe('the package entry', () => {
+  it('exports the client factory, errors, guards, backoff and the reducer', () => {
+    expect(typeof core.createCometClient).toBe('function');
+    expect(typeof core.backoffDelay).toBe('function');
+    expect(typeof core.reduce).toBe('function');
+    expect(typeof core.isHttpError).toBe('function');
+    expect(new core.HttpError(400, 'bad_request', 'x')).toBeInstanceOf(core.CometError);
+  });
+
+  it('imports in plain Node with no window, no side effects, and creates a client lazily', () => {
+    // Bundled with ky and eventemitter3 (Node 20 runs no TypeScript), then imported in a child
+    // process, so nothing of vitest's environment is on globalThis.
+    const dir = mkdtempSync(join(tmpdir(), 'cometkit-node-'));
+    const entry = join(dir, 'index.mjs');
+    const esbuild = fileURLToPath(new URL('../../../node_modules/.bin/esbuild', import.meta.url));
+    const bundled = spawnSync(
+      esbuild,
+      [
+        fileURLToPath(new URL('../src/index.ts', import.meta.url)),
+        '--bundle',
+        '--format=esm',
+        '--platform=node',
+        `--outfile=${entry}`,
+        '--log-level=error',
+      ],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
+    expect(bundled.stderr).toBe('');
+    const script = `
+      const before = Object.keys(globalThis).sort().join();
+      const core = await import(${JSON.stringify(entry)});
+      if (typeof window !== 'undefined') throw new Error('window exists');
+      const client = core.createCometClient();
+      const after = Object.keys(globalThis).sort().join();
+      if (before !== after) throw new Error('globals changed');
+      if (client.getState().status !== 'idle') throw new Error('not idle');
+      client.close();
+      console.log('ok');
+    `;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    rmSync(dir, { recursive: true, force: true });
+    expect(result.stderr).toBe('');
+    expect(result.stdout.trim()).toBe('ok');
+  });
+});
