@@ -1,7 +1,7 @@
 /**
  * What went wrong, as a stable string:
  * - `unavailable`: Redis cannot be reached (connection lost, reconnecting, command timed out);
- *   retrying later may work, so the server answers `503 unavailable`.
+ *   retrying later may work.
  * - `closed`: the broker was closed; it will not work again.
  * - `redis`: Redis answered with an error (a misconfigured server, a key of another type).
  * - `corrupt`: a stored entry is not one this broker wrote.
