@@ -3,10 +3,6 @@ import { defineConfig } from 'vitest/config';
 // One run over every package; each project keeps its own config (environment, setup files).
 export default defineConfig({
   test: {
-    projects: [
-      'packages/*/vitest.config.ts',
-      'examples/*/vitest.config.ts',
-      'bench/vitest.config.ts',
-    ],
+    projects: ['packages/*/vitest.config.ts', 'examples/*/vitest.config.ts'],
   },
 });
