@@ -56,7 +56,7 @@ const STARTUP_TIMEOUT_MS = 10_000;
 /** Starts a `redis-server`; call `close()` in `afterAll`. */
 export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'cometkit-redis-'));
-  const port = await freePort();
+  let port = await freePort();
   let child: ChildProcess | undefined;
 
   const start = () =>
@@ -113,7 +113,19 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     });
   };
 
-  await start();
+  // The free port may be taken between finding it and Redis binding it: try a few.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await start();
+      break;
+    } catch (error) {
+      if (attempt === 3) {
+        rmSync(dir, { recursive: true, force: true });
+        throw error;
+      }
+      port = await freePort();
+    }
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
