@@ -113,7 +113,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
       if (report) report(error);
       if (event !== 'diagnostic')
-        diagnostic('listener-error', 'a listener or callback threw; the client went on', {
+        diagnostic('listener-error', 'a listener threw', {
           error,
         });
     }
@@ -154,10 +154,10 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
         if (state.status === 'idle' || state.status === 'failed') return;
         closeCurrent();
         clearRetry();
-        diagnostic('offline', 'the runtime went offline: requests stop until it is back');
+        diagnostic('offline', 'offline: requests paused');
         dispatch({ type: 'offline' });
       } else if (state.status === 'offline') {
-        diagnostic('online', 'the runtime is online again: polling at once');
+        diagnostic('online', 'online: polling');
         connect(true);
       }
     });
@@ -178,7 +178,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
         });
         return transport;
       }
-      diagnostic('transport-skipped', `transport ${JSON.stringify(name)} is not available here`, {
+      diagnostic('transport-skipped', `${name} unavailable`, {
         transport: name,
       });
     }
@@ -243,11 +243,11 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
   function repoll(held: number) {
     if (fastStreak < FAST_LIMIT) return connect();
     const delay = backoffDelay(fastStreak - FAST_LIMIT + 1, o.backoff, env.random);
-    diagnostic(
-      'fast-repoll-backoff',
-      `the server answered ${fastStreak} times in a row with nothing within ${FAST_MS} ms: waiting ${delay} ms before polling again`,
-      { heldMs: held, delayMs: delay, streak: fastStreak },
-    );
+    diagnostic('fast-repoll-backoff', `fast empty answers: poll in ${delay} ms`, {
+      heldMs: held,
+      delayMs: delay,
+      streak: fastStreak,
+    });
     retryTimer = env.setTimeout(() => connect(), delay);
   }
 
@@ -258,16 +258,17 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
         if (held >= 2 * FAST_MS && held < wait) {
           const lowered = Math.max(MIN_WAIT, Math.floor(held * 0.8));
           if (lowered < wait) {
-            diagnostic(
-              'wait-lowered',
-              `a ${status} ended a poll held ${held} ms: something on the path cuts idle requests, so polls now ask for ${lowered} ms`,
-              { status, heldMs: held, wait: lowered, previousWait: wait },
-            );
+            diagnostic('wait-lowered', `${status} after ${held} ms: wait now ${lowered} ms`, {
+              status,
+              heldMs: held,
+              wait: lowered,
+              previousWait: wait,
+            });
             wait = lowered;
           }
         }
         fastStreak = held < FAST_MS ? fastStreak + 1 : 0;
-        diagnostic('proxy-timeout', `a ${status} ended the poll after ${held} ms: polling again`, {
+        diagnostic('proxy-timeout', `${status} after ${held} ms: polling again`, {
           status,
           heldMs: held,
         });
@@ -277,11 +278,9 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       if (status !== 404 && status !== 429 && status < 500) return fail(error);
     }
     if (isTimeoutError(error))
-      diagnostic(
-        'watchdog-timeout',
-        `no answer within ${error.waitedMs} ms: the poll was aborted and will be retried`,
-        { waitedMs: error.waitedMs },
-      );
+      diagnostic('watchdog-timeout', `no answer in ${error.waitedMs} ms: poll aborted`, {
+        waitedMs: error.waitedMs,
+      });
     retry(error, isHttpError(error) ? error.retryAfterMs : undefined);
   }
 
@@ -292,12 +291,12 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     emit('error', error);
     diagnostic(
       retryAfter === undefined ? 'retry-scheduled' : 'retry-after',
-      `${error.message}: retry ${attempt} in ${delay} ms${retryAfter === undefined ? '' : ' (the server asked to wait)'}`,
+      `${error.message}: retry ${attempt} in ${delay} ms`,
       {
         attempt,
         delayMs: delay,
         error: error.name,
-        status: isHttpError(error) ? error.status : undefined,
+        status: (error as HttpError).status,
       },
     );
     retryTimer = env.setTimeout(() => connect(), delay);
@@ -308,9 +307,9 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     clearRetry();
     dispatch({ type: 'fail', error });
     emit('error', error);
-    diagnostic('failed', `stopped: ${error.message} (retrying would not help; call reconnect())`, {
+    diagnostic('failed', `failed: ${error.message}`, {
       error: error.name,
-      status: isHttpError(error) ? error.status : undefined,
+      status: (error as HttpError).status,
     });
   }
 
@@ -319,11 +318,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     if (!auth || authTried) return fail(error);
     authTried = true;
     authPending = true;
-    diagnostic(
-      'auth-refresh',
-      `the server answered ${error.status}: asking the auth hook for new credentials`,
-      { status: error.status },
-    );
+    diagnostic('auth-refresh', `${error.status}: asking auth`, { status: error.status });
     const gen = generation;
     Promise.resolve()
       .then(() => auth({ error }))
@@ -337,8 +332,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
         },
         (cause) => {
           authPending = false;
-          if (!closed && gen === generation)
-            fail(new CometError(`the auth hook threw after a ${error.status}`, { cause }));
+          if (!closed && gen === generation) fail(new CometError('auth hook threw', { cause }));
         },
       );
   }
@@ -348,11 +342,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       if (!handlers.has(topic)) continue;
       forget(topic);
       handlers.delete(topic);
-      const error = new TopicError(
-        topic,
-        `the server refused topic ${JSON.stringify(topic)}: ${body.message}`,
-        body.code,
-      );
+      const error = new TopicError(topic, `${topic} refused: ${body.message}`, body.code);
       diagnostic('topic-refused', error.message, { topic, code: body.code });
       emit('error', error);
       scheduleFlush();
@@ -365,11 +355,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       seen.delete(topic);
       if (position === undefined) cursors.delete(topic);
       else cursors.set(topic, position);
-      diagnostic(
-        'topic-reset',
-        `the server lost the history of ${JSON.stringify(topic)} after the client's position`,
-        { topic, cursor, position },
-      );
+      diagnostic('topic-reset', `reset ${topic}`, { topic, cursor, position });
       emit('reset', { topic, cursor, position });
     }
     for (const { topic, id, data } of answer.messages) {
@@ -382,11 +368,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
           seen.set(topic, ids);
         }
         if (ids.has(id)) {
-          diagnostic(
-            'duplicate-dropped',
-            `message ${id} of ${JSON.stringify(topic)} was already delivered`,
-            { topic, id },
-          );
+          diagnostic('duplicate-dropped', `duplicate ${id}`, { topic, id });
           continue;
         }
         ids.add(id);
@@ -430,11 +412,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       const topics = [...handlers.keys()];
       if (topics.length === current.topics.length && current.topics.every((t) => handlers.has(t)))
         return;
-      diagnostic(
-        'topics-changed',
-        'the topic set changed: the held poll was aborted and sent again',
-        { topics },
-      );
+      diagnostic('topics-changed', 'topics changed: poll sent again', { topics });
       return connect();
     }
     if (retryTimer === undefined && !authPending) connect();
@@ -445,7 +423,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     closeCurrent();
     clearRetry();
     fastStreak = 0;
-    diagnostic('idle-stop', 'no topic left: the connection stopped');
+    diagnostic('idle-stop', 'no topics: stopped');
     dispatch({ type: 'stop' });
   }
 
@@ -484,7 +462,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
         item.attempt++;
         diagnostic(
           'send-retry',
-          `a send to ${JSON.stringify(item.topic)} failed (${outcome.error.message}): retry ${item.attempt} with the same id in ${outcome.delay} ms`,
+          `send: ${outcome.error.message}: retry ${item.attempt} in ${outcome.delay} ms`,
           { topic: item.topic, attempt: item.attempt, delayMs: outcome.delay },
         );
         if (outcome.delay > 0) await sleep(outcome.delay);
@@ -522,7 +500,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       const answer = parseJson(text) as { messageId?: unknown } | null;
       return typeof answer?.messageId === 'string'
         ? { type: 'done', messageId: answer.messageId }
-        : later(new ProtocolError('the answer to a send has no messageId'));
+        : later(new ProtocolError('bad answer: messageId'));
     }
     const error = httpError(response, text, env.now());
     const { status } = error;
@@ -553,11 +531,10 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
         const error = topicError(t);
         if (error) throw error;
       }
-      if (typeof callback !== 'function')
-        throw new CometError('subscribe needs a callback function');
+      if (typeof callback !== 'function') throw new CometError('callback must be a function');
       const cursor = subscribeOptions?.cursor;
       if (cursor !== undefined && typeof cursor !== 'string')
-        throw new CometError('subscribe option cursor must be a string');
+        throw new CometError('cursor must be a string');
       const subscription: Subscription = { callback: callback as MessageHandler };
       for (const t of topics) {
         let set = handlers.get(t);
@@ -600,7 +577,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
         if (data === undefined) throw new TypeError('data is undefined');
         body = JSON.stringify({ v: 1, sessionGuid, userId: o.userId, id: env.randomUUID(), data });
       } catch (cause) {
-        return Promise.reject(new CometError('send data must be JSON-serialisable', { cause }));
+        return Promise.reject(new CometError('data must be JSON', { cause }));
       }
       if (sendQueue.length >= o.sendQueueLimit)
         return Promise.reject(new QueueFullError(o.sendQueueLimit));
@@ -613,7 +590,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
 
     reconnect(reason) {
       if (closed) return;
-      diagnostic('reconnect-requested', `reconnect requested${reason ? `: ${reason}` : ''}`, {
+      diagnostic('reconnect-requested', `reconnect: ${reason}`, {
         reason,
       });
       authTried = false;
@@ -657,7 +634,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       if (error) throw error;
       const keep = storeOptions?.keep ?? 1;
       if (!Number.isInteger(keep) || keep < 1)
-        throw new CometError(`topicStore option keep must be an integer >= 1, got ${keep}`);
+        throw new CometError(`keep must be an integer >= 1: ${keep}`);
       // A space never occurs in a topic, so the key is unambiguous.
       const key = `${keep} ${topic}`;
       const existing = stores.get(key);

@@ -66,13 +66,11 @@ const browserOnline: OnlineSource = {
   },
 };
 
-function fallbackUUID(): string {
-  const hex = [...Array(32)].map(() => Math.floor(Math.random() * 16).toString(16));
-  hex[12] = '4';
-  hex[16] = ((Number.parseInt(hex[16] ?? '0', 16) & 3) | 8).toString(16);
-  const h = hex.join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
+// Where `crypto.randomUUID` is missing (plain http pages are not a secure context).
+const fallbackUUID = () =>
+  '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (c) =>
+    (Number(c) ^ ((Math.random() * 16) >> (Number(c) / 4))).toString(16),
+  );
 
 /** The environment with every missing member defaulted to the (lazily read) globals. */
 export function resolveEnvironment(given: Partial<CometEnvironment> = {}): CometEnvironment {

@@ -95,23 +95,22 @@ export interface ResolvedOptions {
   environment: CometEnvironment;
 }
 
+function fail(name: string, value: unknown): never {
+  throw new CometError(`option ${name} is invalid: ${String(value)}`);
+}
+
 function number(name: string, value: unknown, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min)
-    throw new CometError(`option ${name} must be a number >= ${min}, got ${String(value)}`);
-  return value;
+  return typeof value === 'number' && value >= min && value < Infinity ? value : fail(name, value);
 }
 
 /** Checks and normalises the options once; throws a `CometError` naming a bad option. */
 export function resolveOptions(options: CometClientOptions = {}): ResolvedOptions {
   const { url = DEFAULT_BASE_URL, userId, headers, auth, transports = ['longpoll'] } = options;
-  if (typeof url !== 'string' || url === '') throw new CometError('option url must be a string');
-  if (userId !== undefined && typeof userId !== 'string')
-    throw new CometError('option userId must be a string');
-  if (auth !== undefined && typeof auth !== 'function')
-    throw new CometError('option auth must be a function');
-  if (!Array.isArray(transports) || transports.length === 0)
-    throw new CometError('option transports must be a non-empty array of transport names');
+  if (typeof url !== 'string' || !url) fail('url', url);
+  if (userId !== undefined && typeof userId !== 'string') fail('userId', userId);
+  if (auth !== undefined && typeof auth !== 'function') fail('auth', auth);
+  if (!Array.isArray(transports) || !transports.length) fail('transports', transports);
   const b = options.backoff ?? {};
   return {
     url: url.replace(/\/+$/, ''),

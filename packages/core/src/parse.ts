@@ -42,8 +42,8 @@ export function parseJson(text: string): unknown {
  * @returns the answer, or a `ProtocolError` saying what is wrong.
  */
 export function parsePollAnswer(body: unknown): ParsedAnswer | ProtocolError {
-  const bad = (what: string) => new ProtocolError(`the server's answer is not valid: ${what}`);
-  if (!isObject(body)) return bad('not a JSON object');
+  const bad = (what: string) => new ProtocolError(`bad answer: ${what}`);
+  if (!isObject(body)) return bad('not an object');
   const answer: ParsedAnswer = {
     messages: [],
     cursors: new Map(),
@@ -52,7 +52,7 @@ export function parsePollAnswer(body: unknown): ParsedAnswer | ProtocolError {
     errors: new Map(),
   };
   if (has(body, 'messages')) {
-    if (!Array.isArray(body.messages)) return bad('"messages" is not an array');
+    if (!Array.isArray(body.messages)) return bad('messages');
     for (const m of body.messages) {
       if (
         !isObject(m) ||
@@ -60,12 +60,11 @@ export function parsePollAnswer(body: unknown): ParsedAnswer | ProtocolError {
         typeof m.id !== 'string' ||
         !has(m, 'data')
       )
-        return bad('a message is not {topic, id, data}');
+        return bad('message');
       answer.messages.push({ topic: m.topic, id: m.id, data: m.data });
     }
   } else if (has(body, 'topic')) {
-    if (typeof body.topic !== 'string' || !has(body, 'data'))
-      return bad('a legacy message is not {topic, data}');
+    if (typeof body.topic !== 'string' || !has(body, 'data')) return bad('message');
     answer.messages.push({
       topic: body.topic,
       id: typeof body.id === 'string' ? body.id : undefined,
@@ -73,21 +72,19 @@ export function parsePollAnswer(body: unknown): ParsedAnswer | ProtocolError {
     });
   }
   if (has(body, 'cursors')) {
-    if (!isObject(body.cursors)) return bad('"cursors" is not an object');
+    if (!isObject(body.cursors)) return bad('cursors');
     for (const [topic, id] of Object.entries(body.cursors)) {
-      if (typeof id !== 'string')
-        return bad(`the cursor of ${JSON.stringify(topic)} is not a string`);
+      if (typeof id !== 'string') return bad('cursors');
       answer.cursors.set(topic, id);
     }
   }
   if (has(body, 'resets')) {
     const resets = body.resets;
-    if (!Array.isArray(resets) || !resets.every((t) => typeof t === 'string'))
-      return bad('"resets" is not an array of topics');
+    if (!Array.isArray(resets) || !resets.every((t) => typeof t === 'string')) return bad('resets');
     answer.resets = resets;
   }
   if (has(body, 'errors')) {
-    if (!isObject(body.errors)) return bad('"errors" is not an object');
+    if (!isObject(body.errors)) return bad('errors');
     for (const [topic, e] of Object.entries(body.errors)) {
       answer.errors.set(topic, {
         code: isObject(e) && typeof e.code === 'string' ? e.code : 'error',
