@@ -8,6 +8,7 @@ import { handleLongPoll } from './handlers/long-poll';
 import { handleSend } from './handlers/send';
 import { applyCors, type FrameworkRequest, sendError, subPath } from './http';
 import { type CometServerOptions, resolveServerOptions } from './options';
+import { createReadCache } from './poll';
 
 /** A `next` callback as Express/Connect pass it. */
 export type NextFunction = (error?: unknown) => void;
@@ -69,7 +70,13 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     assertTopic(topic);
     return broker.publish(topic, data);
   };
-  const context: HandlerContext = { broker, options: resolved, held, publish };
+  const context: HandlerContext = {
+    broker,
+    options: resolved,
+    held,
+    publish,
+    reads: createReadCache(broker, resolved.batchLimit),
+  };
 
   const wakeAll = () => {
     for (const controller of [...held]) controller.abort('drain');

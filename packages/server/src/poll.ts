@@ -13,7 +13,7 @@ import {
   topicProblem,
   type WireMessage,
 } from '@cometkit/core/protocol';
-import type { Broker } from './broker';
+import type { Broker, BrokerReadResult } from './broker';
 import { CometServerError } from './errors';
 import type { ResolvedServerOptions } from './options';
 
@@ -34,6 +34,50 @@ export interface ValidPoll {
 export interface PollContext {
   broker: Broker;
   options: ResolvedServerOptions;
+  /** Shares reads between the held polls that one publish wakes (see {@link createReadCache}). */
+  reads?: ReadCache;
+}
+
+/**
+ * Shares `broker.read(topic, cursor)` between requests woken together: when one publish wakes
+ * 1 000 held polls that all sit at the same cursor, the broker is read once, not 1 000 times.
+ * An entry lives until the next event-loop turn, or until a publish on its topic
+ * (`invalidate`, called by every held poll's broker listener), so nobody reads a stale copy:
+ * whoever reads through the cache is itself listening to that topic.
+ */
+export interface ReadCache {
+  read(topic: string, cursor: string | undefined): Promise<BrokerReadResult>;
+  invalidate(topic: string): void;
+}
+
+/** Makes a {@link ReadCache} over `broker`. */
+export function createReadCache(broker: Broker, limit: number): ReadCache {
+  const entries = new Map<string, Map<string, Promise<BrokerReadResult>>>();
+  let sweep: ReturnType<typeof setImmediate> | undefined;
+  return {
+    read(topic, cursor) {
+      if (cursor === undefined) return broker.read(topic, cursor, limit);
+      let byCursor = entries.get(topic);
+      const cached = byCursor?.get(cursor);
+      if (cached) return cached;
+      const pending = broker.read(topic, cursor, limit);
+      if (!byCursor) {
+        byCursor = new Map();
+        entries.set(topic, byCursor);
+      }
+      byCursor.set(cursor, pending);
+      // A failed read is not kept: the next reader tries again.
+      pending.catch(() => byCursor?.delete(cursor));
+      sweep ??= setImmediate(() => {
+        sweep = undefined;
+        entries.clear();
+      });
+      return pending;
+    },
+    invalidate(topic) {
+      entries.delete(topic);
+    },
+  };
 }
 
 const MAX_ID_LENGTH = 200;
@@ -193,10 +237,16 @@ export async function readTopics(
   context: PollContext,
   topics: readonly string[],
   cursors: ReadonlyMap<string, string>,
+  shared = false,
 ): Promise<ReadResult> {
   const limit = context.options.batchLimit;
+  const cache = shared ? context.reads : undefined;
   const results = await Promise.all(
-    topics.map((topic) => context.broker.read(topic, cursors.get(topic), limit)),
+    topics.map((topic) =>
+      cache
+        ? cache.read(topic, cursors.get(topic))
+        : context.broker.read(topic, cursors.get(topic), limit),
+    ),
   );
   const messages: WireMessage[] = [];
   const positions = new Map<string, string>();
@@ -251,7 +301,8 @@ export function createWaiter(context: PollContext, topics: readonly string[]): W
     coalescing = true;
     coalesceTimer = coalesceMs === 0 ? setImmediate(fire) : setTimeout(fire, coalesceMs);
   };
-  const stopListening = context.broker.listen(topics, () => {
+  const stopListening = context.broker.listen(topics, (topic) => {
+    context.reads?.invalidate(topic);
     published = true;
     if (settle) startCoalescing();
   });
@@ -349,7 +400,7 @@ export async function answerPoll(
         return options.signal?.reason === 'drain' ? buildAnswer(read, errors, true) : undefined;
       }
       if (outcome === 'timeout') return buildAnswer(read, errors, true);
-      read = await readTopics(context, allowed, read.cursors);
+      read = await readTopics(context, allowed, read.cursors, true);
       if (read.messages.length > 0 || read.resets.length > 0) {
         return buildAnswer(read, errors, false);
       }
@@ -396,7 +447,7 @@ export async function answerLegacyPoll(
         return options.signal?.reason === 'drain' ? { reconnect: true } : undefined;
       }
       if (outcome === 'timeout') return { reconnect: true };
-      read = await readTopics(context, allowed, read.cursors);
+      read = await readTopics(context, allowed, read.cursors, true);
       const first = read.messages[0];
       if (first) return { topic: first.topic, data: first.data };
     }
