@@ -209,7 +209,9 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     dispatch({ type: 'connect', transport: t.name, restart });
     const topics = [...handlers.keys()];
     const request: PollRequest = { v: 1, sessionGuid, userId: o.userId, topics, wait };
-    if (cursors.size > 0) request.cursors = Object.fromEntries(cursors);
+    // Only topics in this request: an unsubscribe not yet flushed leaves its cursor behind.
+    const positions = [...cursors].filter(([topic]) => handlers.has(topic));
+    if (positions.length > 0) request.cursors = Object.fromEntries(positions);
     const startedAt = env.now();
     let delivered = false;
     const live = () => gen === generation && !closed;
@@ -491,6 +493,8 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
         body: item.body,
         headers: { 'content-type': 'application/json', ...(await headers()) },
         signal: sendAbort.signal,
+        // A send that hangs would hold the whole queue: give up and retry it (same id).
+        timeout: o.watchdogGrace,
       });
       text = await response.text();
     } catch (cause) {

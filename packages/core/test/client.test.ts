@@ -630,6 +630,20 @@ describe('send', () => {
     expect(net.sends.map((s) => s.body.id)).toEqual(['uuid-2', 'uuid-2']);
   });
 
+  it('gives up a send that hangs after watchdogGrace and retries it with the same id', async () => {
+    const client = make({ watchdogGrace: 100 });
+    net.onSend((_t, body, n) =>
+      n === 1
+        ? new Promise<Response>(() => {})
+        : HttpResponse.json({ id: body.id, messageId: 'late' }),
+    );
+    const sent = client.send('chat', 'x');
+    await vi.waitFor(() => expect(codes()).toContain('send-retry'));
+    clock.advance(clock.pending()[0] ?? 0);
+    await expect(sent).resolves.toBe('late');
+    expect(net.sends.map((s) => s.body.id)).toEqual(['uuid-2', 'uuid-2']);
+  });
+
   it('honours Retry-After on a 429 and retries a 5xx', async () => {
     const client = make();
     net.onSend((_t, body, n) =>

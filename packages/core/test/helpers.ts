@@ -74,7 +74,11 @@ export interface HeldPoll {
 export function createPollServer() {
   const polls: HeldPoll[] = [];
   const sends: { topic: string; body: Record<string, unknown>; headers: Headers }[] = [];
-  type SendReply = (topic: string, body: Record<string, unknown>, n: number) => Response;
+  type SendReply = (
+    topic: string,
+    body: Record<string, unknown>,
+    n: number,
+  ) => Response | Promise<Response>;
   const okReply: SendReply = (_t, body, n) =>
     HttpResponse.json({ id: body.id, messageId: `m${n}` });
   let sendReply = okReply;
