@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import * as core from '../src/index';
 
 describe('the package entry', () => {
@@ -52,5 +52,25 @@ describe('the package entry', () => {
     rmSync(dir, { recursive: true, force: true });
     expect(result.stderr).toBe('');
     expect(result.stdout.trim()).toBe('ok');
+  });
+});
+
+describe('types', () => {
+  it('types data from the topic map and leaves other topics unknown', () => {
+    const client = core.createCometClient<{ chat: { text: string } }>({
+      url: 'http://x.test/api/comet',
+    });
+    const off = client.subscribe('chat', (data, message) => {
+      expectTypeOf(data).toEqualTypeOf<{ text: string }>();
+      expectTypeOf(message.topic).toEqualTypeOf<'chat'>();
+    });
+    client.subscribe('other', (data) => expectTypeOf(data).toBeUnknown());
+    expectTypeOf(client.send<'chat'>)
+      .parameter(1)
+      .toEqualTypeOf<{ text: string }>();
+    expectTypeOf(client.send).returns.toEqualTypeOf<Promise<string>>();
+    off();
+    client.close();
+    expect(client.getState()).toEqual({ status: 'closed' });
   });
 });
