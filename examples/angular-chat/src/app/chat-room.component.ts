@@ -9,6 +9,7 @@ import {
   signal,
 } from '@angular/core';
 import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
+// biome-ignore lint/style/useImportType: a constructor parameter's type is its DI token (a value).
 import { CometService } from '@cometkit/angular';
 import {
   type ChatData,
@@ -60,13 +61,12 @@ export class ChatRoomComponent implements OnInit {
   /** Who joined which room. */
   readonly member = input.required<Member>();
 
-  readonly #comet = inject(CometService);
   readonly #destroyRef = inject(DestroyRef);
 
   protected readonly lines = signal<readonly ChatLine[]>([]);
   protected readonly draft = signal('');
   protected readonly error = signal('');
-  protected readonly connection = computed(() => describeConnection(this.#comet.state()));
+  protected readonly connection = computed(() => describeConnection(this.comet.state()));
   /** Name → role of those typing now; entries leave after TYPING_SHOWN_MS. */
   readonly #typists = signal<ReadonlyMap<string, TypingData>>(new Map());
   protected readonly typingText = computed(() => {
@@ -79,7 +79,9 @@ export class ChatRoomComponent implements OnInit {
   #lastTypingSent = 0;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor() {
+  // Constructor injection on purpose (the rest uses `inject()`): the AOT build checks that
+  // `CometService`, provided by a factory without decorators, injects by type.
+  constructor(private readonly comet: CometService) {
     this.#destroyRef.onDestroy(() => {
       for (const timer of this.#typingTimers.values()) clearTimeout(timer);
       clearTimeout(this.#idleTimer);
@@ -108,7 +110,7 @@ export class ChatRoomComponent implements OnInit {
     const { room, name, role } = this.member();
     this.#stopTyping();
     try {
-      await this.#comet.send(`chat:${room}`, { name, role, text });
+      await this.comet.send(`chat:${room}`, { name, role, text });
       this.error.set('');
       // Keep what the user typed meanwhile; clear only what was sent.
       if (this.draft() === text) this.draft.set('');
@@ -121,7 +123,7 @@ export class ChatRoomComponent implements OnInit {
     const { room, name } = this.member();
     const history = await this.#loadHistory(room);
     this.lines.set(history.messages.map((message) => ({ id: message.id, ...message.data })));
-    this.#comet
+    this.comet
       .messages$<ChatData>(`chat:${room}`, history.cursor ? { cursor: history.cursor } : undefined)
       .pipe(takeUntilDestroyed(this.#destroyRef))
       .subscribe((message) => {
@@ -129,7 +131,7 @@ export class ChatRoomComponent implements OnInit {
         this.lines.update((lines) => [...lines, line]);
         this.#typing({ ...message.data, typing: false });
       });
-    this.#comet
+    this.comet
       .topic$<TypingData>(`typing:${room}`)
       .pipe(takeUntilDestroyed(this.#destroyRef))
       .subscribe((typing) => {
@@ -176,6 +178,6 @@ export class ChatRoomComponent implements OnInit {
   #sendTyping(typing: boolean): void {
     const { room, name, role } = this.member();
     // Typing is best effort: a lost one only hides an indicator.
-    this.#comet.send(`typing:${room}`, { name, role, typing }).catch(() => {});
+    this.comet.send(`typing:${room}`, { name, role, typing }).catch(() => {});
   }
 }
