@@ -144,6 +144,26 @@ describe('CometService', () => {
     expect((error as CometError).message).toContain('text must be 1 to 2000 characters');
   });
 
+  it('reconnect() drops the held poll and polls again', async () => {
+    configure();
+    const service = TestBed.inject(CometService);
+    subscriptions.push(service.topic$('news').subscribe());
+    await vi.waitFor(() => expect(backend.held()).toHaveLength(1));
+    const held = backend.held()[0];
+    service.reconnect('test');
+    await vi.waitFor(() => expect(held?.aborted).toBe(true));
+    await vi.waitFor(() => expect(backend.held()).toHaveLength(1));
+    expect(backend.held()[0]).not.toBe(held);
+  });
+
+  it('topic$ errors, rather than throws, for an invalid topic name', () => {
+    configure();
+    const service = TestBed.inject(CometService);
+    let failure: unknown;
+    subscriptions.push(service.topic$('_reserved').subscribe({ error: (e) => (failure = e) }));
+    expect(failure).toBeInstanceOf(CometError);
+  });
+
   it('subscribes to nothing while rendering on the server', async () => {
     configure([{ provide: PLATFORM_ID, useValue: 'server' }]);
     const service = TestBed.inject(CometService);
