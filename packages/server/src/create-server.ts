@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { STREAM_PATH, topicProblem, WEBSOCKET_PATH } from '@cometkit/core/protocol';
 import type { Broker, BrokerMessage } from './broker';
 import { createMemoryBroker } from './brokers/memory';
@@ -6,6 +7,8 @@ import { CometServerError, isCometServerError } from './errors';
 import type { HandlerContext } from './handlers/context';
 import { handleLongPoll } from './handlers/long-poll';
 import { handleSend } from './handlers/send';
+import { handleStream } from './handlers/stream';
+import { createWebSocketHub } from './handlers/websocket';
 import { applyCors, type FrameworkRequest, sendError, subPath } from './http';
 import { type CometServerOptions, resolveServerOptions } from './options';
 import { createReadCache } from './poll';
@@ -21,6 +24,25 @@ export interface CometServerStats {
   inFlight: number;
   /** True once `close()` was called. */
   draining: boolean;
+  /** Open streams (`{path}/_stream`); each also counts in `held` and `inFlight`. */
+  streams: number;
+  /** Open WebSockets (`{path}/_ws`). */
+  sockets: number;
+}
+
+/**
+ * What {@link CometServer.attach} needs: a `node:http` or `node:https` server (Express's
+ * `app.listen()` and Fastify's `fastify.server` are ones).
+ */
+export interface UpgradeSource {
+  on(
+    event: 'upgrade',
+    listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void,
+  ): unknown;
+  off(
+    event: 'upgrade',
+    listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void,
+  ): unknown;
 }
 
 /** A server from {@link createCometServer}. */
@@ -31,13 +53,26 @@ export interface CometServer {
    * never throws and never rejects.
    */
   handle(req: IncomingMessage, res: ServerResponse, next?: NextFunction): void;
+  /**
+   * Serves WebSocket upgrades of `server` at `{path}/_ws`. Upgrades outside `path` are left
+   * alone, so other upgrade handlers (a dev server's hot reload…) keep working. Returns the
+   * function that detaches.
+   */
+  attach(server: UpgradeSource): () => void;
+  /**
+   * Takes one `upgrade` event (when you route upgrades yourself): the protocol's WebSocket at
+   * `{path}/_ws`; `404` elsewhere, `403` for an `Origin` outside `cors.origins`, `503` while
+   * draining. Never throws.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Publishes `data` to `topic` (from your own code, e.g. a job); resolves with the message id. */
   publish(topic: string, data: unknown): Promise<string>;
   /** The last `limit` messages of `topic` still in history and the position after them. */
   recent(topic: string, limit?: number): Promise<{ messages: BrokerMessage[]; position: string }>;
   /**
-   * Drains: every held poll is answered at once with `reconnect` and its cursors, later
-   * requests get `503` with `Retry-After`. Resolves when in-flight requests are done (and the
+   * Drains: every held poll is answered at once with `reconnect` and its cursors, streams end,
+   * WebSockets close with code 1012 once their pending sends are answered, later requests and
+   * upgrades get `503` with `Retry-After`. Resolves when in-flight requests are done (and the
    * broker closed, if the server made it).
    */
   close(): Promise<void>;
@@ -77,6 +112,9 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     publish,
     reads: createReadCache(broker, resolved.batchLimit),
   };
+
+  const hub = createWebSocketHub(context, () => draining);
+  let streams = 0;
 
   const wakeAll = () => {
     for (const controller of [...held]) controller.abort('drain');
@@ -126,10 +164,23 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       if (req.method !== 'POST') return methodNotAllowed(res, 'POST, OPTIONS');
       return handleLongPoll(context, req, res);
     }
+    if (rest === STREAM_PATH) {
+      if (req.method !== 'POST') return methodNotAllowed(res, 'POST, OPTIONS');
+      streams += 1;
+      try {
+        return await handleStream(context, req, res);
+      } finally {
+        streams -= 1;
+      }
+    }
+    if (rest === WEBSOCKET_PATH) {
+      // Reached only by a plain request: upgrades go through handleUpgrade.
+      return sendError(res, 426, 'upgrade_required', 'open a WebSocket here', {
+        upgrade: 'websocket',
+      });
+    }
     if (rest.startsWith('_')) {
-      // Reserved for the streaming and WebSocket transports (not served by this version).
-      const what = rest === STREAM_PATH || rest === WEBSOCKET_PATH ? 'transport' : 'path';
-      throw new CometServerError(404, 'not_found', `${what} "${rest}" is not served here`);
+      throw new CometServerError(404, 'not_found', `path "${rest}" is not served here`);
     }
     if (req.method !== 'POST') return methodNotAllowed(res, 'POST, OPTIONS');
     return handleSend(context, req, res, rest);
@@ -150,6 +201,30 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
         .catch(() => {})
         .finally(() => inFlight.delete(task));
       inFlight.add(task);
+    },
+
+    attach(server) {
+      const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (subPath(req, resolved.path) !== undefined) hub.handleUpgrade(req, socket, head);
+      };
+      server.on('upgrade', onUpgrade);
+      return () => {
+        server.off('upgrade', onUpgrade);
+      };
+    },
+
+    handleUpgrade(req, socket, head) {
+      try {
+        hub.handleUpgrade(req, socket, head);
+      } catch (error) {
+        log({
+          level: 'error',
+          event: 'upgrade.failed',
+          message: 'unexpected error while handling an upgrade',
+          error,
+        });
+        socket.destroy();
+      }
     },
 
     publish,
@@ -176,7 +251,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
           held: held.size,
         });
         wakeAll();
-        await Promise.allSettled([...inFlight]);
+        await Promise.allSettled([hub.close(), ...inFlight]);
         stopBrokerErrors?.();
         if (ownsBroker) await broker.close();
       })();
@@ -184,7 +259,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     },
 
     stats() {
-      return { held: held.size, inFlight: inFlight.size, draining };
+      return { held: held.size, inFlight: inFlight.size, draining, streams, sockets: hub.size() };
     },
   };
 }

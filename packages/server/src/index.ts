@@ -15,6 +15,7 @@ export {
   type CometServerStats,
   createCometServer,
   type NextFunction,
+  type UpgradeSource,
 } from './create-server';
 export { CometServerError, isCometServerError } from './errors';
 export type {

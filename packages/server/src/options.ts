@@ -124,8 +124,27 @@ export interface CometServerOptions {
    */
   retryAfter?: number;
   /**
-   * Cross-origin access.
-   * @default undefined (closed: no CORS headers)
+   * How often an open stream (`{path}/_stream`) gets a `: hb` comment, in ms, so proxies and
+   * clients see it is alive.
+   * @default 15_000
+   */
+  heartbeatInterval?: number;
+  /**
+   * The longest a stream stays open, in ms; it ends between 90% and 100% of this (spread so
+   * streams opened together do not reconnect together) and the client opens a new one.
+   * @default 300_000 (5 minutes)
+   */
+  streamMaxTime?: number;
+  /**
+   * A WebSocket from which nothing arrived (no frame, no `ping`) for this long, in ms, is
+   * terminated. Clients ping every 20 s.
+   * @default 45_000
+   */
+  webSocketIdleTimeout?: number;
+  /**
+   * Cross-origin access. For WebSocket (where CORS does not apply) `origins` also decides
+   * which `Origin` may upgrade: others get `403`.
+   * @default undefined (closed: no CORS headers, any origin may open a WebSocket)
    */
   cors?: CorsOptions;
   /**
@@ -155,6 +174,9 @@ export interface ResolvedServerOptions {
   maxTopics: number;
   idempotencyTtl: number;
   retryAfter: number;
+  heartbeatInterval: number;
+  streamMaxTime: number;
+  webSocketIdleTimeout: number;
   cors: Required<CorsOptions> | undefined;
   authorize: AuthorizeHook | undefined;
   onSend: OnSendHook | undefined;
@@ -195,6 +217,9 @@ export function resolveServerOptions(options: CometServerOptions): ResolvedServe
     maxTopics: integer('maxTopics', options.maxTopics, 100, 1),
     idempotencyTtl: integer('idempotencyTtl', options.idempotencyTtl, 300_000, 1),
     retryAfter: integer('retryAfter', options.retryAfter, 1, 0),
+    heartbeatInterval: integer('heartbeatInterval', options.heartbeatInterval, 15_000, 1),
+    streamMaxTime: integer('streamMaxTime', options.streamMaxTime, 300_000, 1),
+    webSocketIdleTimeout: integer('webSocketIdleTimeout', options.webSocketIdleTimeout, 45_000, 1),
     cors: cors && {
       origins: cors.origins,
       credentials: cors.credentials ?? false,

@@ -90,9 +90,9 @@ describe('createCometServer', () => {
       }
     });
 
-    it('answers 404 not_found on the reserved stream and websocket paths', async () => {
+    it('answers 404 not_found on reserved paths it does not serve', async () => {
       const { base } = await serve();
-      for (const path of ['_stream', '_ws', '_other']) {
+      for (const path of ['_other', '_streams']) {
         const answer = await post(`${base}/${path}`, poll(['a']));
         expect(answer.status).toBe(404);
         expect(answer.body.error?.code).toBe('not_found');

@@ -1,0 +1,330 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type ErrorBody, topicProblem, WEBSOCKET_PATH } from '@cometkit/core/protocol';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { isCometServerError } from '../errors';
+import { subPath } from '../http';
+import type { ResolvedServerOptions } from '../options';
+import { parsePollRequest } from '../poll';
+import type { HandlerContext } from './context';
+import { performSend } from './send';
+import { runSubscription } from './stream';
+
+/** WebSocket close codes the server uses (RFC 6455 §7.4 and the IANA registry). */
+export const CLOSE_CODES = {
+  /** A binary frame: the protocol is text frames of JSON. */
+  unsupportedData: 1003,
+  /** A frame larger than `bodyLimit` (closed by `ws` itself). */
+  tooLarge: 1009,
+  /** The broker failed while the socket was open: reconnect (maybe elsewhere). */
+  internalError: 1011,
+  /** The server drains (`close()`) or its broker failed: reconnect, elsewhere. */
+  serviceRestart: 1012,
+} as const;
+
+// After a close frame, how long a client gets to answer before its socket is destroyed.
+const CLOSE_GRACE_MS = 1000;
+
+/** The `error` frame: a frame the server could not act on (the socket stays open). */
+export interface ErrorFrame {
+  type: 'error';
+  error: ErrorBody['error'];
+}
+
+/** Serves `{base}/_ws`. */
+export interface WebSocketHub {
+  /** Takes an `upgrade`: the protocol's socket at `{base}/_ws`, an HTTP error otherwise. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Closes every socket with 1012 once its pending sends are answered. */
+  close(): Promise<void>;
+  /** Open sockets. */
+  size(): number;
+}
+
+/** True when the upgrade's `Origin` may open a socket (always, without `cors`). */
+function originAllowed(req: IncomingMessage, options: ResolvedServerOptions): boolean {
+  const cors = options.cors;
+  if (cors === undefined) return true;
+  const origin = req.headers.origin;
+  // Browsers always send Origin; a request without one is not from a page.
+  if (typeof origin !== 'string') return true;
+  if (cors.origins === '*') return true;
+  return typeof cors.origins === 'function' ? cors.origins(origin) : cors.origins.includes(origin);
+}
+
+const REASONS: Record<number, string> = {
+  403: 'Forbidden',
+  404: 'Not Found',
+  503: 'Service Unavailable',
+};
+
+/** Answers an upgrade with an ordinary HTTP error (JSON body) and closes the connection. */
+function refuse(
+  socket: Duplex,
+  status: number,
+  code: string,
+  message: string,
+  extra: Record<string, string> = {},
+): void {
+  const body = JSON.stringify({ error: { code, message } } satisfies ErrorBody);
+  const headers = {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(body)),
+    'Cache-Control': 'no-store',
+    Connection: 'close',
+    ...extra,
+  };
+  let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\n`;
+  for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
+  if (socket.writable) socket.end(`${head}\r\n${body}`);
+  else socket.destroy();
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function optionalId(value: unknown): value is string | undefined {
+  return value === undefined || (typeof value === 'string' && value.length <= 200);
+}
+
+function errorOf(error: unknown): ErrorBody['error'] {
+  if (isCometServerError(error)) return { code: error.code, message: error.message };
+  return { code: 'internal', message: 'the server could not handle the frame' };
+}
+
+/** Makes the WebSocket side of a server: `isDraining` refuses new sockets with 503. */
+export function createWebSocketHub(
+  context: HandlerContext,
+  isDraining: () => boolean,
+): WebSocketHub {
+  const options = context.options;
+  const log = options.log;
+  // `maxPayload`: a larger frame closes the socket with 1009 before it is even buffered whole.
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.bodyLimit,
+    clientTracking: false,
+  });
+  const connections = new Set<{ shutdown(): Promise<void> }>();
+
+  const connect = (ws: WebSocket, req: IncomingMessage) => {
+    let subscription: AbortController | undefined;
+    let sessionGuid: string | undefined;
+    let userId: string | undefined;
+    let shuttingDown: Promise<void> | undefined;
+    const sends = new Set<Promise<void>>();
+
+    const send = (frame: object): Promise<void> => {
+      if (ws.readyState !== ws.OPEN) return Promise.resolve();
+      // Resolves once written, so a subscription does not read ahead of a slow client.
+      return new Promise((resolve) => ws.send(JSON.stringify(frame), () => resolve()));
+    };
+    const sendError = (code: string, message: string) => {
+      const frame: ErrorFrame = { type: 'error', error: { code, message } };
+      void send(frame);
+    };
+
+    const idle = setTimeout(() => {
+      log({
+        level: 'info',
+        event: 'websocket.idle',
+        message: `no frame for ${options.webSocketIdleTimeout} ms: terminated`,
+      });
+      ws.terminate();
+    }, options.webSocketIdleTimeout);
+    const alive = () => idle.refresh();
+
+    const stopSubscription = () => {
+      if (!subscription) return;
+      subscription.abort('replaced');
+      context.held.delete(subscription);
+      subscription = undefined;
+    };
+
+    const shutdown = (): Promise<void> => {
+      shuttingDown ??= (async () => {
+        stopSubscription();
+        // Sends already taken are answered before the socket closes.
+        await Promise.allSettled([...sends]);
+        if (ws.readyState === ws.CLOSED) return;
+        await new Promise<void>((resolve) => {
+          ws.once('close', () => resolve());
+          const force = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+          ws.once('close', () => clearTimeout(force));
+          ws.close(CLOSE_CODES.serviceRestart, 'server restarting: reconnect');
+        });
+      })();
+      return shuttingDown;
+    };
+    const connection = { shutdown };
+    connections.add(connection);
+
+    const startPoll = (frame: Record<string, unknown>) => {
+      stopSubscription();
+      let poll: ReturnType<typeof parsePollRequest>;
+      try {
+        poll = parsePollRequest(frame, options.maxTopics);
+      } catch (error) {
+        return sendError('bad_request', errorOf(error).message);
+      }
+      if (poll.legacy) return sendError('bad_request', 'poll frames need "v": 1');
+      sessionGuid = poll.sessionGuid;
+      userId = poll.userId;
+      const controller = new AbortController();
+      subscription = controller;
+      context.held.add(controller);
+      const signal = controller.signal;
+      runSubscription(context, poll, req, signal, {
+        open: (payload) => send({ type: 'open', ...payload }),
+        messages: (payload) => send({ type: 'messages', ...payload }),
+      })
+        .then(
+          () => {
+            // Aborted by the server (drain, broker failure), not replaced by the client.
+            if (signal.reason === 'drain') void shutdown();
+          },
+          (error: unknown) => {
+            log({
+              level: 'error',
+              event: 'websocket.failed',
+              message: 'the subscription failed; the socket is closed',
+              error,
+            });
+            if (ws.readyState === ws.OPEN) ws.close(CLOSE_CODES.internalError, 'internal error');
+          },
+        )
+        .finally(() => {
+          context.held.delete(controller);
+          if (subscription === controller) subscription = undefined;
+        });
+    };
+
+    const startSend = (frame: Record<string, unknown>) => {
+      const id = frame.id;
+      if (typeof id !== 'string' || id.length === 0 || id.length > 200) {
+        return sendError('bad_request', 'a send frame needs an "id" of 1 to 200 characters');
+      }
+      const nack = (code: string, message: string) =>
+        send({ type: 'nack', id, error: { code, message } });
+      if (shuttingDown) return void nack('unavailable', 'the server is shutting down; retry');
+      const problem = topicProblem(frame.topic);
+      if (problem !== undefined) return void nack('bad_request', problem);
+      if (!('data' in frame)) return void nack('bad_request', '"data" is required');
+      // A send frame may name its session (as an HTTP send does); else the last poll's counts,
+      // so a send retried over HTTP after the socket died is still recognised as a repeat.
+      const guid = frame.sessionGuid ?? sessionGuid;
+      const user = frame.userId ?? userId;
+      if (!optionalId(guid) || !optionalId(user)) {
+        return void nack(
+          'bad_request',
+          '"sessionGuid" and "userId" must be strings of at most 200 characters',
+        );
+      }
+      const task = performSend(context, req, {
+        topic: frame.topic as string,
+        id,
+        data: frame.data,
+        sessionGuid: guid,
+        userId: user,
+      })
+        .then(
+          (outcome) => send({ type: 'ack', id, messageId: outcome.messageId }),
+          (error: unknown) => {
+            if (!isCometServerError(error)) {
+              log({
+                level: 'error',
+                event: 'websocket.send_failed',
+                message: 'unexpected error while handling a send frame',
+                error,
+              });
+            }
+            const { code, message } = errorOf(error);
+            return nack(code, message);
+          },
+        )
+        .finally(() => sends.delete(task));
+      sends.add(task);
+    };
+
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      alive();
+      if (isBinary) {
+        ws.close(CLOSE_CODES.unsupportedData, 'text frames of JSON only');
+        return;
+      }
+      let frame: unknown;
+      try {
+        frame = JSON.parse(data.toString());
+      } catch {
+        return sendError('bad_request', 'a frame must be a JSON object');
+      }
+      if (!isRecord(frame)) return sendError('bad_request', 'a frame must be a JSON object');
+      switch (frame.type) {
+        case 'ping':
+          return void send({ type: 'pong' });
+        case 'poll':
+          return startPoll(frame);
+        case 'send':
+          return startSend(frame);
+        default:
+          return sendError(
+            'bad_request',
+            `unknown frame type ${JSON.stringify(String(frame.type).slice(0, 40))}; expected poll, send or ping`,
+          );
+      }
+    });
+    ws.on('ping', alive);
+    ws.on('pong', alive);
+    ws.on('error', (error) => {
+      // `ws` closes the socket itself (1009 for too large, 1002/1007 for bad frames).
+      log({ level: 'warn', event: 'websocket.error', message: error.message, error });
+    });
+    ws.on('close', () => {
+      clearTimeout(idle);
+      stopSubscription();
+      connections.delete(connection);
+    });
+  };
+
+  return {
+    handleUpgrade(req, socket, head) {
+      // A socket error before `ws` takes over must not become an uncaught exception.
+      const onError = () => socket.destroy();
+      socket.on('error', onError);
+      if (subPath(req, options.path) !== WEBSOCKET_PATH) {
+        return refuse(socket, 404, 'not_found', 'no WebSocket endpoint here');
+      }
+      if (isDraining()) {
+        return refuse(socket, 503, 'unavailable', 'the server is shutting down; retry', {
+          'Retry-After': String(options.retryAfter),
+        });
+      }
+      if (!originAllowed(req, options)) {
+        log({
+          level: 'warn',
+          event: 'websocket.refused',
+          message: 'origin not allowed',
+          origin: req.headers.origin,
+        });
+        return refuse(socket, 403, 'forbidden', 'this origin may not open a WebSocket here');
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        socket.off('error', onError);
+        if (isDraining()) {
+          ws.close(CLOSE_CODES.serviceRestart, 'server restarting: reconnect');
+          return;
+        }
+        connect(ws, req);
+      });
+    },
+
+    async close() {
+      await Promise.allSettled([...connections].map((connection) => connection.shutdown()));
+    },
+
+    size() {
+      return connections.size;
+    },
+  };
+}
