@@ -139,7 +139,7 @@
       forget(data.name, data.role); // a message ends its author's "is typing…"
     }
 
-    async function history() {
+    async function loadHistory() {
       const response = await fetch(`/api/chat/history?room=${encodeURIComponent(me.room)}`, {
         cache: 'no-store',
       });
@@ -148,7 +148,7 @@
     }
 
     // History first, then the topic from right after it: nothing lost, nothing repeated.
-    history()
+    loadHistory()
       .then(({ messages, cursor }) => {
         for (const message of messages) render(message);
         client.subscribe(chatTopic, (_data, message) => render(message), { cursor });
@@ -161,7 +161,7 @@
     // The server lost our place (e.g. it restarted): show its history again, then go on.
     client.on('reset', (event) => {
       if (event.topic !== chatTopic) return;
-      history()
+      loadHistory()
         .then(({ messages }) => {
           for (const message of messages) render(message);
         })

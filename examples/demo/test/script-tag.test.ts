@@ -1,0 +1,3 @@
+import { chatSuite, UIS } from './chat-suite';
+
+chatSuite(UIS['script-tag']);
