@@ -372,10 +372,8 @@ export async function startDemo({ port = 3000, frontPort = 3001, host = '127.0.0
       else res.destroy();
     });
   });
-  // TODO(issue 4): the server has no WebSocket transport yet; this attaches it as soon as it does.
-  if (typeof comet.handleUpgrade === 'function') {
-    http.on('upgrade', (req, socket, head) => comet.handleUpgrade(req, socket, head));
-  }
+  // The protocol's WebSocket at /api/comet/_ws; any other upgrade gets a 404 from it.
+  http.on('upgrade', (req, socket, head) => comet.handleUpgrade(req, socket, head));
 
   const listen = (server, wanted) =>
     new Promise((resolveListen, reject) => {

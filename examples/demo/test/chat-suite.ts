@@ -168,6 +168,8 @@ export function chatSuite(ui: Ui): void {
           await page.getByTestId('role-select').selectOption(person.role);
           await page.getByTestId('join').click();
         }
+        // Joined: the form is gone (removed or hidden), the chat is up.
+        await page.getByTestId('join-form').waitFor({ state: 'hidden' });
         await connected(page);
         return page;
       }
@@ -293,6 +295,8 @@ export function chatSuite(ui: Ui): void {
       await input.press('Enter');
 
       await input.fill('x'.repeat(2001));
+      // A `maxlength` would cut it to 2000 and the server's limit would never show.
+      expect((await input.inputValue()).length, 'the input takes 2001 characters').toBe(2001);
       await poll(() => sendButton.isEnabled()).toBe(true);
       await sendButton.click();
       await poll(() => customer.getByTestId('error').textContent()).toContain(ERROR_TEXT);
