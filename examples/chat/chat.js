@@ -95,6 +95,10 @@
     });
     showConnection(client.getState());
     client.subscribeState(showConnection);
+    // What the client decided and why (fallbacks, lowered waits…), for the developer tools.
+    client.on('diagnostic', (d) =>
+      console.info(`[cometkit] ${d.code}: ${d.message}`, d.detail ?? ''),
+    );
     window.addEventListener('pagehide', () => client.close());
 
     // ids already shown: history, live messages and a refresh after a reset never repeat one.

@@ -422,11 +422,12 @@ export async function startDemo({ port = 3000, frontPort = 3001, host = '127.0.0
     comet,
     close() {
       closing ??= (async () => {
+        // Drain first: held polls get their `reconnect` answer, also through the front.
+        await comet.close();
         const relayClosed = new Promise((done) => relay.close(() => done()));
         for (const socket of sockets) socket.destroy();
         await relayClosed;
         await front.close();
-        await comet.close();
         await new Promise((done) => {
           http.close(() => done());
           http.closeAllConnections();
