@@ -46,7 +46,6 @@ const TYPING_SHOWN_MS = 4_000;
     <form class="composer" (submit)="send($event)">
       <input
         data-testid="input"
-        maxlength="2000"
         placeholder="Write a message"
         autocomplete="off"
         [value]="draft()"
