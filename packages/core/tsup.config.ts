@@ -2,7 +2,7 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig([
   {
-    // The package: ESM + CJS + d.ts; ky and eventemitter3 stay external (dependencies).
+    // The package: ESM + CJS + d.ts; ky, eventemitter3 and eventsource-parser stay external (dependencies).
     entry: ['src/index.ts', 'src/protocol.ts'],
     format: ['esm', 'cjs'],
     dts: true,
@@ -20,7 +20,7 @@ export default defineConfig([
     globalName: 'Cometkit',
     platform: 'browser',
     minify: true,
-    noExternal: ['ky', 'eventemitter3'],
+    noExternal: ['ky', 'eventemitter3', 'eventsource-parser'],
     tsconfig: '../../tsconfig.build.json',
     target: 'es2022',
     sourcemap: true,

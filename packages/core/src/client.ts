@@ -8,9 +8,10 @@ import { backoffDelay } from './backoff';
 import {
   ClosedError,
   CometError,
-  type HttpError,
+  HttpError,
   isHttpError,
   isTimeoutError,
+  NetworkError,
   ProtocolError,
   QueueFullError,
   TopicError,
@@ -18,7 +19,7 @@ import {
 import { httpError, networkError } from './http';
 import { type CometClientOptions, type HeaderRecord, resolveOptions } from './options';
 import { type ParsedAnswer, parseJson } from './parse';
-import { type PollRequest, topicProblem } from './protocol';
+import { type PollRequest, type TopicErrorBody, topicProblem } from './protocol';
 import { IDLE, nextAttempt, reduce, type StateEvent } from './state';
 import { transportFactories } from './transports/select';
 import type { Transport, TransportHandle } from './transports/types';
@@ -32,6 +33,7 @@ import type {
   TopicMap,
   TopicSnapshot,
   TopicStore,
+  TransportName,
 } from './types';
 
 /** Answers (or proxy timeouts) quicker than this count as "fast" for the fast-repoll backoff. */
@@ -42,6 +44,45 @@ const FAST_LIMIT = 3;
 const MIN_WAIT = 5000;
 /** Delivered ids remembered per topic to drop repeats. */
 const SEEN_LIMIT = 256;
+/** A transport that ends sooner than this after opening died "early"... */
+const EARLY_MS = 10_000;
+/** ...and this many early deaths in a row demote it. */
+const EARLY_LIMIT = 3;
+/** The status a `nack` code stands for, so a nack is handled like the HTTP answer. */
+const NACK_STATUS: Record<string, number> = {
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  too_large: 413,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+};
+
+/** One opened transport: the current one, or a probe for an upgrade. */
+interface Attempt {
+  t: Transport;
+  index: number;
+  handle?: TransportHandle;
+  topics: string[];
+  opened: boolean;
+  delivered?: boolean;
+  /** When the request went out. */
+  started: number;
+  /** When it opened (until then, when it started). */
+  at: number;
+  /** The open timeout. */
+  timer?: unknown;
+}
+
+/** What storage keeps per base URL. */
+interface Memory {
+  name: TransportName;
+  at: number;
+}
+
+/** The answer to a send frame; undefined when the socket went before it. */
+type Reply = { messageId?: string; error?: TopicErrorBody } | undefined;
 
 interface Subscription {
   callback: MessageHandler;
@@ -49,12 +90,18 @@ interface Subscription {
 
 interface QueuedSend {
   topic: string;
+  id: string;
+  data: unknown;
   body: string;
   attempt: number;
   authTried: boolean;
   resolve: (messageId: string) => void;
   reject: (error: CometError) => void;
 }
+
+type Done = { type: 'done'; messageId: string };
+/** A send that got no usable answer: retried (after `delay`, else backoff). */
+type Lost = { type: 'lost'; error: CometError; delay?: number };
 
 type SendOutcome =
   | { type: 'done'; messageId: string }
@@ -87,7 +134,14 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
   let closed = false;
   let wait = o.wait;
   let generation = 0;
-  let current: { handle: TransportHandle; topics: string[] } | undefined;
+  let current: Attempt | undefined;
+  let probe: Attempt | undefined;
+  let probeTimer: unknown;
+  let ladder: Transport[] | undefined;
+  let level = 0;
+  let earlyDeaths = 0;
+  let remembered: TransportName | undefined;
+  let wsSend: { a: Attempt; id: string; done: (reply: Reply) => void } | undefined;
   let retryTimer: unknown;
   let idleTimer: unknown;
   let flushQueued = false;
@@ -95,7 +149,6 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
   let authTried = false;
   let authPending = false;
   let authHeaders: HeaderRecord = {};
-  let transport: Transport | undefined;
   let stopOnline: (() => void) | undefined;
 
   const handlers = new Map<string, Set<Subscription>>();
@@ -153,6 +206,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       if (!online) {
         if (state.status === 'idle' || state.status === 'failed') return;
         closeCurrent();
+        closeProbe();
         clearRetry();
         diagnostic('offline', 'offline: requests paused');
         dispatch({ type: 'offline' });
@@ -163,37 +217,94 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     });
   }
 
-  function pickTransport(): Transport | undefined {
-    if (transport) return transport;
+  // ---- transports: the usable ones in order, the level the session is on, memory ----
+  function usable(): Transport[] {
+    if (ladder) return ladder;
+    ladder = [];
+    const context = {
+      url: resolveUrl() ?? '',
+      http,
+      environment: env,
+      headers,
+      watchdogGrace: o.watchdogGrace,
+    };
     for (const name of o.transports) {
-      const factory = transportFactories.get(name as Transport['name']);
-      if (factory) {
-        const url = resolveUrl() ?? '';
-        transport = factory({
-          url,
-          http,
-          environment: env,
-          headers,
-          watchdogGrace: o.watchdogGrace,
-        });
-        return transport;
-      }
-      diagnostic('transport-skipped', `${name} unavailable`, {
-        transport: name,
-      });
+      const factory = transportFactories.get(name as TransportName);
+      if (factory && (name !== 'websocket' || env.WebSocket())) ladder.push(factory(context));
+      else
+        diagnostic(
+          'transport-skipped',
+          factory
+            ? 'websocket skipped: no WebSocket constructor here (pass environment.WebSocket)'
+            : `${name} skipped: not a transport of this build`,
+          { transport: name },
+        );
     }
-    return undefined;
+    level = recall(ladder);
+    return ladder;
+  }
+  const memoryKey = () => `cometkit:transport:${resolveUrl()}`;
+  // Storage may be missing, full or throwing (private modes, sandboxes): memory is a bonus.
+  function recall(transports: Transport[]): number {
+    try {
+      const saved = parseJson(env.storage()?.getItem(memoryKey()) ?? '') as Memory | undefined;
+      const index = transports.findIndex((t) => t.name === saved?.name);
+      const age = env.now() - (saved?.at ?? 0);
+      if (index > 0 && age < o.transportMemoryTtl) {
+        diagnostic('transport-remembered', `starting on ${saved?.name}: it worked here before`, {
+          transport: saved?.name,
+          ageMs: age,
+        });
+        return index;
+      }
+    } catch {}
+    return 0;
+  }
+  function remember(name: TransportName) {
+    if (remembered === name || !o.transportMemoryTtl) return;
+    remembered = name;
+    try {
+      env.storage()?.setItem(memoryKey(), JSON.stringify({ name, at: env.now() } satisfies Memory));
+    } catch {}
   }
 
   // ---- the poll loop ----
+  function drop(a: Attempt | undefined) {
+    if (a && a === current) current = undefined;
+    if (a && wsSend?.a === a) wsSend.done(undefined);
+  }
   function closeCurrent() {
     generation++;
-    current?.handle.close();
-    current = undefined;
+    const a = current;
+    env.clearTimeout(a?.timer);
+    a?.handle?.close();
+    drop(a);
+  }
+  function closeProbe() {
+    env.clearTimeout(probeTimer);
+    probeTimer = undefined;
+    const p = probe;
+    probe = undefined;
+    env.clearTimeout(p?.timer);
+    p?.handle?.close();
   }
   function clearRetry() {
     env.clearTimeout(retryTimer);
     retryTimer = undefined;
+  }
+
+  function pollRequest(): PollRequest {
+    const request: PollRequest = {
+      v: 1,
+      sessionGuid,
+      userId: o.userId,
+      topics: [...handlers.keys()],
+      wait,
+    };
+    // Only topics in this request: an unsubscribe not yet flushed leaves its cursor behind.
+    const positions = [...cursors].filter(([topic]) => handlers.has(topic));
+    if (positions.length > 0) request.cursors = Object.fromEntries(positions);
+    return request;
   }
 
   function connect(restart = false) {
@@ -203,43 +314,144 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     watchOnline();
     if (!env.online.isOnline()) return dispatch({ type: 'offline' });
     if (resolveUrl() === undefined) return fail(badUrl());
-    const t = pickTransport();
+    const t = usable()[level];
     if (!t) return fail(new CometError(`no usable transport in ${o.transports.join(', ')}`));
-    const gen = generation;
     dispatch({ type: 'connect', transport: t.name, restart });
-    const topics = [...handlers.keys()];
-    const request: PollRequest = { v: 1, sessionGuid, userId: o.userId, topics, wait };
-    // Only topics in this request: an unsubscribe not yet flushed leaves its cursor behind.
-    const positions = [...cursors].filter(([topic]) => handlers.has(topic));
-    if (positions.length > 0) request.cursors = Object.fromEntries(positions);
-    const startedAt = env.now();
-    let delivered = false;
-    const live = () => gen === generation && !closed;
-    const handle = t.open(request, {
-      onOpen: () => {
+    start(level, false);
+  }
+
+  /** Opens transport `index`, as the current attempt or as a probe for an upgrade. */
+  function start(index: number, probing: boolean) {
+    const t = (ladder as Transport[])[index] as Transport;
+    const request = pollRequest();
+    const now = env.now();
+    const a: Attempt = { t, index, topics: request.topics, opened: false, started: now, at: now };
+    const live = () => !closed && (a === current || a === probe);
+    // Long-poll (or the last transport named) is the floor: it has nowhere to fall to.
+    const floor = t.name === 'longpoll' || index === (ladder as Transport[]).length - 1;
+    const notOpen = (why: string) => {
+      if (floor && a === current) return false;
+      cannotOpen(a, why);
+      return true;
+    };
+    if (probing) probe = a;
+    else current = a;
+    if (!floor)
+      a.timer = env.setTimeout(() => {
+        if (live()) cannotOpen(a, `no open event in ${o.openTimeout / 1000} s: a buffering proxy?`);
+      }, o.openTimeout);
+    a.handle = t.open(request, {
+      onOpen() {
         if (!live()) return;
+        env.clearTimeout(a.timer);
+        // A WebSocket answers every `poll` frame (a topic change) with another `open`.
+        if (a.opened) return;
+        a.opened = true;
+        a.at = env.now();
         authTried = false;
+        if (a === probe) {
+          const from = current?.t.name;
+          closeCurrent();
+          probe = undefined;
+          current = a;
+          level = index;
+          earlyDeaths = 0;
+          diagnostic('transport-upgrade', `${from} -> ${t.name}: the better transport opened`, {
+            from,
+            to: t.name,
+          });
+        }
+        remember(t.name);
         dispatch({ type: 'open', transport: t.name });
+        scheduleProbe();
       },
-      onMessages: (answer) => {
-        if (!live()) return;
-        delivered ||= answer.messages.length > 0;
+      onMessages(answer) {
+        if (!live() || a !== current) return;
+        a.delivered ||= answer.messages.length > 0;
         deliver(answer);
       },
-      onError: (error) => {
+      onError(error) {
         if (!live()) return;
-        current = undefined;
-        failure(error, env.now() - startedAt);
+        const auth = isHttpError(error) && (error.status === 401 || error.status === 403);
+        if (!a.opened && !auth && notOpen(why(t.name, error))) return;
+        if (a === probe) return cannotOpen(a, error.message);
+        drop(a);
+        if (!demoted(a, floor, error)) failure(error, env.now() - a.started);
       },
-      onClose: () => {
+      onClose() {
         if (!live()) return;
-        current = undefined;
-        const held = env.now() - startedAt;
-        fastStreak = delivered || held >= FAST_MS ? 0 : fastStreak + 1;
+        if (!a.opened && notOpen(`${t.name} ended before open`)) return;
+        drop(a);
+        if (demoted(a, floor)) return;
+        const held = env.now() - a.started;
+        fastStreak = a.delivered || held >= FAST_MS ? 0 : fastStreak + 1;
         repoll(held);
       },
+      onReply(id, messageId, error) {
+        if (wsSend?.a === a && wsSend.id === id) wsSend.done({ messageId, error });
+      },
     });
-    if (live()) current = { handle, topics };
+  }
+
+  const why = (name: TransportName, error: CometError) =>
+    name === 'websocket'
+      ? `WebSocket closed before open: a proxy that refuses upgrades? (${error.message})`
+      : `${name} failed before open: ${error.message}`;
+
+  /** A transport could not open: the current one falls back, a probe tries the next or waits. */
+  function cannotOpen(a: Attempt, reason: string) {
+    const transports = ladder as Transport[];
+    const next = transports[a.index + 1]?.name;
+    if (a === probe) {
+      closeProbe();
+      diagnostic('transport-probe-failed', `${a.t.name} still does not open: ${reason}`, {
+        transport: a.t.name,
+        reason,
+      });
+      if (a.index + 1 < level) start(a.index + 1, true);
+      else scheduleProbe();
+      return;
+    }
+    level = a.index + 1;
+    diagnostic('transport-fallback', `${reason}: now ${next}`, {
+      from: a.t.name,
+      to: next,
+      reason,
+    });
+    connect();
+  }
+
+  /**
+   * After an opened transport ended: demotes it when it went silent or died soon after opening
+   * `EARLY_LIMIT` times in a row. Returns true when it did (and moved on).
+   */
+  function demoted(a: Attempt, floor: boolean, error?: CometError): boolean {
+    if (!a.opened || floor) return false;
+    const silent = isTimeoutError(error);
+    earlyDeaths = env.now() - a.at < EARLY_MS ? earlyDeaths + 1 : 0;
+    if (!silent && earlyDeaths < EARLY_LIMIT) return false;
+    earlyDeaths = 0;
+    level = a.index + 1;
+    const next = (ladder as Transport[])[level]?.name;
+    diagnostic(
+      'transport-demoted',
+      silent
+        ? `${a.t.name} went silent (${error?.message}): now ${next}`
+        : `${a.t.name} died ${EARLY_LIMIT} times soon after opening: now ${next}`,
+      { from: a.t.name, to: next, reason: silent ? 'silent' : 'early-deaths' },
+    );
+    connect();
+    return true;
+  }
+
+  /** While below the best transport, tries the better ones again now and then. */
+  function scheduleProbe() {
+    if (probeTimer !== undefined || probe || level === 0 || !o.upgradeInterval || closed) return;
+    const delay = Math.round(o.upgradeInterval * (0.75 + env.random() / 2));
+    probeTimer = env.setTimeout(() => {
+      probeTimer = undefined;
+      if (state.status === 'connected') start(0, true);
+    }, delay);
   }
 
   function repoll(held: number) {
@@ -306,6 +518,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
 
   function fail(error: CometError) {
     closeCurrent();
+    closeProbe();
     clearRetry();
     dispatch({ type: 'fail', error });
     emit('error', error);
@@ -415,7 +628,12 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       if (topics.length === current.topics.length && current.topics.every((t) => handlers.has(t)))
         return;
       diagnostic('topics-changed', 'topics changed: poll sent again', { topics });
-      return connect();
+      // The probe's request names the old topics.
+      closeProbe();
+      scheduleProbe();
+      if (!current.handle?.update) return connect();
+      current.topics = topics;
+      return current.handle.update(pollRequest());
     }
     if (retryTimer === undefined && !authPending) connect();
   }
@@ -423,6 +641,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     idleTimer = undefined;
     if (handlers.size > 0 || closed) return;
     closeCurrent();
+    closeProbe();
     clearRetry();
     fastStreak = 0;
     diagnostic('idle-stop', 'no topics: stopped');
@@ -477,14 +696,35 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     pumping = false;
   }
 
-  async function attemptSend(item: QueuedSend): Promise<SendOutcome> {
-    const base = resolveUrl();
-    if (base === undefined) return { type: 'fatal', error: badUrl() };
-    const later = (error: CometError, after?: number): SendOutcome => ({
-      type: 'retry',
-      error,
-      delay: after ?? backoffDelay(item.attempt + 1, o.backoff, env.random),
+  /** A send over the open WebSocket: `ack` resolves, `nack` is handled like the HTTP answer. */
+  async function sendFrame(item: QueuedSend, a: Attempt): Promise<HttpError | Lost | Done> {
+    const reply = await new Promise<Reply>((resolve) => {
+      const timer = env.setTimeout(() => done(undefined), o.watchdogGrace);
+      const done = (r: Reply) => {
+        env.clearTimeout(timer);
+        wsSend = undefined;
+        resolve(r);
+      };
+      wsSend = { a, id: item.id, done };
+      a.handle?.send?.({
+        type: 'send',
+        topic: item.topic,
+        id: item.id,
+        data: item.data,
+        sessionGuid,
+        userId: o.userId,
+      });
     });
+    if (reply?.messageId !== undefined) return { type: 'done', messageId: reply.messageId };
+    if (!reply?.error)
+      // Lost (or unanswered) before the ack: again at once, over whatever is current then.
+      return { type: 'lost', error: new NetworkError('no ack on the WebSocket'), delay: 0 };
+    const { code, message } = reply.error;
+    return new HttpError(NACK_STATUS[code] ?? 400, code, message);
+  }
+
+  /** A send as `POST {base}/{topic}`. */
+  async function sendPost(item: QueuedSend, base: string): Promise<HttpError | Lost | Done> {
     sendAbort = new AbortController();
     let response: Response;
     let text: string;
@@ -498,15 +738,29 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       });
       text = await response.text();
     } catch (cause) {
-      return later(networkError(cause));
+      return { type: 'lost', error: networkError(cause) };
     }
     if (response.status === 200) {
       const answer = parseJson(text) as { messageId?: unknown } | null;
       return typeof answer?.messageId === 'string'
         ? { type: 'done', messageId: answer.messageId }
-        : later(new ProtocolError('bad answer: messageId'));
+        : { type: 'lost', error: new ProtocolError('bad answer: messageId') };
     }
-    const error = httpError(response, text, env.now());
+    return httpError(response, text, env.now());
+  }
+
+  async function attemptSend(item: QueuedSend): Promise<SendOutcome> {
+    const base = resolveUrl();
+    if (base === undefined) return { type: 'fatal', error: badUrl() };
+    const later = (error: CometError, after?: number): SendOutcome => ({
+      type: 'retry',
+      error,
+      delay: after ?? backoffDelay(item.attempt + 1, o.backoff, env.random),
+    });
+    const error = await (current?.opened && current.handle?.send
+      ? sendFrame(item, current)
+      : sendPost(item, base));
+    if (!isHttpError(error)) return error.type === 'done' ? error : later(error.error, error.delay);
     const { status } = error;
     if ((status === 401 || status === 403) && o.auth && !item.authTried) {
       item.authTried = true;
@@ -577,9 +831,10 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       const error = topicError(topic);
       if (error) return Promise.reject(error);
       let body: string;
+      const id = env.randomUUID();
       try {
         if (data === undefined) throw new TypeError('data is undefined');
-        body = JSON.stringify({ v: 1, sessionGuid, userId: o.userId, id: env.randomUUID(), data });
+        body = JSON.stringify({ v: 1, sessionGuid, userId: o.userId, id, data });
       } catch (cause) {
         return Promise.reject(new CometError('data must be JSON', { cause }));
       }
@@ -587,7 +842,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
         return Promise.reject(new QueueFullError(o.sendQueueLimit));
       watchOnline();
       return new Promise<string>((resolve, reject) => {
-        sendQueue.push({ topic, body, attempt: 0, authTried: false, resolve, reject });
+        sendQueue.push({ topic, id, data, body, attempt: 0, authTried: false, resolve, reject });
         void pump();
       });
     },
@@ -606,6 +861,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     close() {
       if (closed) return;
       closeCurrent();
+      closeProbe();
       clearRetry();
       env.clearTimeout(idleTimer);
       closed = true;

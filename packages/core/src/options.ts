@@ -67,11 +67,30 @@ export interface CometClientOptions {
    */
   idleGrace?: number;
   /**
-   * The transports to try, in order. Names not implemented in this build are skipped (a
-   * `transport-skipped` diagnostic). Long-poll is the floor.
-   * @default ['longpoll']
+   * The transports to try, in order: the client falls back to the next when one cannot open.
+   * `websocket` is skipped (a `transport-skipped` diagnostic) where there is no WebSocket
+   * constructor (Node 20: pass one as `environment.WebSocket`). Long-poll is the floor.
+   * @default ['websocket', 'stream', 'longpoll']
    */
   transports?: readonly TransportName[];
+  /**
+   * How long a WebSocket or stream may take to deliver its `open`, in ms, before the client
+   * assumes something on the path refuses or buffers it and falls back to the next transport.
+   * @default 5000
+   */
+  openTimeout?: number;
+  /**
+   * How long the transport that worked is remembered per base URL (in `environment.storage`),
+   * in ms; the next client starts there. `0` remembers nothing.
+   * @default 3600000 (1 hour)
+   */
+  transportMemoryTtl?: number;
+  /**
+   * While on a fallback, how often the client tries the better transports again, in ms (with
+   * ±25% jitter); it moves up without a gap when one opens. `0` never tries.
+   * @default 60000
+   */
+  upgradeInterval?: number;
   /**
    * The runtime: `fetch`, timers, `random`, `now`, `storage`, `randomUUID`, an online source and
    * `WebSocket`. Each defaults to the global, read when used.
@@ -92,6 +111,9 @@ export interface ResolvedOptions {
   sendQueueLimit: number;
   idleGrace: number;
   transports: readonly string[];
+  openTimeout: number;
+  transportMemoryTtl: number;
+  upgradeInterval: number;
   environment: CometEnvironment;
 }
 
@@ -106,7 +128,13 @@ function number(name: string, value: unknown, fallback: number, min = 0): number
 
 /** Checks and normalises the options once; throws a `CometError` naming a bad option. */
 export function resolveOptions(options: CometClientOptions = {}): ResolvedOptions {
-  const { url = DEFAULT_BASE_URL, userId, headers, auth, transports = ['longpoll'] } = options;
+  const {
+    url = DEFAULT_BASE_URL,
+    userId,
+    headers,
+    auth,
+    transports = ['websocket', 'stream', 'longpoll'],
+  } = options;
   if (typeof url !== 'string' || !url) fail('url', url);
   if (userId !== undefined && typeof userId !== 'string') fail('userId', userId);
   if (auth !== undefined && typeof auth !== 'function') fail('auth', auth);
@@ -127,6 +155,9 @@ export function resolveOptions(options: CometClientOptions = {}): ResolvedOption
     sendQueueLimit: number('sendQueueLimit', options.sendQueueLimit, 100, 1),
     idleGrace: number('idleGrace', options.idleGrace, 1000),
     transports,
+    openTimeout: number('openTimeout', options.openTimeout, 5000),
+    transportMemoryTtl: number('transportMemoryTtl', options.transportMemoryTtl, 3_600_000),
+    upgradeInterval: number('upgradeInterval', options.upgradeInterval, 60_000),
     environment: resolveEnvironment(options.environment),
   };
 }

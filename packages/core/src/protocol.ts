@@ -117,7 +117,15 @@ export interface SendAnswer {
 /** WebSocket frames from the client. */
 export type ClientFrame =
   | ({ type: 'poll' } & Omit<PollRequest, 'wait'>)
-  | { type: 'send'; topic: string; id: string; data: unknown }
+  | {
+      type: 'send';
+      topic: string;
+      id: string;
+      data: unknown;
+      /** So that a send retried over HTTP after the socket died is recognised as a repeat. */
+      sessionGuid?: string;
+      userId?: string;
+    }
   | { type: 'ping' };
 
 /** WebSocket frames from the server. */

@@ -39,6 +39,8 @@ function make(options: CometClientOptions = {}) {
   const client = createCometClient({
     url: BASE,
     idleGrace: 100,
+    // The long-poll client's behaviour; the other transports have their own test file.
+    transports: ['longpoll'],
     ...options,
     environment: {
       setTimeout: clock.setTimeout,
@@ -529,13 +531,17 @@ describe('state and events', () => {
     });
   });
 
-  it('skips transports this build does not implement, with a diagnostic', async () => {
-    const client = make({ transports: ['websocket', 'stream', 'longpoll'] });
+  it('skips websocket without a WebSocket constructor, and unknown names, with a diagnostic', async () => {
+    const client = make({
+      transports: ['websocket', 'carrier-pigeon' as 'stream', 'longpoll'],
+      environment: { WebSocket: () => undefined },
+    });
     client.subscribe('chat', () => {});
     await pollCount(1);
     expect(
       diagnostics.filter((d) => d.code === 'transport-skipped').map((d) => d.detail?.transport),
-    ).toEqual(['websocket', 'stream']);
+    ).toEqual(['websocket', 'carrier-pigeon']);
+    expect(client.getState()).toMatchObject({ transport: 'longpoll' });
   });
 
   it('rejects bad options with a clear error', () => {

@@ -17,7 +17,7 @@ describe('against a server written the way the original design describes it', ()
   it('delivers legacy messages without ids and polls again after {"reconnect": true}', async () => {
     server = await startLegacyServer({ hold: 300 });
     const legacy = server;
-    client = createCometClient({ url: legacy.url, userId: 'ann' });
+    client = createCometClient({ url: legacy.url, userId: 'ann', transports: ['longpoll'] });
     const got: CometMessage[] = [];
     client.subscribe('chat', (_data, message) => got.push(message));
     await vi.waitFor(() => expect(legacy.requests.length).toBeGreaterThanOrEqual(1));

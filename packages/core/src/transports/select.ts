@@ -4,9 +4,13 @@
  */
 import type { TransportName } from '../types';
 import { createLongPollTransport } from './long-poll';
+import { createStreamTransport } from './stream';
 import type { TransportFactory } from './types';
+import { createWebSocketTransport } from './websocket';
 
-/** Implemented transports. The WebSocket and streaming transports register here. */
+/** Implemented transports. */
 export const transportFactories: ReadonlyMap<TransportName, TransportFactory> = new Map([
+  ['websocket', createWebSocketTransport],
+  ['stream', createStreamTransport],
   ['longpoll', createLongPollTransport],
 ]);

@@ -7,7 +7,7 @@ import type { CometEnvironment } from '../environment';
 import type { CometError } from '../errors';
 import type { HeaderRecord } from '../options';
 import type { ParsedAnswer } from '../parse';
-import type { ClientFrame, PollRequest } from '../protocol';
+import type { ClientFrame, PollRequest, TopicErrorBody } from '../protocol';
 import type { TransportName } from '../types';
 
 /** What a transport reports. Calls after `close()` are not made. */
@@ -20,12 +20,19 @@ export interface TransportHandlers {
   onError(error: CometError): void;
   /** The transport ended normally (end of hold, end of stream): the client opens it again. */
   onClose(): void;
+  /** The answer to a `send` frame (WebSocket only): the broker's id, or the refusal. */
+  onReply?(id: string, messageId: string | undefined, error?: TopicErrorBody): void;
 }
 
 /** One open transport. */
 export interface TransportHandle {
   /** Sends a frame over the open transport (WebSocket only). */
   send?(frame: ClientFrame): void;
+  /**
+   * Replaces the topic set on the open connection (WebSocket: a new `poll` frame). Transports
+   * without it are opened again with the new request.
+   */
+  update?(request: PollRequest): void;
   /** Aborts; no handler is called afterwards. */
   close(): void;
 }

@@ -1,0 +1,83 @@
+/**
+ * Streaming: `POST {base}/_stream`, answered as Server-Sent Events over `fetch`. One `open`
+ * event, then `messages` events until the server ends the stream (its time cap); the client
+ * then opens a new one with its cursors.
+ */
+import { createParser } from 'eventsource-parser';
+import { ProtocolError, TimeoutError } from '../errors';
+import { httpError, networkError } from '../http';
+import { parseJson } from '../parse';
+import { STREAM_PATH } from '../protocol';
+import { receive } from './shared';
+import type { TransportFactory } from './types';
+
+/** The server's heartbeat period (`: hb` comments), in ms. */
+const HEARTBEAT_MS = 15_000;
+
+/** The streaming transport (`stream`): server push through paths that refuse WebSocket. */
+export const createStreamTransport: TransportFactory = (context) => ({
+  name: 'stream',
+  open(request, handlers) {
+    const env = context.environment;
+    const controller = new AbortController();
+    const limit = HEARTBEAT_MS + context.watchdogGrace;
+    let done = false;
+    let opened = false;
+    let watchdog: unknown;
+    const end = (report?: () => void) => {
+      if (done) return;
+      done = true;
+      env.clearTimeout(watchdog);
+      controller.abort();
+      report?.();
+    };
+    // A stream that goes silent (half-open TCP, a proxy eating the heartbeat) is dead.
+    const alive = () => {
+      env.clearTimeout(watchdog);
+      watchdog = env.setTimeout(
+        () => end(() => handlers.onError(new TimeoutError(limit, { transport: 'stream' }))),
+        limit,
+      );
+    };
+    alive();
+
+    void (async () => {
+      try {
+        const response = await context.http.post(`${context.url}/${STREAM_PATH}`, {
+          json: request,
+          headers: await context.headers(),
+          signal: controller.signal,
+        });
+        if (response.status !== 200 || !response.body) {
+          const text = await response.text();
+          return end(() => handlers.onError(httpError(response, text, env.now())));
+        }
+        const parser = createParser({
+          onEvent(event) {
+            if (done) return;
+            opened ||= event.event === 'open';
+            const error = receive(event.event, parseJson(event.data), handlers, () => !done);
+            if (error) end(() => handlers.onError(error));
+          },
+        });
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        for (;;) {
+          const chunk = await reader.read();
+          if (done) return;
+          if (chunk.done) break;
+          alive();
+          parser.feed(chunk.value);
+        }
+        end(() =>
+          opened
+            ? handlers.onClose()
+            : handlers.onError(new ProtocolError('the stream ended before its open event')),
+        );
+      } catch (cause) {
+        end(() => handlers.onError(networkError(cause)));
+      }
+    })();
+
+    return { close: () => end() };
+  },
+});
