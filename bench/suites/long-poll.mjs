@@ -5,10 +5,11 @@
  * Or with the rest: `pnpm bench` (bench/run.mjs imports `run` from here).
  * Broker:      BENCH_BROKER=memory (default) | redis  (see makeBroker below)
  *
- * It imports the built `@cometkit/server` (packages/server/dist). Clients are raw `node:http`
- * requests on a keep-alive agent, in this process, so the figures are the server's plus the
- * cost of one HTTP round trip; the memory figure runs the server in a child process so that
- * only the server's memory is counted. Every loop is bounded in count and in time (< 60 s).
+ * It imports the built `@cometkit/server` (packages/server/dist). The server runs in a child
+ * process (this file with `--child-server`), the clients here as raw `node:http` requests on a
+ * keep-alive agent, so clients do not take the server's CPU and the memory figure counts only
+ * the server. Times are taken on `performance.timeOrigin + performance.now()`, shared by both
+ * processes. Every loop is bounded in count and in time (< 60 s in all).
  */
 import { fork } from 'node:child_process';
 import { Agent, createServer, request } from 'node:http';
@@ -123,41 +124,71 @@ function poll(topic, cursors, wait) {
   return { v: 1, sessionGuid: 'bench', topics: [topic], cursors, wait };
 }
 
-async function withServer(fn) {
-  const { broker, close: closeBroker } = await makeBroker();
-  const comet = createCometServer({ broker });
-  const server = await listen(comet.handle);
+/** Milliseconds on a clock both processes share (sub-ms resolution). */
+const clock = () => performance.timeOrigin + performance.now();
+
+/**
+ * Starts the server in a child process, so the clients here do not take its CPU, and gives
+ * `fn` its port and an `ask(command)` over IPC.
+ */
+const children = new Set();
+
+async function withServer(fn, { maxWait } = {}) {
+  const child = fork(fileURLToPath(import.meta.url), ['--child-server'], {
+    execArgv: ['--expose-gc'],
+    env: { ...process.env, BENCH_MAX_WAIT: String(maxWait ?? 25_000) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const waiting = new Map();
+  let nextId = 0;
+  // The child says `ready` once it listens for commands (earlier ones would be lost).
+  const ready = new Promise((resolve) => waiting.set(0, resolve));
+  child.on('message', (message) => {
+    const resolve = waiting.get(message.id);
+    waiting.delete(message.id);
+    resolve?.(message);
+  });
+  const ask = (command) =>
+    new Promise((resolve) => {
+      nextId += 1;
+      waiting.set(nextId, resolve);
+      child.send({ ...command, id: nextId });
+    });
   const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
   try {
-    return await fn({ comet, port: server.address().port, agent });
+    await within(10_000, 'the server process to start', () => ready);
+    const { port } = await ask({ type: 'start' });
+    return await fn({ port, agent, ask });
   } finally {
-    await comet.close();
+    await Promise.race([ask({ type: 'close' }), new Promise((r) => setTimeout(r, 2000))]);
     agent.destroy();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-    await closeBroker();
+    child.kill();
   }
+}
+
+async function untilHeld(ask, count, what) {
+  await within(20_000, what, async () => {
+    while ((await ask({ type: 'held' })).held < count) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  });
 }
 
 /** One client, a message every 20 ms: publish-to-delivery latency. */
 async function latency() {
-  return withServer(async ({ comet, port, agent }) => {
+  return withServer(async ({ port, agent, ask }) => {
+    const count = 250; // 5 s at 50 msgs/s
     const samples = [];
     const client = pollingClient(agent, port, 'lat', (message) =>
-      samples.push(performance.now() - message.data.t),
+      samples.push(clock() - message.data.t),
     );
-    await within(5_000, 'the latency client to start', async () => {
-      while (comet.stats().held < 1) await new Promise((resolve) => setTimeout(resolve, 5));
-    });
-    const count = 250; // 5 s at 50 msgs/s
-    for (let index = 0; index < count; index += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      await comet.publish('lat', { t: performance.now() });
-    }
+    await untilHeld(ask, 1, 'the latency client to start');
+    await ask({ type: 'paced', topic: 'lat', count, every: 20 });
     await within(5_000, 'the last latency message', async () => {
       while (samples.length < count) await new Promise((resolve) => setTimeout(resolve, 5));
     });
-    await comet.close();
     await client.stop();
     samples.sort((a, b) => a - b);
     return { p50: percentile(samples, 50), p99: percentile(samples, 99), count };
@@ -166,28 +197,21 @@ async function latency() {
 
 /** 20 000 messages published at once, one client: delivered messages per second. */
 async function burst() {
-  return withServer(async ({ comet, port, agent }) => {
+  return withServer(async ({ port, agent, ask }) => {
     const total = 20_000;
     let received = 0;
-    let done;
-    const all = new Promise((resolve) => {
-      done = resolve;
-    });
+    let lastAt = 0;
     const client = pollingClient(agent, port, 'burst', () => {
       received += 1;
-      if (received === total) done();
+      if (received === total) lastAt = clock();
     });
-    await within(5_000, 'the burst client to start', async () => {
-      while (comet.stats().held < 1) await new Promise((resolve) => setTimeout(resolve, 5));
+    await untilHeld(ask, 1, 'the burst client to start');
+    const { startedAt } = await ask({ type: 'burst', topic: 'burst', count: total });
+    await within(20_000, 'the burst', async () => {
+      while (received < total) await new Promise((resolve) => setTimeout(resolve, 2));
     });
-    const started = performance.now();
-    const publishes = [];
-    for (let index = 0; index < total; index += 1) publishes.push(comet.publish('burst', index));
-    await Promise.all(publishes);
-    await within(20_000, 'the burst', () => all);
-    const seconds = (performance.now() - started) / 1000;
-    await comet.close();
     await client.stop();
+    const seconds = (lastAt - startedAt) / 1000;
     return { perSecond: total / seconds, ms: seconds * 1000 };
   });
 }
@@ -195,89 +219,97 @@ async function burst() {
 /** 1 000 held clients, one message: time until each client has it. */
 async function fanout() {
   const clients = 1000;
-  const rounds = 5;
-  return withServer(async ({ comet, port, agent }) => {
+  const rounds = 3;
+  return withServer(async ({ port, agent, ask }) => {
     const samples = [];
-    let seen = 0;
     const list = Array.from({ length: clients }, () =>
-      pollingClient(agent, port, 'fan', (message) => {
-        samples.push(performance.now() - message.data.t);
-        seen += 1;
-      }),
+      pollingClient(agent, port, 'fan', (message) => samples.push(clock() - message.data.t)),
     );
     for (let round = 1; round <= rounds; round += 1) {
-      await within(15_000, `${clients} clients to be held`, async () => {
-        while (comet.stats().held < clients) await new Promise((resolve) => setTimeout(resolve, 5));
-      });
-      await comet.publish('fan', { t: performance.now() });
+      await untilHeld(ask, clients, `${clients} clients to be held`);
+      await ask({ type: 'paced', topic: 'fan', count: 1, every: 0 });
       await within(15_000, 'the fan-out', async () => {
-        while (seen < clients * round) await new Promise((resolve) => setTimeout(resolve, 2));
+        while (samples.length < clients * round) {
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
       });
     }
-    await comet.close();
     await Promise.all(list.map((client) => client.stop()));
     samples.sort((a, b) => a - b);
     return { p50: percentile(samples, 50), p99: percentile(samples, 99), clients, rounds };
   });
 }
 
-/** The server in a child process, N held polls from here: its RSS growth per poll. */
+/** N held polls from here: the server process's RSS growth per poll. */
 async function memory() {
   const held = 2000;
-  const child = fork(fileURLToPath(import.meta.url), ['--child-server'], {
-    execArgv: ['--expose-gc'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const ask = (type) =>
-    new Promise((resolve) => {
-      child.once('message', resolve);
-      child.send({ type });
-    });
-  const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
-  try {
-    const { port } = await new Promise((resolve) => child.once('message', resolve));
-    // Warm up code paths and buffers with a few polls first, so we count per-poll growth.
-    await Promise.all(
-      Array.from({ length: 20 }, () => postJson(agent, port, '/api/comet', poll('mem', {}, 0))),
-    );
-    const before = await ask('rss');
-    const handshake = await postJson(agent, port, '/api/comet', poll('mem'));
-    const pending = Array.from({ length: held }, () =>
-      postJson(agent, port, '/api/comet', poll('mem', handshake.cursors, 30_000)).catch(() => {}),
-    );
-    await within(20_000, `${held} polls to be held`, async () => {
-      while ((await ask('held')).held < held)
-        await new Promise((resolve) => setTimeout(resolve, 50));
-    });
-    const after = await ask('rss');
-    await ask('close');
-    await Promise.all(pending);
-    return { bytesPerPoll: (after.rss - before.rss) / held, held };
-  } finally {
-    agent.destroy();
-    child.kill();
-  }
+  return withServer(
+    async ({ port, agent, ask }) => {
+      // Warm up code paths and buffers with a few polls first, so we count per-poll growth.
+      await Promise.all(
+        Array.from({ length: 20 }, () => postJson(agent, port, '/api/comet', poll('mem', {}, 0))),
+      );
+      const before = await ask({ type: 'rss' });
+      const handshake = await postJson(agent, port, '/api/comet', poll('mem'));
+      const pending = Array.from({ length: held }, () =>
+        postJson(agent, port, '/api/comet', poll('mem', handshake.cursors, 60_000)).catch(() => {}),
+      );
+      await untilHeld(ask, held, `${held} polls to be held`);
+      const after = await ask({ type: 'rss' });
+      await ask({ type: 'drain' });
+      await Promise.all(pending);
+      return { bytesPerPoll: (after.rss - before.rss) / held, held };
+    },
+    { maxWait: 60_000 },
+  );
 }
 
 async function childServer() {
-  const comet = createCometServer({ maxWait: 60_000 });
+  const { broker, close: closeBroker } = await makeBroker();
+  const comet = createCometServer({ broker, maxWait: Number(process.env.BENCH_MAX_WAIT) });
   const server = await listen(comet.handle);
+  const reply = (message, body) => process.send({ ...body, id: message.id });
   process.on('message', async (message) => {
-    if (message.type === 'rss') {
-      globalThis.gc?.();
-      globalThis.gc?.();
-      process.send({ rss: process.memoryUsage().rss });
-    } else if (message.type === 'held') {
-      process.send({ held: comet.stats().held });
-    } else if (message.type === 'close') {
-      await comet.close();
-      process.send({ closed: true });
-      server.closeAllConnections();
-      server.close();
-      process.disconnect();
+    switch (message.type) {
+      case 'start':
+        return reply(message, { port: server.address().port });
+      case 'held':
+        return reply(message, { held: comet.stats().waiting });
+      case 'rss':
+        globalThis.gc?.();
+        globalThis.gc?.();
+        return reply(message, { rss: process.memoryUsage().rss });
+      case 'paced':
+        for (let index = 0; index < message.count; index += 1) {
+          if (message.every > 0) await new Promise((resolve) => setTimeout(resolve, message.every));
+          await comet.publish(message.topic, { t: clock() });
+        }
+        return reply(message, {});
+      case 'burst': {
+        const startedAt = clock();
+        const publishes = [];
+        for (let index = 0; index < message.count; index += 1) {
+          publishes.push(comet.publish(message.topic, index));
+        }
+        await Promise.all(publishes);
+        return reply(message, { startedAt });
+      }
+      case 'drain':
+        await comet.close();
+        return reply(message, {});
+      case 'close':
+        await comet.close();
+        await closeBroker();
+        server.closeAllConnections();
+        server.close();
+        reply(message, {});
+        process.disconnect();
+        return;
     }
   });
-  process.send({ port: server.address().port });
+  // The bench process went away (done, or stopped at its time limit): so does its server.
+  process.once('disconnect', () => process.exit(0));
+  process.send({ id: 0 });
 }
 
 const fmt = (value, digits = 2) =>
@@ -339,6 +371,7 @@ if (process.argv.includes('--child-server')) {
 } else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const overall = setTimeout(() => {
     console.error('long-poll bench: over 60 s, stopping');
+    for (const child of children) child.kill();
     process.exit(1);
   }, 60_000);
   overall.unref();

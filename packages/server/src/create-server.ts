@@ -20,6 +20,11 @@ export type NextFunction = (error?: unknown) => void;
 export interface CometServerStats {
   /** Polls being held or answered right now. */
   held: number;
+  /**
+   * Requests waiting for a publish right now (a handshake being answered is not one): a
+   * message published now reaches every one of them.
+   */
+  waiting: number;
   /** Requests being handled (polls and sends). */
   inFlight: number;
   /** True once `close()` was called. */
@@ -96,6 +101,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
   const ownsBroker = options.broker === undefined;
   const broker = options.broker ?? createMemoryBroker();
   const held = new Set<AbortController>();
+  const counters = { waiting: 0 };
   const inFlight = new Set<Promise<void>>();
   const log = resolved.log;
   let draining = false;
@@ -111,6 +117,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     held,
     publish,
     reads: createReadCache(broker, resolved.batchLimit),
+    counters,
   };
 
   const hub = createWebSocketHub(context, () => draining);
@@ -259,7 +266,14 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     },
 
     stats() {
-      return { held: held.size, inFlight: inFlight.size, draining, streams, sockets: hub.size() };
+      return {
+        held: held.size,
+        waiting: counters.waiting,
+        inFlight: inFlight.size,
+        draining,
+        streams,
+        sockets: hub.size(),
+      };
     },
   };
 }

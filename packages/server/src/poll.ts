@@ -36,6 +36,8 @@ export interface PollContext {
   options: ResolvedServerOptions;
   /** Shares reads between the held polls that one publish wakes (see {@link createReadCache}). */
   reads?: ReadCache;
+  /** `waiting`: how many requests wait for a publish right now (for stats). */
+  counters?: { waiting: number };
 }
 
 /**
@@ -53,7 +55,7 @@ export interface ReadCache {
 /** Makes a {@link ReadCache} over `broker`. */
 export function createReadCache(broker: Broker, limit: number): ReadCache {
   const entries = new Map<string, Map<string, Promise<BrokerReadResult>>>();
-  let sweep: ReturnType<typeof setImmediate> | undefined;
+  let sweeping = false;
   return {
     read(topic, cursor) {
       if (cursor === undefined) return broker.read(topic, cursor, limit);
@@ -68,10 +70,13 @@ export function createReadCache(broker: Broker, limit: number): ReadCache {
       byCursor.set(cursor, pending);
       // A failed read is not kept: the next reader tries again.
       pending.catch(() => byCursor?.delete(cursor));
-      sweep ??= setImmediate(() => {
-        sweep = undefined;
-        entries.clear();
-      });
+      if (!sweeping) {
+        sweeping = true;
+        setImmediate(() => {
+          sweeping = false;
+          entries.clear();
+        });
+      }
       return pending;
     },
     invalidate(topic) {
@@ -322,8 +327,11 @@ export function createWaiter(context: PollContext, topics: readonly string[]): W
       if (signal?.aborted) return Promise.resolve('abort');
       return new Promise<WaitOutcome>((resolve) => {
         const onAbort = () => settle?.('abort');
+        const counters = context.counters;
+        if (counters) counters.waiting += 1;
         settle = (outcome) => {
           settle = undefined;
+          if (counters) counters.waiting -= 1;
           clearTimers();
           signal?.removeEventListener('abort', onAbort);
           resolve(outcome);

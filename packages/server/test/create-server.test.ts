@@ -181,7 +181,7 @@ describe('createCometServer', () => {
       const { cursors } = (await post(base, poll(['a', 'b']))).body;
       const held = [post(base, poll(['a', 'b'], cursors)), post(base, poll(['a', 'b'], cursors))];
       const legacy = post(base, { topics: ['a'] });
-      await expect.poll(() => comet.stats().held).toBe(3);
+      await expect.poll(() => comet.stats().waiting).toBe(3);
       const closing = comet.close();
       const answers = await Promise.all(held);
       for (const answer of answers) expect(answer.body).toEqual({ cursors, reconnect: true });
@@ -219,7 +219,7 @@ describe('createCometServer', () => {
       });
       const { cursors } = (await post(base, poll(['a']))).body;
       const held = post(base, poll(['a'], cursors));
-      await expect.poll(() => comet.stats().held).toBe(1);
+      await expect.poll(() => comet.stats().waiting).toBe(1);
       report(new Error('connection lost'));
       expect((await held).body).toEqual({ cursors, reconnect: true });
     });
@@ -256,10 +256,11 @@ describe('createCometServer', () => {
           req.end(body);
           return req;
         });
-        await expect.poll(() => comet.stats().held, { timeout: 10_000 }).toBe(batch);
+        await expect.poll(() => comet.stats().waiting, { timeout: 10_000 }).toBe(batch);
         expect(broker.listenerCount()).toBe(batch);
         for (const req of requests) req.destroy();
         await expect.poll(() => comet.stats().held, { timeout: 10_000 }).toBe(0);
+        expect(comet.stats().waiting).toBe(0);
       }
       expect(broker.listenerCount()).toBe(0);
       expect(comet.stats().inFlight).toBe(0);
@@ -344,7 +345,7 @@ describe('createCometServer', () => {
       const url = `http://127.0.0.1:${address.port}`;
       const { cursors } = (await post(`${url}/api/comet`, poll(['a']))).body;
       const held = post(`${url}/api/comet`, poll(['a'], cursors));
-      await expect.poll(() => comet.stats().held).toBe(1);
+      await expect.poll(() => comet.stats().waiting).toBe(1);
       const sent = await post(`${url}/api/comet/a`, { v: 1, sessionGuid: 's', id: 'i', data: 'x' });
       expect(sent.status).toBe(200);
       expect((await held).body.messages?.map((m) => m.data)).toEqual(['x']);

@@ -28,6 +28,8 @@ afterEach(async () => {
 function client(url: string): CometClient {
   const made = createCometClient({
     url,
+    // These are the long-poll tests (issue 3); the other transports have their own.
+    transports: ['longpoll'],
     // Fast retries: a restart or a drain should not make the test wait for backoff.
     backoff: { initialDelay: 10, maxDelay: 50 },
   });
@@ -61,7 +63,7 @@ describe('client and server on loopback', () => {
     });
     const received: unknown[] = [];
     client(base).subscribe('news', (data) => received.push(data));
-    await expect.poll(() => comet.stats().held).toBe(1);
+    await expect.poll(() => comet.stats().waiting).toBe(1);
     publishBeforeNextPoll = true;
     await comet.publish('news', 'first');
     await expect.poll(() => received).toEqual(['first', 'between']);
@@ -75,7 +77,7 @@ describe('client and server on loopback', () => {
     const received = Array.from({ length: 50 }, () => [] as number[]);
     for (const list of received)
       client(base).subscribe('burst', (data) => list.push(data as number));
-    await expect.poll(() => comet.stats().held, { timeout: 10_000 }).toBe(50);
+    await expect.poll(() => comet.stats().waiting, { timeout: 10_000 }).toBe(50);
     for (let burst = 0; burst < 50; burst += 1) {
       await Promise.all(
         Array.from({ length: 100 }, (_, index) => comet.publish('burst', burst * 100 + index)),
@@ -97,14 +99,14 @@ describe('client and server on loopback', () => {
     const comet = client(first.base);
     comet.on('reset', (event) => resets.push(event));
     comet.subscribe('room', (data) => received.push(data));
-    await expect.poll(() => first.comet.stats().held).toBe(1);
+    await expect.poll(() => first.comet.stats().waiting).toBe(1);
     await first.comet.publish('room', 'before');
     await expect.poll(() => received).toEqual(['before']);
     await first.started.close();
     const second = await serve({}, undefined, port);
     await expect.poll(() => resets.length, { timeout: 10_000 }).toBe(1);
     expect(resets[0]?.topic).toBe('room');
-    await expect.poll(() => second.comet.stats().held).toBe(1);
+    await expect.poll(() => second.comet.stats().waiting).toBe(1);
     await second.comet.publish('room', 'after');
     await expect.poll(() => received).toEqual(['before', 'after']);
   });
@@ -120,7 +122,7 @@ describe('client and server on loopback', () => {
     made.subscribe('secret', (data) => secret.push(data));
     await expect.poll(() => errors.length).toBe(1);
     expect(errors[0]?.message).toMatch(/secret/);
-    await expect.poll(() => comet.stats().held).toBe(1);
+    await expect.poll(() => comet.stats().waiting).toBe(1);
     await comet.publish('secret', 'hidden');
     await comet.publish('chat', 'visible');
     await expect.poll(() => chat).toEqual(['visible']);
@@ -137,7 +139,7 @@ describe('client and server on loopback', () => {
     const made = client(`${front.url}/api/comet`);
     made.subscribe('shared', (data) => received.push(data));
     // Subscribing starts from the position at the handshake: publish once the poll is held.
-    await expect.poll(() => one.comet.stats().held + two.comet.stats().held).toBe(1);
+    await expect.poll(() => one.comet.stats().waiting + two.comet.stats().waiting).toBe(1);
     const sender = client(`${front.url}/api/comet`);
     const expected: number[] = [];
     for (let index = 0; index < 200; index += 1) {

@@ -30,7 +30,7 @@ describe('long-poll handler', () => {
     const { comet, base } = await serve();
     const { cursors } = (await post(base, poll(['chat']))).body;
     const pending = post(base, poll(['chat'], cursors));
-    await expect.poll(() => comet.stats().held).toBe(1);
+    await expect.poll(() => comet.stats().waiting).toBe(1);
     const id = await comet.publish('chat', { text: 'hi' });
     const answer = await pending;
     expect(answer.body.messages).toEqual([{ topic: 'chat', id, data: { text: 'hi' } }]);
@@ -41,7 +41,7 @@ describe('long-poll handler', () => {
     const { comet, base } = await serve();
     const { cursors } = (await post(base, poll(['a', 'b']))).body;
     const pending = post(base, poll(['a', 'b'], cursors));
-    await expect.poll(() => comet.stats().held).toBe(1);
+    await expect.poll(() => comet.stats().waiting).toBe(1);
     await Promise.all([comet.publish('a', 1), comet.publish('b', 2), comet.publish('a', 3)]);
     const answer = await pending;
     expect(answer.body.messages?.map((m) => [m.topic, m.data])).toEqual([
@@ -55,7 +55,7 @@ describe('long-poll handler', () => {
     const { comet, base } = await serve({ coalesceMs: 200 });
     const { cursors } = (await post(base, poll(['a']))).body;
     const pending = post(base, poll(['a'], cursors));
-    await expect.poll(() => comet.stats().held).toBe(1);
+    await expect.poll(() => comet.stats().waiting).toBe(1);
     await comet.publish('a', 1);
     await new Promise((resolve) => setTimeout(resolve, 20));
     await comet.publish('a', 2);
@@ -144,7 +144,7 @@ describe('long-poll handler', () => {
     it('holds and answers one message as {topic, data}', async () => {
       const { comet, base } = await serve();
       const pending = post(base, { topics: ['chat'], sessionGuid: 'g' });
-      await expect.poll(() => comet.stats().held).toBe(1);
+      await expect.poll(() => comet.stats().waiting).toBe(1);
       await comet.publish('chat', 'one');
       await comet.publish('chat', 'two');
       expect((await pending).body).toEqual({ topic: 'chat', data: 'one' });

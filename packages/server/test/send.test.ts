@@ -62,7 +62,7 @@ describe('send handler', () => {
     const { comet, base } = await serve();
     const { cursors } = (await post(base, poll(['chat']))).body;
     const pending = post(base, poll(['chat'], cursors));
-    await expect.poll(() => comet.stats().held).toBe(1);
+    await expect.poll(() => comet.stats().waiting).toBe(1);
     await post(`${base}/chat`, send('c-1', 'ping'));
     expect((await pending).body.messages?.map((m) => m.data)).toEqual(['ping']);
   });
