@@ -4,6 +4,8 @@
  * Run alone:   pnpm --filter @cometkit/server build && node --expose-gc bench/suites/long-poll.mjs
  * Or with the rest: `pnpm bench` (bench/run.mjs imports `run` from here).
  * Broker:      BENCH_BROKER=memory (default) | redis  (see makeBroker below)
+ * Profile:     BENCH_CPU_PROF=1 writes the server process's CPU profiles to /tmp/lp-prof
+ * Parts:       `latency`, `burst`, `fanout`, `memory` are exported to run one alone.
  *
  * It imports the built `@cometkit/server` (packages/server/dist). The server runs in a child
  * process (this file with `--child-server`), the clients here as raw `node:http` requests on a
@@ -135,7 +137,10 @@ const children = new Set();
 
 async function withServer(fn, { maxWait } = {}) {
   const child = fork(fileURLToPath(import.meta.url), ['--child-server'], {
-    execArgv: ['--expose-gc'],
+    execArgv: [
+      '--expose-gc',
+      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/lp-prof'] : []),
+    ],
     env: { ...process.env, BENCH_MAX_WAIT: String(maxWait ?? 25_000) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -162,10 +167,21 @@ async function withServer(fn, { maxWait } = {}) {
     const { port } = await ask({ type: 'start' });
     return await fn({ port, agent, ask });
   } finally {
-    await Promise.race([ask({ type: 'close' }), new Promise((r) => setTimeout(r, 2000))]);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    ask({ type: 'close' });
     agent.destroy();
-    child.kill();
+    // The server exits by itself once closed; a stuck one is killed after 2 s.
+    const timer = setTimeout(() => child.kill(), 2000);
+    await exited;
+    clearTimeout(timer);
   }
+}
+
+/** Stops the clients' loops, then drains the server so their held polls end at once. */
+async function stopClients(list, ask) {
+  const stopped = list.map((client) => client.stop());
+  await ask({ type: 'drain' });
+  await Promise.all(stopped);
 }
 
 async function untilHeld(ask, count, what) {
@@ -177,7 +193,7 @@ async function untilHeld(ask, count, what) {
 }
 
 /** One client, a message every 20 ms: publish-to-delivery latency. */
-async function latency() {
+export async function latency() {
   return withServer(async ({ port, agent, ask }) => {
     const count = 250; // 5 s at 50 msgs/s
     const samples = [];
@@ -189,14 +205,14 @@ async function latency() {
     await within(5_000, 'the last latency message', async () => {
       while (samples.length < count) await new Promise((resolve) => setTimeout(resolve, 5));
     });
-    await client.stop();
+    await stopClients([client], ask);
     samples.sort((a, b) => a - b);
     return { p50: percentile(samples, 50), p99: percentile(samples, 99), count };
   });
 }
 
 /** 20 000 messages published at once, one client: delivered messages per second. */
-async function burst() {
+export async function burst() {
   return withServer(async ({ port, agent, ask }) => {
     const total = 20_000;
     let received = 0;
@@ -210,14 +226,14 @@ async function burst() {
     await within(20_000, 'the burst', async () => {
       while (received < total) await new Promise((resolve) => setTimeout(resolve, 2));
     });
-    await client.stop();
+    await stopClients([client], ask);
     const seconds = (lastAt - startedAt) / 1000;
     return { perSecond: total / seconds, ms: seconds * 1000 };
   });
 }
 
 /** 1 000 held clients, one message: time until each client has it. */
-async function fanout() {
+export async function fanout() {
   const clients = 1000;
   const rounds = 3;
   return withServer(async ({ port, agent, ask }) => {
@@ -234,14 +250,14 @@ async function fanout() {
         }
       });
     }
-    await Promise.all(list.map((client) => client.stop()));
+    await stopClients(list, ask);
     samples.sort((a, b) => a - b);
     return { p50: percentile(samples, 50), p99: percentile(samples, 99), clients, rounds };
   });
 }
 
 /** N held polls from here: the server process's RSS growth per poll. */
-async function memory() {
+export async function memory() {
   const held = 2000;
   return withServer(
     async ({ port, agent, ask }) => {
