@@ -107,8 +107,11 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
   let draining = false;
   let closing: Promise<void> | undefined;
 
-  const publish = async (topic: string, data: unknown): Promise<string> => {
-    assertTopic(topic);
+  const publish = (topic: string, data: unknown): Promise<string> => {
+    const problem = topicProblem(topic);
+    if (problem !== undefined) {
+      return Promise.reject(new CometServerError(400, 'bad_request', problem));
+    }
     return broker.publish(topic, data);
   };
   const context: HandlerContext = {

@@ -141,8 +141,9 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   return {
     epoch,
 
-    async publish(topic, data) {
-      assertOpen();
+    // Not `async`: a burst of publishes makes one promise each, not three (less GC).
+    publish(topic, data) {
+      if (closed) return Promise.reject(new Error('memory broker is closed'));
       const log = logOf(topic);
       trimByAge(log);
       if (log.count === historySize) dropOldest(log);
@@ -161,7 +162,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
           }
         }
       }
-      return id;
+      return Promise.resolve(id);
     },
 
     async read(topic, cursor, limit): Promise<BrokerReadResult> {
