@@ -113,6 +113,13 @@ const topicError = (topic: unknown): TopicError | undefined => {
   return problem === undefined ? undefined : new TopicError(String(topic), problem);
 };
 
+const checkCursor = (options?: { cursor?: string }) => {
+  const cursor = options?.cursor;
+  if (cursor !== undefined && typeof cursor !== 'string')
+    throw new CometError('cursor must be a string');
+  return cursor;
+};
+
 const list = <T>(value: T | readonly T[]): T[] =>
   Array.isArray(value) ? [...value] : [value as T];
 
@@ -790,9 +797,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
         if (error) throw error;
       }
       if (typeof callback !== 'function') throw new CometError('callback must be a function');
-      const cursor = subscribeOptions?.cursor;
-      if (cursor !== undefined && typeof cursor !== 'string')
-        throw new CometError('cursor must be a string');
+      const cursor = checkCursor(subscribeOptions);
       const subscription: Subscription = { callback: callback as MessageHandler };
       for (const t of topics) {
         let set = handlers.get(t);
@@ -892,6 +897,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     topicStore(topic, storeOptions) {
       const error = topicError(topic);
       if (error) throw error;
+      const cursor = checkCursor(storeOptions);
       const keep = storeOptions?.keep ?? 1;
       if (!Number.isInteger(keep) || keep < 1)
         throw new CometError(`keep must be an integer >= 1: ${keep}`);
@@ -909,10 +915,18 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
           if (closed) return () => {};
           const entry = { onChange };
           listeners.add(entry);
-          stopTopic ??= client.subscribe(topic, (_data, message) => {
-            snapshot = { latest: message, messages: [...snapshot.messages, message].slice(-keep) };
-            for (const l of [...listeners]) call(l.onChange, []);
-          });
+          stopTopic ??= client.subscribe(
+            topic,
+            (_data, message) => {
+              snapshot = {
+                latest: message,
+                messages: [...snapshot.messages, message].slice(-keep),
+              };
+              for (const l of [...listeners]) call(l.onChange, []);
+            },
+            // Started again: after the latest message it has, so the snapshot never repeats one.
+            { cursor: cursor && (snapshot.latest?.id ?? cursor) },
+          );
           return () => {
             if (listeners.delete(entry) && listeners.size === 0) {
               stopTopic?.();

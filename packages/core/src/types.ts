@@ -111,6 +111,16 @@ export interface TopicStoreOptions {
    * @default 1
    */
   keep?: number;
+  /**
+   * Where the store's topic starts when the client has no position in it yet, as
+   * {@link SubscribeOptions.cursor}: the id of the last message the application already has
+   * (e.g. from a history endpoint), so the store continues right after it. Stores for the same
+   * topic and `keep` are shared, so only the first caller's `cursor` counts, and only when the
+   * topic is not already followed; when the store starts again after its last subscriber left,
+   * it continues after its latest message.
+   * @default undefined (start from the server's current position)
+   */
+  cursor?: string;
 }
 
 /** Options of {@link CometClient.subscribe}. */
@@ -172,7 +182,10 @@ export interface CometClient<Topics extends TopicMap = TopicMap> {
    */
   on<E extends keyof CometEvents>(event: E, listener: CometEvents[E]): () => void;
 
-  /** A store over `topic` for UI bindings; stores for the same topic and `keep` are shared. */
+  /**
+   * A store over `topic` for UI bindings; stores for the same topic and `keep` are shared (the
+   * `cursor` of later calls is ignored).
+   */
   topicStore<K extends TopicName<Topics>>(
     topic: K,
     options?: TopicStoreOptions,

@@ -604,6 +604,39 @@ describe('topicStore', () => {
     await vi.waitFor(() => expect(clock.pending()).toContain(100));
   });
 
+  it('starts its topic at the cursor, and continues after its latest message when started again', async () => {
+    const client = make();
+    const store = client.topicStore('chat', { cursor: 'h9' });
+    // Shared with the first one: a later caller's cursor is ignored.
+    expect(client.topicStore('chat', { cursor: 'other' })).toBe(store);
+    const off = store.subscribe(() => {});
+    await pollCount(1);
+    expect(net.polls[0]?.body.cursors).toEqual({ chat: 'h9' });
+    net.last().respond(200, { messages: [{ topic: 'chat', id: 'h10', data: 'a' }] });
+    await pollCount(2);
+    expect(store.getSnapshot().latest?.id).toBe('h10');
+    off();
+    await vi.waitFor(() => expect(clock.pending()).toContain(100));
+    clock.advance(100);
+    await vi.waitFor(() => expect(client.getState().status).toBe('idle'));
+    store.subscribe(() => {});
+    await pollCount(3);
+    expect(net.polls[2]?.body.cursors).toEqual({ chat: 'h10' });
+  });
+
+  it('uses no cursor for a topic the client already follows', async () => {
+    const client = make();
+    client.subscribe('chat', () => {}, { cursor: 'a1' });
+    client.topicStore('chat', { cursor: 'b1' }).subscribe(() => {});
+    await pollCount(1);
+    expect(net.polls[0]?.body.cursors).toEqual({ chat: 'a1' });
+  });
+
+  it('rejects a cursor that is not a string', () => {
+    const client = make();
+    expect(() => client.topicStore('chat', { cursor: 5 as unknown as string })).toThrow(/cursor/);
+  });
+
   it('rejects a bad keep', () => {
     const client = make();
     expect(() => client.topicStore('chat', { keep: 0 })).toThrow(/keep/);
