@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { STREAM_PATH, topicProblem, WEBSOCKET_PATH } from '@cometkit/core/protocol';
 import type { Broker, BrokerMessage } from './broker';
 import { createMemoryBroker } from './brokers/memory';
-import { CometServerError, isCometServerError } from './errors';
+import { CometServerError, toServerError } from './errors';
 import type { HandlerContext } from './handlers/context';
 import { handleLongPoll } from './handlers/long-poll';
 import { handleSend } from './handlers/send';
@@ -135,8 +135,9 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     wakeAll();
   });
 
-  const fail = (req: IncomingMessage, res: ServerResponse, error: unknown) => {
-    if (isCometServerError(error)) {
+  const fail = (req: IncomingMessage, res: ServerResponse, thrown: unknown) => {
+    const error = toServerError(thrown);
+    if (error) {
       log({
         level: error.status >= 500 ? 'error' : 'warn',
         event: 'request.rejected',
@@ -145,6 +146,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
         code: error.code,
         method: req.method,
         url: req.url,
+        ...(error === thrown ? {} : { error: thrown }),
       });
       const headers: Record<string, string> = {};
       // The rest of a too-large body is discarded, not read: close the connection after.
@@ -159,7 +161,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       message: 'unexpected error while handling a request',
       method: req.method,
       url: req.url,
-      error,
+      error: thrown,
     });
     // The details stay in the log; the client gets no stack trace.
     sendError(res, 500, 'internal', 'the server could not handle the request');

@@ -32,3 +32,27 @@ export class CometServerError extends Error {
 export function isCometServerError(error: unknown): error is CometServerError {
   return error instanceof Error && error.name === 'CometServerError';
 }
+
+/**
+ * True for a broker error that says its backing store cannot be reached right now (the Redis
+ * broker's `RedisBrokerError` with `code: 'unavailable'`). Matched by `code`, so any broker can
+ * say it without the server importing that broker.
+ */
+export function isBrokerUnavailable(error: unknown): boolean {
+  return error instanceof Error && (error as Error & { code?: unknown }).code === 'unavailable';
+}
+
+/**
+ * The error to answer for `error`: itself when it is a {@link CometServerError}, a `503
+ * unavailable` (clients wait `Retry-After` and retry, maybe elsewhere) for a broker outage, or
+ * undefined for anything else (a `500 internal` that says nothing about the insides).
+ */
+export function toServerError(error: unknown): CometServerError | undefined {
+  if (isCometServerError(error)) return error;
+  if (isBrokerUnavailable(error)) {
+    return new CometServerError(503, 'unavailable', 'the message broker is unavailable; retry', {
+      cause: error,
+    });
+  }
+  return undefined;
+}

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type ErrorBody, topicProblem, WEBSOCKET_PATH } from '@cometkit/core/protocol';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
-import { isCometServerError } from '../errors';
+import { isBrokerUnavailable, isCometServerError, toServerError } from '../errors';
 import { subPath } from '../http';
 import type { ResolvedServerOptions } from '../options';
 import { parsePollRequest } from '../poll';
@@ -89,7 +89,8 @@ function optionalId(value: unknown): value is string | undefined {
 }
 
 function errorOf(error: unknown): ErrorBody['error'] {
-  if (isCometServerError(error)) return { code: error.code, message: error.message };
+  const known = toServerError(error);
+  if (known) return { code: known.code, message: known.message };
   return { code: 'internal', message: 'the server could not handle the frame' };
 }
 
@@ -191,7 +192,11 @@ export function createWebSocketHub(
               message: 'the subscription failed; the socket is closed',
               error,
             });
-            if (ws.readyState === ws.OPEN) ws.close(CLOSE_CODES.internalError, 'internal error');
+            if (ws.readyState !== ws.OPEN) return;
+            // A broker outage is temporary: 1012 tells the client to reconnect (maybe elsewhere).
+            if (isBrokerUnavailable(error)) {
+              ws.close(CLOSE_CODES.serviceRestart, 'message broker unavailable: reconnect');
+            } else ws.close(CLOSE_CODES.internalError, 'internal error');
           },
         )
         .finally(() => {
@@ -231,7 +236,7 @@ export function createWebSocketHub(
         .then(
           (outcome) => send({ type: 'ack', id, messageId: outcome.messageId }),
           (error: unknown) => {
-            if (!isCometServerError(error)) {
+            if (!isCometServerError(error) && !isBrokerUnavailable(error)) {
               log({
                 level: 'error',
                 event: 'websocket.send_failed',
