@@ -13,6 +13,7 @@ const sidebar: DefaultTheme.SidebarItem[] = [
     text: 'Guide',
     items: [
       { text: 'Getting started', link: '/guide/getting-started' },
+      { text: 'The demo', link: '/guide/demo' },
       { text: 'Script tag (no bundler)', link: '/guide/script-tag' },
       { text: 'The client', link: '/guide/client' },
       { text: 'The server', link: '/guide/server' },
