@@ -477,7 +477,11 @@ export async function memory({ mode = 'comet' } = {}) {
       const after = await ask({ type: 'rss' });
       for (const client of list) client.close();
       await Promise.all(pending);
-      return { bytesPerPoll: (after.rss - before.rss) / held, held };
+      return {
+        bytesPerPoll: (after.rss - before.rss) / held,
+        heapPerPoll: (after.heap - before.heap) / held,
+        held,
+      };
     },
     { maxWait: 60_000, mode },
   );
@@ -499,7 +503,7 @@ async function childServer(mode) {
   if (mode === 'bare') {
     let holding = 0;
     const held = [];
-    const server = await listen((req, res) => {
+    const server = await listen((_req, res) => {
       holding += 1;
       held.push(res);
       res.on('close', () => {
@@ -512,7 +516,10 @@ async function childServer(mode) {
       if (message.type === 'rss') {
         globalThis.gc?.();
         globalThis.gc?.();
-        return reply(message, { rss: process.memoryUsage().rss });
+        return reply(message, {
+          rss: process.memoryUsage().rss,
+          heap: process.memoryUsage().heapUsed,
+        });
       }
       if (message.type === 'close') {
         server.closeAllConnections();
@@ -535,7 +542,10 @@ async function childServer(mode) {
       case 'rss':
         globalThis.gc?.();
         globalThis.gc?.();
-        return reply(message, { rss: process.memoryUsage().rss });
+        return reply(message, {
+          rss: process.memoryUsage().rss,
+          heap: process.memoryUsage().heapUsed,
+        });
       case 'paced': {
         let t = 0;
         let id;
@@ -628,7 +638,7 @@ export async function run({ print = true, only = PARTS } = {}) {
       const mem = await memory();
       rows.push({
         figure: `server RSS per held poll (${mem.held})`,
-        value: `${fmt(mem.bytesPerPoll / 1000, 1)} KB`,
+        value: `${fmt(mem.bytesPerPoll / 1000, 1)} KB (JS heap ${fmt(mem.heapPerPoll / 1000, 1)} KB)`,
         target: `<= ${TARGETS.bytesPerPoll / 1000} KB`,
         peer: PEER.memory,
         ok: mem.bytesPerPoll <= TARGETS.bytesPerPoll,
@@ -639,7 +649,7 @@ export async function run({ print = true, only = PARTS } = {}) {
       const bare = await floor();
       rows.push({
         figure: `floor: bare node:http, RSS per held request (${bare.held})`,
-        value: `${fmt(bare.bytesPerPoll / 1000, 1)} KB`,
+        value: `${fmt(bare.bytesPerPoll / 1000, 1)} KB (JS heap ${fmt(bare.heapPerPoll / 1000, 1)} KB)`,
         target: '(reference)',
         peer: '',
         ok: true,

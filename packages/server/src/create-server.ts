@@ -11,7 +11,7 @@ import { handleStream } from './handlers/stream';
 import { createWebSocketHub } from './handlers/websocket';
 import { applyCors, type FrameworkRequest, sendError, subPath } from './http';
 import { type CometServerOptions, resolveServerOptions } from './options';
-import { createReadCache } from './poll';
+import { type Abortable, createReadCache } from './poll';
 
 /** A `next` callback as Express/Connect pass it. */
 export type NextFunction = (error?: unknown) => void;
@@ -100,7 +100,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
   const resolved = resolveServerOptions(options);
   const ownsBroker = options.broker === undefined;
   const broker = options.broker ?? createMemoryBroker();
-  const held = new Set<AbortController>();
+  const held = new Set<Abortable>();
   const counters = { waiting: 0 };
   const inFlight = new Set<Promise<void>>();
   const log = resolved.log;

@@ -60,6 +60,20 @@ export function sendJson(
   res.end(text);
 }
 
+/** Writes a 200 JSON answer already serialized (shared between answers; never copied). */
+export function sendJsonBytes(res: ServerResponse, body: Buffer): void {
+  if (res.headersSent || res.writableEnded || res.destroyed) return;
+  res.writeHead(200, [
+    'content-type',
+    JSON_HEADERS['content-type'],
+    'cache-control',
+    JSON_HEADERS['cache-control'],
+    'content-length',
+    String(body.length),
+  ]);
+  res.end(body);
+}
+
 /** Writes `{"error": {code, message}}`. */
 export function sendError(
   res: ServerResponse,

@@ -272,6 +272,50 @@ export async function readTopics(
 export type WaitOutcome = 'publish' | 'timeout' | 'abort';
 
 /**
+ * What a wait needs from a stop signal: the part of `AbortSignal` it uses. A held long-poll
+ * passes a {@link Hold} (lighter than an `AbortController`, which is an `EventTarget`);
+ * streams and WebSockets pass an `AbortSignal`.
+ */
+export interface StopSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/** Anything a drain can stop: an `AbortController` or a {@link Hold}. */
+export interface Abortable {
+  abort(reason?: unknown): void;
+}
+
+/**
+ * The stop switch of one held long-poll: signal and controller in one small object with one
+ * listener slot. Thousands are held at once, so bytes per request count here.
+ */
+export class Hold implements StopSignal, Abortable {
+  aborted = false;
+  reason: unknown = undefined;
+  #listener: (() => void) | undefined = undefined;
+
+  abort(reason?: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listener = this.#listener;
+    this.#listener = undefined;
+    listener?.();
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.#listener = listener;
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.#listener === listener) this.#listener = undefined;
+  }
+}
+
+/**
  * Listens to a topic set from the moment it is made, so that nothing published between a read
  * and the start of a wait is missed. One per held request; `dispose` leaves nothing behind.
  */
@@ -281,7 +325,7 @@ export interface Waiter {
    * `wait`), after the coalescing window; `'timeout'` after `ms`; `'abort'` when `signal`
    * aborts. Clears the "published" mark, so read after it resolves.
    */
-  wait(ms: number, signal?: AbortSignal): Promise<WaitOutcome>;
+  wait(ms: number, signal?: StopSignal): Promise<WaitOutcome>;
   /** Stops listening and clears any timer. */
   dispose(): void;
 }
@@ -358,7 +402,7 @@ export interface AnswerPollOptions {
   /** How long to hold; 0 answers at once. */
   holdMs: number;
   /** Aborts the hold; `signal.reason` is a {@link StopReason}. */
-  signal?: AbortSignal;
+  signal?: StopSignal;
 }
 
 function toCursors(map: ReadonlyMap<string, string>): Cursors {
@@ -379,6 +423,27 @@ function buildAnswer(
   return answer;
 }
 
+// One serialized body per broker read result: the held polls one publish wakes at the same
+// cursor share that result (through the read cache), and so get the same bytes, built once.
+// Keyed weakly: the cache drops its results after the turn, and the bodies go with them.
+const encoded = new WeakMap<BrokerReadResult, Buffer>();
+
+/** The answer body for a one-topic poll woken with `result` (messages or a reset). */
+function encodeWoken(topic: string, result: BrokerReadResult): Buffer {
+  let body = encoded.get(result);
+  if (body === undefined) {
+    const answer: PollAnswer = {};
+    if (result.messages.length > 0) {
+      answer.messages = result.messages.map((m) => ({ topic: m.topic, id: m.id, data: m.data }));
+    }
+    answer.cursors = { [topic]: result.position };
+    if (result.reset) answer.resets = [topic];
+    body = Buffer.from(JSON.stringify(answer));
+    encoded.set(result, body);
+  }
+  return body;
+}
+
 /**
  * Answers a (version 1) poll: at once when there is something to say (messages, a handshake,
  * resets, refusals) or `holdMs` is 0; otherwise holds until a publish, the end of the hold
@@ -388,7 +453,7 @@ export async function answerPoll(
   context: PollContext,
   poll: ValidPoll,
   options: AnswerPollOptions,
-): Promise<PollAnswer | undefined> {
+): Promise<PollAnswer | Buffer | undefined> {
   const { allowed, errors } = await authorizeTopics(context, poll, options.req);
   if (allowed.length === 0) return buildAnswer(emptyRead(), errors, false);
   // Listening starts before the first read so that a publish in between is not missed.
@@ -408,6 +473,14 @@ export async function answerPoll(
         return options.signal?.reason === 'drain' ? buildAnswer(read, errors, true) : undefined;
       }
       if (outcome === 'timeout') return buildAnswer(read, errors, true);
+      const only = allowed.length === 1 && errors.size === 0 ? allowed[0] : undefined;
+      if (only !== undefined && context.reads) {
+        // The common case (one topic, many clients at one cursor): shared read, shared bytes.
+        const result = await context.reads.read(only, read.cursors.get(only));
+        if (result.messages.length > 0 || result.reset) return encodeWoken(only, result);
+        read = { messages: [], cursors: new Map([[only, result.position]]), resets: [] };
+        continue;
+      }
       read = await readTopics(context, allowed, read.cursors, true);
       if (read.messages.length > 0 || read.resets.length > 0) {
         return buildAnswer(read, errors, false);

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import { type FrameworkRequest, readJsonBody, sendJson } from '../http';
-import { answerLegacyPoll, answerPoll, holdTime, parsePollRequest } from '../poll';
+import { type FrameworkRequest, readJsonBody, sendJson, sendJsonBytes } from '../http';
+import { answerLegacyPoll, answerPoll, Hold, holdTime, parsePollRequest } from '../poll';
 import type { HandlerContext } from './context';
 
 /**
@@ -12,23 +12,27 @@ export async function handleLongPoll(
   req: FrameworkRequest,
   res: ServerResponse,
 ): Promise<void> {
-  const body = await readJsonBody(req, context.options.bodyLimit);
-  const poll = parsePollRequest(body, context.options.maxTopics);
-  const controller = new AbortController();
+  const poll = parsePollRequest(
+    await readJsonBody(req, context.options.bodyLimit),
+    context.options.maxTopics,
+  );
+  // A Hold, not an AbortController: thousands are held at once and an EventTarget is heavy.
+  const hold = new Hold();
   // `close` on the response fires when it is finished or when the socket goes away first.
   const onClose = () => {
-    if (!res.writableEnded) controller.abort('gone');
+    if (!res.writableEnded) hold.abort('gone');
   };
   res.on('close', onClose);
-  context.held.add(controller);
+  context.held.add(hold);
   try {
-    const options = { req, holdMs: holdTime(poll, context.options), signal: controller.signal };
+    const options = { req, holdMs: holdTime(poll, context.options), signal: hold };
     const answer = poll.legacy
       ? await answerLegacyPoll(context, poll, options)
       : await answerPoll(context, poll, options);
-    if (answer !== undefined) sendJson(res, 200, answer);
+    if (Buffer.isBuffer(answer)) sendJsonBytes(res, answer);
+    else if (answer !== undefined) sendJson(res, 200, answer);
   } finally {
-    context.held.delete(controller);
+    context.held.delete(hold);
     res.off('close', onClose);
   }
 }
