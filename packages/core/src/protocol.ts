@@ -134,4 +134,6 @@ export type ServerFrame =
   | { type: 'messages'; messages: WireMessage[]; cursors: Cursors }
   | { type: 'ack'; id: string; messageId: string }
   | { type: 'nack'; id: string; error: ErrorBody['error'] }
+  /** A frame the server could not take (not JSON, unknown type, invalid poll); the socket stays open. */
+  | { type: 'error'; error: ErrorBody['error'] }
   | { type: 'pong' };
