@@ -107,10 +107,16 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
   let draining = false;
   let closing: Promise<void> | undefined;
 
+  // The last topic that passed validation: a burst to one topic checks its name once, not
+  // once per message (the broker trusts what the server hands it).
+  let validTopic: string | undefined;
   const publish = (topic: string, data: unknown): Promise<string> => {
-    const problem = topicProblem(topic);
-    if (problem !== undefined) {
-      return Promise.reject(new CometServerError(400, 'bad_request', problem));
+    if (topic !== validTopic) {
+      const problem = topicProblem(topic);
+      if (problem !== undefined) {
+        return Promise.reject(new CometServerError(400, 'bad_request', problem));
+      }
+      validTopic = topic;
     }
     return broker.publish(topic, data);
   };

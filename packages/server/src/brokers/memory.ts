@@ -38,19 +38,33 @@ export interface MemoryBroker extends Broker {
   listenerCount(): number;
 }
 
-interface Entry {
-  seq: number;
-  at: number;
-  data: unknown;
-}
-
-/** One topic's history: a ring buffer of entries whose seqs are consecutive. */
+/**
+ * One topic's history: a ring buffer of parallel arrays (no object per message, so a burst
+ * leaves the garbage collector less to copy). Slot `(start + i) % capacity` holds the i-th
+ * kept message; seqs are consecutive, so the i-th one's seq is `lastSeq - count + 1 + i`.
+ * The arrays grow by doubling up to `historySize`, so a quiet topic does not pay for a full ring.
+ */
 interface TopicLog {
-  items: (Entry | undefined)[];
+  /** The ids, made once at publish and handed out by every read. */
+  ids: string[];
+  times: number[];
+  data: unknown[];
+  capacity: number;
   start: number;
   count: number;
   /** The seq of the newest message ever published (0 before the first). */
   lastSeq: number;
+}
+
+/**
+ * The listeners of one topic. A publish iterates `set` in place (no copy per publish); a
+ * listen or unlisten during that iteration replaces the bucket with a copy instead of touching
+ * the set being iterated, so each publish wakes exactly the listeners present when it began.
+ */
+interface ListenerBucket {
+  set: Set<(topic: string) => void>;
+  /** Publishes iterating `set` right now (nested when a listener publishes). */
+  busy: number;
 }
 
 interface IdempotencyEntry {
@@ -92,7 +106,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   }
   const prefix = `${epoch}-`;
   const logs = new Map<string, TopicLog>();
-  const listeners = new Map<string, Set<(topic: string) => void>>();
+  const listeners = new Map<string, ListenerBucket>();
   // A Map keeps insertion order, so the first keys are the oldest when trimming.
   const keys = new Map<string, IdempotencyEntry>();
   let listenerTotal = 0;
@@ -103,27 +117,71 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   function logOf(topic: string): TopicLog {
     let log = logs.get(topic);
     if (!log) {
-      log = { items: [], start: 0, count: 0, lastSeq: 0 };
+      log = {
+        ids: [],
+        times: [],
+        data: [],
+        capacity: Math.min(historySize, 16),
+        start: 0,
+        count: 0,
+        lastSeq: 0,
+      };
       logs.set(topic, log);
     }
     return log;
   }
 
-  function at(log: TopicLog, index: number): Entry {
-    const entry = log.items[(log.start + index) % historySize];
-    if (!entry) throw new Error('memory broker: ring buffer index out of range');
-    return entry;
+  /** The slot of the `index`-th kept message. */
+  function slot(log: TopicLog, index: number): number {
+    const at = log.start + index;
+    return at < log.capacity ? at : at - log.capacity;
   }
 
   function dropOldest(log: TopicLog): void {
-    log.items[log.start] = undefined;
-    log.start = (log.start + 1) % historySize;
+    // Only `data` can hold on to memory; ids and times are overwritten when the slot is reused.
+    log.data[log.start] = undefined;
+    log.start = log.start + 1 === log.capacity ? 0 : log.start + 1;
     log.count -= 1;
   }
 
-  function trimByAge(log: TopicLog): void {
-    const oldest = now() - historyMaxAge;
-    while (log.count > 0 && at(log, 0).at < oldest) dropOldest(log);
+  /** Doubles a full ring (up to `historySize`), laying its messages out from slot 0 again. */
+  function grow(log: TopicLog): void {
+    const capacity = Math.min(historySize, log.capacity * 2);
+    if (log.start !== 0) {
+      const order = (list: unknown[]) => list.slice(log.start).concat(list.slice(0, log.start));
+      log.ids = order(log.ids) as string[];
+      log.times = order(log.times) as number[];
+      log.data = order(log.data);
+      log.start = 0;
+    }
+    log.capacity = capacity;
+  }
+
+  function trimByAge(log: TopicLog, time: number): void {
+    const oldest = time - historyMaxAge;
+    while (log.count > 0 && (log.times[log.start] as number) < oldest) dropOldest(log);
+  }
+
+  /** The seq of the oldest kept message (`lastSeq + 1` when none is kept). */
+  function firstSeq(log: TopicLog): number {
+    return log.lastSeq - log.count + 1;
+  }
+
+  /**
+   * The bucket of `topic` to add to or delete from: a copy when a publish is iterating the
+   * current one (that publish keeps its own set; later ones see the copy).
+   */
+  function writable(topic: string, create: boolean): ListenerBucket | undefined {
+    let bucket = listeners.get(topic);
+    if (bucket === undefined) {
+      if (!create) return undefined;
+      bucket = { set: new Set(), busy: 0 };
+      listeners.set(topic, bucket);
+    } else if (bucket.busy > 0) {
+      bucket = { set: new Set(bucket.set), busy: 0 };
+      listeners.set(topic, bucket);
+    }
+    return bucket;
   }
 
   /** The seq a cursor names, or undefined when it is not from this broker's epoch. */
@@ -141,25 +199,38 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   return {
     epoch,
 
-    // Not `async`: a burst of publishes makes one promise each, not three (less GC).
+    // Not `async`: a burst of publishes makes one promise each, not three (less GC). The
+    // topic is not validated here: the server checks it once at its edge.
     publish(topic, data) {
       if (closed) return Promise.reject(new Error('memory broker is closed'));
       const log = logOf(topic);
-      trimByAge(log);
-      if (log.count === historySize) dropOldest(log);
+      const time = now();
+      trimByAge(log, time);
+      if (log.count === log.capacity) {
+        if (log.capacity < historySize) grow(log);
+        else dropOldest(log);
+      }
       log.lastSeq += 1;
-      log.items[(log.start + log.count) % historySize] = { seq: log.lastSeq, at: now(), data };
+      const id = prefix + log.lastSeq;
+      const at = slot(log, log.count);
+      log.ids[at] = id;
+      log.times[at] = time;
+      log.data[at] = data;
       log.count += 1;
-      const id = idOf(log.lastSeq);
-      const set = listeners.get(topic);
-      if (set) {
-        // A copy: a listener may remove itself (its request answered) while we iterate.
-        for (const listener of [...set]) {
-          try {
-            listener(topic);
-          } catch {
-            // A listener's failure is its own; the other listeners still get the wake-up.
+      const bucket = listeners.get(topic);
+      if (bucket) {
+        const set = bucket.set;
+        bucket.busy += 1;
+        try {
+          for (const listener of set) {
+            try {
+              listener(topic);
+            } catch {
+              // A listener's failure is its own; the other listeners still get the wake-up.
+            }
           }
+        } finally {
+          bucket.busy -= 1;
         }
       }
       return Promise.resolve(id);
@@ -168,12 +239,13 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     async read(topic, cursor, limit): Promise<BrokerReadResult> {
       assertOpen();
       const log = logs.get(topic);
-      if (log) trimByAge(log);
+      if (log) trimByAge(log, now());
       const lastSeq = log?.lastSeq ?? 0;
-      const position = idOf(lastSeq);
+      const position =
+        log && log.count > 0 ? (log.ids[slot(log, log.count - 1)] as string) : idOf(lastSeq);
       if (cursor === undefined) return { messages: [], position, reset: false, more: false };
       const seq = seqOf(cursor);
-      const firstKept = log && log.count > 0 ? at(log, 0).seq : lastSeq + 1;
+      const firstKept = log ? firstSeq(log) : 1;
       // Unknown epoch, a position this broker never reached, or history trimmed past it.
       if (seq === undefined || seq > lastSeq || seq < firstKept - 1) {
         return { messages: [], position, reset: true, more: false };
@@ -183,8 +255,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       const to = Math.min(log.count, from + Math.max(0, limit));
       const messages: BrokerMessage[] = [];
       for (let index = from; index < to; index += 1) {
-        const entry = at(log, index);
-        messages.push({ topic, id: idOf(entry.seq), data: entry.data });
+        const at = slot(log, index);
+        messages.push({ topic, id: log.ids[at] as string, data: log.data[at] });
       }
       const last = messages.at(-1);
       return {
@@ -199,27 +271,21 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       assertOpen();
       const log = logs.get(topic);
       if (!log) return { messages: [], position: idOf(0) };
-      trimByAge(log);
+      trimByAge(log, now());
       const count = Math.min(log.count, Math.max(0, Math.floor(limit)));
       const messages: BrokerMessage[] = [];
       for (let index = log.count - count; index < log.count; index += 1) {
-        const entry = at(log, index);
-        messages.push({ topic, id: idOf(entry.seq), data: entry.data });
+        const at = slot(log, index);
+        messages.push({ topic, id: log.ids[at] as string, data: log.data[at] });
       }
       return { messages, position: idOf(log.lastSeq) };
     },
 
     listen(topics, onPublish) {
       assertOpen();
-      const unique = [...new Set(topics)];
-      for (const topic of unique) {
-        let set = listeners.get(topic);
-        if (!set) {
-          set = new Set();
-          listeners.set(topic, set);
-        }
-        set.add(onPublish);
-      }
+      // The common poll has one topic: no Set and array made for it.
+      const unique = topics.length === 1 ? topics : [...new Set(topics)];
+      for (const topic of unique) writable(topic, true)?.set.add(onPublish);
       listenerTotal += 1;
       let active = true;
       return () => {
@@ -227,10 +293,10 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
         active = false;
         listenerTotal -= 1;
         for (const topic of unique) {
-          const set = listeners.get(topic);
-          if (!set) continue;
-          set.delete(onPublish);
-          if (set.size === 0) listeners.delete(topic);
+          const bucket = writable(topic, false);
+          if (!bucket) continue;
+          bucket.set.delete(onPublish);
+          if (bucket.set.size === 0) listeners.delete(topic);
         }
       };
     },
