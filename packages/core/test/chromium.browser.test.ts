@@ -13,7 +13,7 @@ import { type CometServer, createCometServer } from '@cometkit/server';
 import { createFront, type Front, type StartedServer, startServer } from '@cometkit/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bundle = join(root, 'dist/cometkit.global.js');
 
@@ -56,6 +56,16 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>cometkit</title>
   client.subscribe('chat', (data) => got.push(data));
 </script>`;
 
+/** Only the script tag, with the window's own property names listed before and after it. */
+const GLOBALS_PAGE = `<!doctype html><meta charset="utf-8"><title>globals</title>
+<script>window.namesBefore = Object.getOwnPropertyNames(window);</script>
+<script src="/cometkit.global.js"></script>
+<script>
+  window.namesAdded = Object.getOwnPropertyNames(window).filter(
+    (name) => name !== 'namesBefore' && !namesBefore.includes(name),
+  );
+</script>`;
+
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium && process.env.CI)
   throw new Error(`${CHROMIUM} is missing: CI must run this test`);
@@ -76,6 +86,8 @@ describe.skipIf(!hasChromium)('the IIFE build in Chromium', () => {
       handle(req, res) {
         if (req.url === '/') {
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
+        } else if (req.url === '/globals') {
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(GLOBALS_PAGE);
         } else if (req.url === '/cometkit.global.js') {
           res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
         } else comet.handle(req, res);
@@ -123,5 +135,13 @@ describe.skipIf(!hasChromium)('the IIFE build in Chromium', () => {
     for (const text of ['one', 'two', 'three']) await comet.publish('chat', text);
     await page.waitForFunction('got.length >= 3', undefined, { timeout: 15_000 });
     expect(await page.evaluate('got')).toEqual(['one', 'two', 'three']);
+  });
+
+  it('puts exactly one global on window: Cometkit', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/globals`);
+    await page.waitForFunction('Array.isArray(window.namesAdded)', undefined, { timeout: 15_000 });
+    expect(await page.evaluate('namesAdded')).toEqual(['Cometkit']);
+    expect(await page.evaluate('typeof Cometkit.createCometClient')).toBe('function');
   });
 });

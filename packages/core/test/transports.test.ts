@@ -303,6 +303,19 @@ describe('remembered transport', () => {
     expect(codes()).toContain('transport-remembered');
   });
 
+  it('still remembers it within transportMemoryTtl (59 minutes of the default hour)', async () => {
+    await fallBackToStream();
+    clock.advance(59 * 60_000);
+    const second = make();
+    second.subscribe('chat', () => {});
+    await streamCount(2);
+    expect(FakeSocket.all).toHaveLength(1);
+    expect(diagnostics.find((d) => d.code === 'transport-remembered')?.detail).toMatchObject({
+      transport: 'stream',
+      ageMs: 59 * 60_000,
+    });
+  });
+
   it('forgets it after transportMemoryTtl', async () => {
     await fallBackToStream();
     clock.advance(3_600_000);
