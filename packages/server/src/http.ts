@@ -125,10 +125,27 @@ export function applyCors(
 }
 
 /**
+ * True when the request says its body is `application/json` (parameters such as
+ * `; charset=utf-8` allowed, case-insensitive).
+ */
+export function isJsonContentType(header: string | string[] | undefined): boolean {
+  if (typeof header !== 'string') return false;
+  const semicolon = header.indexOf(';');
+  const type = (semicolon === -1 ? header : header.slice(0, semicolon)).trim().toLowerCase();
+  return type === 'application/json';
+}
+
+/**
  * Reads and parses the JSON body, bounded by `limit` bytes. A body a framework already parsed
- * (`req.body`) is taken as is. Throws a {@link CometServerError} (400 or 413).
+ * (`req.body`) is taken as is. Throws a {@link CometServerError} (400, 413 or 415).
+ *
+ * Only `Content-Type: application/json` is accepted, even when a framework parsed the body:
+ * a cross-site `<form>` or a `text/plain` fetch (no CORS preflight) could otherwise make a
+ * visitor's browser poll or send with their cookies (CSRF). A JSON body needs a preflight,
+ * which the CORS options decide.
  */
 export async function readJsonBody(req: FrameworkRequest, limit: number): Promise<unknown> {
+  if (!isJsonContentType(req.headers['content-type'])) throw unsupportedMediaType(req);
   const parsed = req.body;
   if (parsed !== undefined && !(typeof parsed === 'object' && parsed !== null && isEmpty(parsed))) {
     if (typeof parsed === 'string') return parseJson(parsed, limit);
@@ -188,6 +205,17 @@ export async function readJsonBody(req: FrameworkRequest, limit: number): Promis
 // they did not parse: read the stream then.
 function isEmpty(value: object): boolean {
   return !Array.isArray(value) && !Buffer.isBuffer(value) && Object.keys(value).length === 0;
+}
+
+function unsupportedMediaType(req: FrameworkRequest): CometServerError {
+  const given = req.headers['content-type'];
+  return new CometServerError(
+    415,
+    'unsupported_media_type',
+    `the body must be sent with Content-Type: application/json, got ${
+      typeof given === 'string' && given.length > 0 ? JSON.stringify(given.slice(0, 100)) : 'none'
+    }`,
+  );
 }
 
 function tooLarge(limit: number): CometServerError {

@@ -143,8 +143,11 @@ export interface CometServerOptions {
   webSocketIdleTimeout?: number;
   /**
    * Cross-origin access. For WebSocket (where CORS does not apply) `origins` also decides
-   * which `Origin` may upgrade: others get `403`.
-   * @default undefined (closed: no CORS headers, any origin may open a WebSocket)
+   * which other `Origin` may upgrade. An upgrade without `Origin` (not a browser) or whose
+   * `Origin` host equals the request's `Host` (same origin) is always accepted; any other
+   * origin gets `403`. A proxy in front must pass `Host` through (nginx:
+   * `proxy_set_header Host $host;`).
+   * @default undefined (closed: no CORS headers; WebSocket same-origin or no Origin only)
    */
   cors?: CorsOptions;
   /**

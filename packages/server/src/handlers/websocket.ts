@@ -41,15 +41,34 @@ export interface WebSocketHub {
   size(): number;
 }
 
-/** True when the upgrade's `Origin` may open a socket (always, without `cors`). */
+/**
+ * True when the upgrade's `Origin` may open a socket. CORS does not apply to WebSocket, so
+ * without this check any page could open one with its visitor's cookies (cross-site WebSocket
+ * hijacking). Allowed: no `Origin` (not a browser), an `Origin` whose host is the request's
+ * `Host` (same origin), and the origins of `cors.origins`.
+ */
 function originAllowed(req: IncomingMessage, options: ResolvedServerOptions): boolean {
-  const cors = options.cors;
-  if (cors === undefined) return true;
   const origin = req.headers.origin;
-  // Browsers always send Origin; a request without one is not from a page.
+  // Browsers always send Origin on an upgrade; a request without one is not from a page.
   if (typeof origin !== 'string') return true;
+  if (sameHost(origin, req.headers.host)) return true;
+  const cors = options.cors;
+  if (cors === undefined) return false;
   if (cors.origins === '*') return true;
   return typeof cors.origins === 'function' ? cors.origins(origin) : cors.origins.includes(origin);
+}
+
+/** True when `origin`'s host (and port) is `host`, default ports and case aside. */
+function sameHost(origin: string, host: string | undefined): boolean {
+  if (typeof host !== 'string' || host.length === 0) return false;
+  try {
+    const from = new URL(origin);
+    // `Host` read with the origin's scheme, so `a.test:443` equals `https://a.test`.
+    return from.host === new URL(`${from.protocol}//${host}`).host;
+  } catch {
+    // `Origin: null` (sandboxed frames, file: pages) or garbage: not the same origin.
+    return false;
+  }
 }
 
 const REASONS: Record<number, string> = {
