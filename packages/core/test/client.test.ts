@@ -729,6 +729,45 @@ describe('send', () => {
     expect(net.sends.map((s) => s.body.data)).toEqual(['a', 'b']);
   });
 
+  it('holds sends while reconnecting after 5xx polls and sends them in order, once each, on recovery', async () => {
+    // The state each send's request went out in, recorded as fetch is called.
+    const sentIn: string[] = [];
+    const client = make({
+      environment: {
+        fetch: (input, init) => {
+          const url = input instanceof Request ? input.url : String(input);
+          if (url.startsWith(`${BASE}/`)) sentIn.push(client.getState().status);
+          return globalThis.fetch(input, init);
+        },
+      },
+    });
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    net.last().respond(503, { error: { code: 'unavailable', message: 'down' } });
+    await vi.waitFor(() => expect(clock.pending()).toEqual([250]));
+    clock.advance(250);
+    await pollCount(2);
+    net.last().respondText(502, 'Bad Gateway');
+    await vi.waitFor(() => expect(clock.pending()).toEqual([500]));
+    expect(client.getState()).toMatchObject({ status: 'reconnecting', attempt: 2 });
+    const sent = ['a', 'b', 'c'].map((data) => client.send('chat', data));
+    // Every step of a send that is not held runs in microtasks up to its fetch: one macrotask
+    // later it would have been called.
+    await new Promise((r) => setTimeout(r, 0));
+    expect(sentIn).toEqual([]);
+    // The server recovers: the retry's poll goes out and is answered.
+    clock.advance(500);
+    await pollCount(3);
+    net.last().respond(200, { cursors: { chat: '0' } });
+    await expect(Promise.all(sent)).resolves.toEqual(['m1', 'm2', 'm3']);
+    expect(net.sends.map((s) => [s.body.data, s.body.id])).toEqual([
+      ['a', 'uuid-2'],
+      ['b', 'uuid-3'],
+      ['c', 'uuid-4'],
+    ]);
+    expect(sentIn).not.toContain('reconnecting');
+  });
+
   it('rejects beyond sendQueueLimit, on an invalid topic or data, and on close()', async () => {
     const client = make({ sendQueueLimit: 2 });
     online.set(false);
