@@ -11,7 +11,7 @@ import { handleStream } from './handlers/stream';
 import { createWebSocketHub } from './handlers/websocket';
 import { applyCors, type FrameworkRequest, sendError, subPath } from './http';
 import { type CometServerOptions, resolveServerOptions } from './options';
-import { type Abortable, createReadCache } from './poll';
+import { type Abortable, createReadCache, createWakeBatcher } from './poll';
 
 /** A `next` callback as Express/Connect pass it. */
 export type NextFunction = (error?: unknown) => void;
@@ -127,6 +127,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     publish,
     reads: createReadCache(broker, resolved.batchLimit),
     counters,
+    wakes: createWakeBatcher(resolved.coalesceMs),
   };
 
   const hub = createWebSocketHub(context, () => draining);

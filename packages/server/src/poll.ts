@@ -38,6 +38,77 @@ export interface PollContext {
   reads?: ReadCache;
   /** `waiting`: how many requests wait for a publish right now (for stats). */
   counters?: { waiting: number };
+  /**
+   * Fires the waiters one publish wakes in one callback (see {@link createWakeBatcher}).
+   * Without it each waiter schedules its own.
+   */
+  wakes?: WakeBatcher;
+}
+
+/**
+ * Ends coalescing windows in batches: every waiter whose window starts in the same synchronous
+ * run (one publish waking 1 000 held polls) shares one `setImmediate` (`coalesceMs` 0) or one
+ * `setTimeout`, instead of one each. The waiters' answers then continue in one microtask drain,
+ * so all of their writes go out before the per-write bookkeeping (`finish`, `close`) of any.
+ * A window ends exactly when it did with one timer per waiter: same start, same length.
+ */
+export interface WakeBatcher {
+  /** Calls `fire` at the end of the window starting now; returns what {@link cancel} takes. */
+  schedule(fire: () => void): WakeBatch;
+  /** Takes `fire` out of `batch` (the waiter ended another way); the last one out clears it. */
+  cancel(batch: WakeBatch, fire: () => void): void;
+}
+
+/** One window's waiters and its timer. */
+export interface WakeBatch {
+  fires: Set<() => void>;
+  timer: ReturnType<typeof setImmediate> | ReturnType<typeof setTimeout> | undefined;
+}
+
+/** Makes a {@link WakeBatcher} for windows of `coalesceMs` (0: the next event-loop turn). */
+export function createWakeBatcher(coalesceMs: number): WakeBatcher {
+  // The batch still taking waiters. With `coalesceMs` 0 it takes them until it fires (as the
+  // separate immediates would all have run in that same check phase); with a window it takes
+  // them only until the current synchronous run ends, so no waiter's window is cut short.
+  let open: WakeBatch | undefined;
+  const run = (batch: WakeBatch) => {
+    if (open === batch) open = undefined;
+    batch.timer = undefined;
+    for (const fire of batch.fires) fire();
+    batch.fires.clear();
+  };
+  const clear = (batch: WakeBatch) => {
+    if (batch.timer === undefined) return;
+    if (coalesceMs === 0) clearImmediate(batch.timer as ReturnType<typeof setImmediate>);
+    else clearTimeout(batch.timer as ReturnType<typeof setTimeout>);
+    batch.timer = undefined;
+  };
+  return {
+    schedule(fire) {
+      let batch = open;
+      if (batch === undefined) {
+        const made: WakeBatch = { fires: new Set(), timer: undefined };
+        made.timer = coalesceMs === 0 ? setImmediate(run, made) : setTimeout(run, coalesceMs, made);
+        if (coalesceMs > 0) {
+          queueMicrotask(() => {
+            if (open === made) open = undefined;
+          });
+        }
+        open = made;
+        batch = made;
+      }
+      batch.fires.add(fire);
+      return batch;
+    },
+    cancel(batch, fire) {
+      batch.fires.delete(fire);
+      // An abandoned window leaves no timer behind (and no reference to its waiters).
+      if (batch.fires.size === 0) {
+        clear(batch);
+        if (open === batch) open = undefined;
+      }
+    },
+  };
 }
 
 /**
@@ -332,23 +403,20 @@ export interface Waiter {
 
 /** Makes a {@link Waiter} over `topics`. */
 export function createWaiter(context: PollContext, topics: readonly string[]): Waiter {
-  const coalesceMs = context.options.coalesceMs;
+  const wakes = context.wakes ?? createWakeBatcher(context.options.coalesceMs);
   let published = false;
   let settle: ((outcome: WaitOutcome) => void) | undefined;
-  let coalescing = false;
   let holdTimer: ReturnType<typeof setTimeout> | undefined;
-  let coalesceTimer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined;
+  /** The batch whose window this waiter is in, while coalescing. */
+  let batch: WakeBatch | undefined;
 
   const fire = () => {
-    coalesceTimer = undefined;
-    coalescing = false;
+    batch = undefined;
     published = false;
     settle?.('publish');
   };
   const startCoalescing = () => {
-    if (coalescing) return;
-    coalescing = true;
-    coalesceTimer = coalesceMs === 0 ? setImmediate(fire) : setTimeout(fire, coalesceMs);
+    if (batch === undefined) batch = wakes.schedule(fire);
   };
   const stopListening = context.broker.listen(topics, (topic) => {
     context.reads?.invalidate(topic);
@@ -358,12 +426,8 @@ export function createWaiter(context: PollContext, topics: readonly string[]): W
   const clearTimers = () => {
     if (holdTimer !== undefined) clearTimeout(holdTimer);
     holdTimer = undefined;
-    if (coalesceTimer !== undefined) {
-      if (coalesceMs === 0) clearImmediate(coalesceTimer as ReturnType<typeof setImmediate>);
-      else clearTimeout(coalesceTimer as ReturnType<typeof setTimeout>);
-    }
-    coalesceTimer = undefined;
-    coalescing = false;
+    if (batch !== undefined) wakes.cancel(batch, fire);
+    batch = undefined;
   };
 
   return {
