@@ -15,9 +15,10 @@ await app.register(async (scope) => {
   scope.all('/api/comet', handler);
   scope.all('/api/comet/*', handler);
 });
+comet.attach(app.server); // WebSocket at /api/comet/_ws (the client's first transport)
 setInterval(() => comet.publish('clock', { now: Date.now() }), 1000).unref();
 
-await app.listen({ port: Number(process.env.PORT ?? 3000) });
+await app.listen({ port: Number(process.env.PORT ?? 3000), host: process.env.HOST });
 console.log(`comet on http://localhost:${app.server.address().port}/api/comet`);
 process.once('SIGTERM', async () => {
   await comet.close();
