@@ -78,6 +78,9 @@ describe('createCometServer', () => {
       });
       expect(answer.status).toBe(413);
       expect(JSON.parse(answer.body).error.code).toBe('too_large');
+      expect(answer.headers.connection).toBe('close');
+      // That connection is closed (the rest of the body is not read); a new one is served.
+      expect((await post(base, poll(['a']))).status).toBe(200);
     });
 
     it('answers 405 with Allow for a wrong method', async () => {
@@ -88,6 +91,7 @@ describe('createCometServer', () => {
         expect(answer.headers.allow).toBe('POST, OPTIONS');
         expect(JSON.parse(answer.body).error.code).toBe('method_not_allowed');
       }
+      expect((await post(base, poll(['a']))).status).toBe(200);
     });
 
     it('answers 404 not_found on reserved paths it does not serve', async () => {
