@@ -17,6 +17,7 @@ import {
   TopicError,
 } from './errors';
 import { httpError, networkError } from './http';
+import { CACHED_STORES } from './internal';
 import { type CometClientOptions, type HeaderRecord, resolveOptions } from './options';
 import { type ParsedAnswer, parseJson } from './parse';
 import { type PollRequest, type TopicErrorBody, topicProblem } from './protocol';
@@ -915,6 +916,9 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
           if (closed) return () => {};
           const entry = { onChange };
           listeners.add(entry);
+          // Cached again when started again (e.g. React StrictMode's second mount holds this
+          // store), unless a newer store for the key took its place meanwhile.
+          if (!stores.has(key)) stores.set(key, store);
           stopTopic ??= client.subscribe(
             topic,
             (_data, message) => {
@@ -931,6 +935,9 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
             if (listeners.delete(entry) && listeners.size === 0) {
               stopTopic?.();
               stopTopic = undefined;
+              // Not kept once unused, so an app that goes through many topics does not keep
+              // every one's store and messages. Whoever holds it may start it again.
+              if (stores.get(key) === store) stores.delete(key);
             }
           };
         },
@@ -939,5 +946,6 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       return store as never;
     },
   };
+  Object.defineProperty(client, CACHED_STORES, { value: () => stores.size });
   return client as unknown as CometClient<Topics>;
 }

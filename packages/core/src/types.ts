@@ -184,7 +184,8 @@ export interface CometClient<Topics extends TopicMap = TopicMap> {
 
   /**
    * A store over `topic` for UI bindings; stores for the same topic and `keep` are shared (the
-   * `cursor` of later calls is ignored).
+   * `cursor` of later calls is ignored) until the last listener leaves, when the client stops
+   * caching it.
    */
   topicStore<K extends TopicName<Topics>>(
     topic: K,

@@ -10,6 +10,7 @@ import {
   isTimeoutError,
   isTopicError,
 } from '../src/errors';
+import { CACHED_STORES } from '../src/internal';
 import type { CometClientOptions } from '../src/options';
 import type { CometClient, Diagnostic } from '../src/types';
 import { BASE, createClock, createOnline, createPollServer } from './helpers';
@@ -622,6 +623,56 @@ describe('topicStore', () => {
     store.subscribe(() => {});
     await pollCount(3);
     expect(net.polls[2]?.body.cursors).toEqual({ chat: 'h10' });
+  });
+
+  it('drops a store once its last listener leaves, and a new store does not replay', async () => {
+    const client = make();
+    const cached = () =>
+      (client as unknown as Record<typeof CACHED_STORES, () => number>)[CACHED_STORES]();
+    const first = client.topicStore('room-0');
+    for (let i = 0; i < 100; i++) {
+      const store = client.topicStore(`room-${i}`, { keep: 5 });
+      const off = store.subscribe(() => {});
+      off();
+    }
+    // room-0 with keep 1 was never subscribed: still cached, as until now.
+    expect(cached()).toBe(1);
+    first.subscribe(() => {})();
+    expect(cached()).toBe(0);
+
+    const store = client.topicStore('chat', { keep: 5 });
+    const off = store.subscribe(() => {});
+    await vi.waitFor(() => expect(net.polls.at(-1)?.body.topics).toEqual(['chat']));
+    net.last().respond(200, {
+      messages: [{ topic: 'chat', id: '1', data: 'a' }],
+      cursors: { chat: '1' },
+    });
+    await vi.waitFor(() => expect(store.getSnapshot().latest?.id).toBe('1'));
+    off();
+    expect(cached()).toBe(0);
+    await vi.waitFor(() => expect(clock.pending()).toContain(100));
+    clock.advance(100);
+    await vi.waitFor(() => expect(client.getState().status).toBe('idle'));
+
+    const again = client.topicStore('chat', { keep: 5 });
+    expect(again).not.toBe(store);
+    expect(again.getSnapshot()).toEqual({ latest: undefined, messages: [] });
+    const polls = net.polls.length;
+    const got = vi.fn();
+    again.subscribe(got);
+    await pollCount(polls + 1);
+    // Started from now: the server sends nothing already delivered.
+    expect(net.polls.at(-1)?.body.cursors).toBeUndefined();
+    expect(got).not.toHaveBeenCalled();
+    // A store started again by whoever holds it (React StrictMode's second mount) is cached
+    // again, unless a newer store took its key.
+    store.subscribe(() => {});
+    expect(client.topicStore('chat', { keep: 5 })).toBe(again);
+    expect(cached()).toBe(1);
+    const held = client.topicStore('held');
+    held.subscribe(() => {})();
+    held.subscribe(() => {});
+    expect(client.topicStore('held')).toBe(held);
   });
 
   it('uses no cursor for a topic the client already follows', async () => {
