@@ -1,7 +1,7 @@
 // @vitest-environment node
 import type { CometClient } from '@cometkit/core';
 import { renderToString } from 'react-dom/server';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   CometProvider,
   useCometClient,
@@ -42,6 +42,15 @@ function Capture(props: { onClient: (client: CometClient) => void }) {
 describe('server rendering', () => {
   it('renders the idle state and starts no request', async () => {
     const client = createTestClient();
+    const subscribe = vi.spyOn(client, 'subscribe');
+    // Every store the hooks get, with its subscribe spied on.
+    const storeSubscribes: ReturnType<typeof vi.fn>[] = [];
+    const topicStore = client.topicStore.bind(client);
+    vi.spyOn(client, 'topicStore').mockImplementation((topic, options) => {
+      const store = topicStore(topic, options);
+      storeSubscribes.push(vi.spyOn(store, 'subscribe') as unknown as ReturnType<typeof vi.fn>);
+      return store;
+    });
     fake.publish('price', 3);
     const html = renderToString(
       <CometProvider client={client}>
@@ -49,6 +58,12 @@ describe('server rendering', () => {
       </CometProvider>,
     );
     expect(html).toBe('<p>idle<!-- -->|<!-- -->none<!-- -->|<!-- -->0</p>');
+    // The core applies subscriptions in a microtask and then connects at once (the state turns
+    // `connecting` before any request is made): one macrotask later it would have.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(storeSubscribes.length).toBeGreaterThan(0);
+    for (const spy of storeSubscribes) expect(spy).not.toHaveBeenCalled();
+    expect(subscribe).not.toHaveBeenCalled();
     expect(client.getState().status).toBe('idle');
     expect(fake.polls).toHaveLength(0);
     client.close();

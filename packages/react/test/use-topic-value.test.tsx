@@ -46,6 +46,7 @@ describe('useTopicValue', () => {
   });
 
   it('shares one core subscription between two components on one topic', async () => {
+    const subscribe = vi.spyOn(client, 'subscribe');
     const stores = new Set<TopicStore>();
     const topicStore = client.topicStore.bind(client);
     vi.spyOn(client, 'topicStore').mockImplementation((topic, options) => {
@@ -64,6 +65,11 @@ describe('useTopicValue', () => {
     expect(await screen.findByText('7', { selector: '[data-testid="a"]' })).toBeTruthy();
     expect(screen.getByTestId('b').textContent).toBe('7');
     expect(stores.size).toBe(1);
+    // Exactly one core subscription for the topic, from the shared store, while both are mounted.
+    const onPrice = subscribe.mock.calls.filter(([topic]) => [topic].flat().includes('price'));
+    expect(onPrice).toHaveLength(1);
+    // Each poll names the topic once.
+    for (const poll of fake.polls) expect(poll.topics).toEqual(['price']);
     expect(fake.peakHeld()).toBe(1);
     expect(fake.polls.filter((p) => p.cursors?.price === undefined)).toHaveLength(1);
   });
