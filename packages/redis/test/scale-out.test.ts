@@ -324,9 +324,10 @@ describe.skipIf(!redisAvailable)('several instances on Redis behind a round-robi
       }
     }, 30_000);
     running = false;
-    await load;
     // Nothing hangs: every publish and send settles (the client's sends by being retried).
+    // Waited on first, so a hung one fails here with a message rather than at the test timeout.
     await waitFor(() => expect(pending.size).toBe(0));
+    await load;
     expect(unexpected).toEqual([]);
     // One last publish, so every client has caught up when it arrives.
     const last = next++;
