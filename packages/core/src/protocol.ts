@@ -89,6 +89,7 @@ export type ErrorCode =
   | 'not_found'
   | 'method_not_allowed'
   | 'too_large'
+  | 'unsupported_media_type'
   | 'rate_limited'
   | 'unavailable'
   | 'internal';
