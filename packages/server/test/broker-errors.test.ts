@@ -98,6 +98,22 @@ describe('a broker outage', () => {
     expect((await comet.recent('chat')).messages.map((m) => m.data)).toEqual(['hi']);
   });
 
+  it('answers a published send 200 even when storing its idempotency record fails', async () => {
+    const inner = createMemoryBroker();
+    const broker: Broker = {
+      ...inner,
+      complete: () => Promise.reject(new FakeRedisBrokerError('unavailable')),
+    };
+    const logged: string[] = [];
+    const { comet, base } = await serve({ broker, logger: (event) => logged.push(event.event) });
+    const answer = await post(`${base}/chat`, send);
+    // The message is out: a 503 would make the client retry into a key left pending.
+    expect(answer.status).toBe(200);
+    expect(answer.body.messageId).toEqual(expect.any(String));
+    expect((await comet.recent('chat')).messages.map((m) => m.data)).toEqual(['hi']);
+    expect(logged).toContain('send.record-failed');
+  });
+
   it('still answers 500 internal for other broker errors', async () => {
     const { broker, state } = flakyBroker('corrupt');
     const { base } = await serve({ broker });

@@ -91,7 +91,18 @@ export async function performSend(
         await context.broker.release(key).catch(() => {});
         throw error;
       }
-      await context.broker.complete(key, messageId, ttl);
+      // Published: this answer stands even if recording it fails (a 503 here would make the
+      // client retry into a key left pending and wait out the idempotency window).
+      await context.broker.complete(key, messageId, ttl).catch((error: unknown) =>
+        context.options.log({
+          level: 'warn',
+          event: 'send.record-failed',
+          message:
+            'published, but the idempotency record could not be stored: a retry may publish again',
+          topic: send.topic,
+          error,
+        }),
+      );
       return { id: send.id, messageId };
     }
     if (signal?.aborted) break;
