@@ -66,7 +66,7 @@ export interface CometServer {
   attach(server: UpgradeSource): () => void;
   /**
    * Takes one `upgrade` event (when you route upgrades yourself): the protocol's WebSocket at
-   * `{path}/_ws`; `404` elsewhere, `403` for an `Origin` outside `cors.origins`, `503` while
+   * `{path}/_ws`; `404` elsewhere, `403` for a cross-origin `Origin` not allowed by `cors.origins`, `503` while
    * draining. Never throws.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
