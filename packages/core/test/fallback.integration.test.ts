@@ -69,7 +69,8 @@ async function setup(
   return comets[0] as CometServer;
 }
 
-function client(storage: StorageLike, options: CometClientOptions = {}) {
+/** A client through the front, subscribed to `chat` (from `cursor` when given). */
+function client(storage: StorageLike, options: CometClientOptions = {}, cursor?: string) {
   const diagnostics: Diagnostic[] = [];
   const made = createCometClient({
     url: `${front?.url}/api/comet`,
@@ -85,7 +86,7 @@ function client(storage: StorageLike, options: CometClientOptions = {}) {
   made.on('diagnostic', (d) => diagnostics.push(d));
   clients.push(made);
   const got: unknown[] = [];
-  made.subscribe('chat', (data) => got.push(data));
+  made.subscribe('chat', (data) => got.push(data), { cursor });
   return { client: made, diagnostics, got };
 }
 
@@ -131,20 +132,7 @@ describe('transport fallback through a hostile front', () => {
     const first = await comet.publish('chat', 'start');
     const publisher = publishAllAlong(comet);
     const storage = memoryStorage();
-    const diagnostics: Diagnostic[] = [];
-    const c = createCometClient({
-      url: `${front?.url}/api/comet`,
-      openTimeout: 500,
-      backoff: { initialDelay: 10, maxDelay: 50 },
-      environment: {
-        WebSocket: () => WebSocket as unknown as typeof globalThis.WebSocket,
-        storage: () => storage,
-      },
-    });
-    clients.push(c);
-    c.on('diagnostic', (d) => diagnostics.push(d));
-    const got: unknown[] = [];
-    c.subscribe('chat', (data) => got.push(data), { cursor: first });
+    const { client: c, diagnostics, got } = client(storage, { wait: 25_000 }, first);
     await connectedOn(c, 'stream');
     expect(diagnostics.find((d) => d.code === 'transport-fallback')?.message).toMatch(
       /WebSocket closed before open/,
@@ -206,22 +194,12 @@ describe('transport fallback through a hostile front', () => {
     const comet = await setup({ refuseUpgrades: true });
     const first = await comet.publish('chat', 'start');
     const publisher = publishAllAlong(comet);
-    const diagnostics: Diagnostic[] = [];
     const storage = memoryStorage();
-    const c = createCometClient({
-      url: `${front?.url}/api/comet`,
-      openTimeout: 500,
-      upgradeInterval: 300,
-      backoff: { initialDelay: 10, maxDelay: 50 },
-      environment: {
-        WebSocket: () => WebSocket as unknown as typeof globalThis.WebSocket,
-        storage: () => storage,
-      },
-    });
-    clients.push(c);
-    c.on('diagnostic', (d) => diagnostics.push(d));
-    const got: unknown[] = [];
-    c.subscribe('chat', (data) => got.push(data), { cursor: first });
+    const {
+      client: c,
+      diagnostics,
+      got,
+    } = client(storage, { wait: 25_000, upgradeInterval: 300 }, first);
     await connectedOn(c, 'stream');
     await vi.waitFor(
       () => expect(diagnostics.map((d) => d.code)).toContain('transport-probe-failed'),
