@@ -12,6 +12,8 @@ export default defineConfig([
     minify: true,
     sourcemap: true,
     clean: true,
+    // Each entry self-contained: index.js needs no shared chunk (fewer bytes than importing one).
+    splitting: false,
   },
   {
     // The <script src> build: one global `Cometkit`, everything inside.
