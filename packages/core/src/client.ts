@@ -148,7 +148,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
   let ladder: Transport[] | undefined;
   let level = 0;
   let earlyDeaths = 0;
-  let remembered: TransportName | undefined;
+  let remembered: Memory | undefined;
   let wsSend: { a: Attempt; id: string; done: (reply: Reply) => void } | undefined;
   let retryTimer: unknown;
   let idleTimer: unknown;
@@ -268,11 +268,18 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     } catch {}
     return 0;
   }
+  // Written again once half the TTL has passed, so a long session on a fallback is still
+  // remembered when the page is reloaded after more than one TTL.
   function remember(name: TransportName) {
-    if (remembered === name || !o.transportMemoryTtl) return;
-    remembered = name;
+    const at = env.now();
+    if (
+      !o.transportMemoryTtl ||
+      (remembered?.name === name && at - remembered.at < o.transportMemoryTtl / 2)
+    )
+      return;
+    remembered = { name, at };
     try {
-      env.storage()?.setItem(memoryKey(), JSON.stringify({ name, at: env.now() } satisfies Memory));
+      env.storage()?.setItem(memoryKey(), JSON.stringify(remembered));
     } catch {}
   }
 

@@ -326,6 +326,36 @@ describe('remembered transport', () => {
     expect(codes()).not.toContain('transport-remembered');
   });
 
+  it('writes the memory again during a long session, so a reload after the TTL still starts there', async () => {
+    // No watchdog or probe fires while the clock jumps: the stream stays open for 40 minutes.
+    const first = make({ watchdogGrace: 3_600_000 });
+    first.subscribe('chat', () => {});
+    await sockets(1);
+    lastSocket().die();
+    await streamCount(1);
+    liveStream().event('open', { cursors: {} });
+    await vi.waitFor(() => expect(transportOf(first)).toBe('stream'));
+    clock.advance(40 * 60_000);
+    // The stream's time cap: the client opens the next one, still on streaming.
+    liveStream().end();
+    await streamCount(2);
+    liveStream().event('open', { cursors: {} });
+    await vi.waitFor(() =>
+      expect(JSON.parse(storage.data.get(`cometkit:transport:${BASE}`) ?? '')).toEqual({
+        name: 'stream',
+        at: clock.now(),
+      }),
+    );
+    first.close();
+    // 80 minutes after the first write, 40 after the second.
+    clock.advance(40 * 60_000);
+    const second = make();
+    second.subscribe('chat', () => {});
+    await streamCount(3);
+    expect(FakeSocket.all).toHaveLength(1);
+    expect(codes()).toContain('transport-remembered');
+  });
+
   it('works without storage', async () => {
     const client = make({ environment: { storage: () => undefined } });
     client.subscribe('chat', () => {});
