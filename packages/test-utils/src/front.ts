@@ -23,6 +23,35 @@ export interface FrontOptions {
    * @default false
    */
   bufferResponses?: boolean;
+  /**
+   * Faults to inject, like a flaky path between clients and servers. Each request (and each
+   * WebSocket upgrade) draws one fault with probability `rate`, picked evenly from `kinds`.
+   * @default undefined (no faults)
+   */
+  faults?: FrontFaults;
+}
+
+/**
+ * A fault of the front:
+ * - `timeout`: the front answers `408` itself and never forwards the request (a proxy's
+ *   timeout); an upgrade gets a `408` too.
+ * - `lost-answer`: the request is forwarded and the server does its work, but the front throws
+ *   the answer away and answers `504` (at the answer's end, or 100 ms into a long one): the
+ *   client never learns what happened, e.g. that its send was published.
+ * - `reset`: the request is forwarded, then the client's connection is destroyed halfway
+ *   through the first chunk of the answer (mid-body, mid-stream); an upgraded connection is
+ *   destroyed within 300 ms.
+ */
+export type FrontFault = 'timeout' | 'lost-answer' | 'reset';
+
+/** See {@link FrontOptions.faults}. */
+export interface FrontFaults {
+  /** The probability, in [0, 1], that a request gets a fault. */
+  rate: number;
+  /** @default ['timeout', 'lost-answer', 'reset'] */
+  kinds?: readonly FrontFault[];
+  /** The random source; pass a seeded one for a repeatable sequence. @default Math.random */
+  random?: () => number;
 }
 
 /** A running front from {@link createFront}. */
@@ -32,6 +61,8 @@ export interface Front {
   port: number;
   /** How many requests (and upgrades) went to each target, by target URL. */
   counts(): Map<string, number>;
+  /** How many faults of each kind were injected. */
+  faults(): Map<FrontFault, number>;
   /** Changes targets or behaviour for the next requests. */
   setOptions(options: Partial<FrontOptions>): void;
   /** Stops listening and destroys every connection, both sides. */
@@ -63,7 +94,7 @@ function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
  */
 export async function createFront(initial: FrontOptions): Promise<Front> {
   if (initial.targets.length === 0) throw new TypeError('createFront: give at least one target');
-  let options: Required<FrontOptions> = {
+  let options: Required<Omit<FrontOptions, 'faults'>> & Pick<FrontOptions, 'faults'> = {
     refuseUpgrades: false,
     bufferResponses: false,
     ...initial,
@@ -73,6 +104,19 @@ export async function createFront(initial: FrontOptions): Promise<Front> {
   const sockets = new Set<Socket | Duplex>();
   const agent = new Agent({ keepAlive: true });
 
+  const injected = new Map<FrontFault, number>();
+  /** The fault for the next request, if it draws one. */
+  const draw = (): FrontFault | undefined => {
+    const faults = options.faults;
+    if (!faults || faults.rate <= 0) return undefined;
+    const random = faults.random ?? Math.random;
+    if (random() >= faults.rate) return undefined;
+    const kinds = faults.kinds ?? ['timeout', 'lost-answer', 'reset'];
+    const fault = kinds[Math.floor(random() * kinds.length)];
+    if (fault) injected.set(fault, (injected.get(fault) ?? 0) + 1);
+    return fault;
+  };
+
   const pick = (): URL => {
     const target = options.targets[next % options.targets.length] as string;
     next += 1;
@@ -81,6 +125,13 @@ export async function createFront(initial: FrontOptions): Promise<Front> {
   };
 
   const server = createServer((req, res) => {
+    const fault = draw();
+    if (fault === 'timeout') {
+      req.resume();
+      res.writeHead(408, { 'content-type': 'text/plain', connection: 'close' });
+      res.end('request timeout');
+      return;
+    }
     const target = pick();
     const upstream = httpRequest({
       agent,
@@ -92,6 +143,28 @@ export async function createFront(initial: FrontOptions): Promise<Front> {
     });
     upstream.on('response', (answer) => {
       const headers = endToEnd(answer.headers);
+      if (fault === 'lost-answer') {
+        const lose = () => {
+          clearTimeout(timer);
+          if (res.headersSent) return;
+          upstream.destroy();
+          res.writeHead(504, { 'content-type': 'text/plain' });
+          res.end('gateway timeout');
+        };
+        const timer = setTimeout(lose, 100);
+        answer.on('end', lose);
+        answer.resume();
+        return;
+      }
+      if (fault === 'reset') {
+        res.writeHead(answer.statusCode ?? 502, headers);
+        answer.once('data', (chunk: Buffer) => {
+          res.write(chunk.subarray(0, chunk.length >> 1));
+          res.socket?.destroy();
+          upstream.destroy();
+        });
+        return;
+      }
       if (!options.bufferResponses) {
         res.writeHead(answer.statusCode ?? 502, headers);
         answer.pipe(res);
@@ -132,6 +205,18 @@ export async function createFront(initial: FrontOptions): Promise<Front> {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
+    const fault = draw();
+    if (fault === 'timeout') {
+      socket.end(
+        'HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\nContent-Length: 15\r\nConnection: close\r\n\r\nrequest timeout',
+      );
+      return;
+    }
+    if (fault) {
+      const random = options.faults?.random ?? Math.random;
+      const timer = setTimeout(() => socket.destroy(), Math.floor(random() * 300));
+      socket.on('close', () => clearTimeout(timer));
+    }
     if (options.refuseUpgrades) {
       socket.end(
         'HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\nBad Request',
@@ -174,6 +259,7 @@ export async function createFront(initial: FrontOptions): Promise<Front> {
     url: `http://127.0.0.1:${address.port}`,
     port: address.port,
     counts: () => new Map(counts),
+    faults: () => new Map(injected),
     setOptions(change) {
       options = { ...options, ...change };
       if (options.targets.length === 0) throw new TypeError('createFront: targets is empty');
