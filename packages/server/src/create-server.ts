@@ -9,6 +9,7 @@ import { handleLongPoll } from './handlers/long-poll';
 import { handleSend } from './handlers/send';
 import { handleStream } from './handlers/stream';
 import { createWebSocketHub } from './handlers/websocket';
+import { createHoldTimer } from './hold-timer';
 import { applyCors, type FrameworkRequest, sendError, subPath } from './http';
 import { type CometServerOptions, resolveServerOptions } from './options';
 import { type Abortable, createReadCache, createWakeBatcher } from './poll';
@@ -120,17 +121,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     }
     return broker.publish(topic, data);
   };
-  const context: HandlerContext = {
-    broker,
-    options: resolved,
-    held,
-    publish,
-    reads: createReadCache(broker, resolved.batchLimit),
-    counters,
-    wakes: createWakeBatcher(resolved.coalesceMs),
-  };
 
-  const hub = createWebSocketHub(context, () => draining);
   let streams = 0;
 
   const wakeAll = () => {
@@ -173,6 +164,27 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     // The details stay in the log; the client gets no stack trace.
     sendError(res, 500, 'internal', 'the server could not handle the request');
   };
+
+  const track = (task: Promise<void>) => {
+    inFlight.add(task);
+    task.then(
+      () => inFlight.delete(task),
+      () => inFlight.delete(task),
+    );
+  };
+  const context: HandlerContext = {
+    broker,
+    options: resolved,
+    held,
+    holds: createHoldTimer(),
+    publish,
+    reads: createReadCache(broker, resolved.batchLimit),
+    counters,
+    wakes: createWakeBatcher(resolved.coalesceMs),
+    track,
+    fail: (req, res, thrown) => fail(req, res, thrown),
+  };
+  const hub = createWebSocketHub(context, () => draining);
 
   const route = async (req: FrameworkRequest, res: ServerResponse, rest: string): Promise<void> => {
     if (applyCors(req, res, resolved)) return;

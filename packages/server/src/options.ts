@@ -87,7 +87,9 @@ export interface CometServerOptions {
   broker?: Broker;
   /**
    * The longest a poll is held, in ms: the client's `wait` is capped by it. Keep it below
-   * every idle timeout on the path (AWS Classic Load Balancer and nginx: 60 s).
+   * every idle timeout on the path (AWS Classic Load Balancer and nginx: 60 s). Holds end on
+   * one shared timer ticking every 100 ms: never before `min(wait, maxWait)`, at most 100 ms
+   * after.
    * @default 25_000
    */
   maxWait?: number;

@@ -6,7 +6,6 @@
 import type { IncomingMessage } from 'node:http';
 import {
   type Cursors,
-  type LegacyAnswer,
   type PollAnswer,
   PROTOCOL_VERSION,
   type TopicErrorBody,
@@ -342,11 +341,7 @@ export async function readTopics(
 /** How a wait ended. */
 export type WaitOutcome = 'publish' | 'timeout' | 'abort';
 
-/**
- * What a wait needs from a stop signal: the part of `AbortSignal` it uses. A held long-poll
- * passes a {@link Hold} (lighter than an `AbortController`, which is an `EventTarget`);
- * streams and WebSockets pass an `AbortSignal`.
- */
+/** What a wait needs from a stop signal: the part of `AbortSignal` it uses. */
 export interface StopSignal {
   readonly aborted: boolean;
   readonly reason: unknown;
@@ -354,36 +349,9 @@ export interface StopSignal {
   removeEventListener(type: 'abort', listener: () => void): void;
 }
 
-/** Anything a drain can stop: an `AbortController` or a {@link Hold}. */
+/** Anything a drain can stop: an `AbortController`, or a held long-poll itself. */
 export interface Abortable {
   abort(reason?: unknown): void;
-}
-
-/**
- * The stop switch of one held long-poll: signal and controller in one small object with one
- * listener slot. Thousands are held at once, so bytes per request count here.
- */
-export class Hold implements StopSignal, Abortable {
-  aborted = false;
-  reason: unknown = undefined;
-  #listener: (() => void) | undefined = undefined;
-
-  abort(reason?: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    const listener = this.#listener;
-    this.#listener = undefined;
-    listener?.();
-  }
-
-  addEventListener(_type: 'abort', listener: () => void): void {
-    this.#listener = listener;
-  }
-
-  removeEventListener(_type: 'abort', listener: () => void): void {
-    if (this.#listener === listener) this.#listener = undefined;
-  }
 }
 
 /**
@@ -460,23 +428,15 @@ export function createWaiter(context: PollContext, topics: readonly string[]): W
 /** Why a held request stops early: the client left, or the server drains. */
 export type StopReason = 'gone' | 'drain';
 
-/** Options of {@link answerPoll}. */
-export interface AnswerPollOptions {
-  req: IncomingMessage;
-  /** How long to hold; 0 answers at once. */
-  holdMs: number;
-  /** Aborts the hold; `signal.reason` is a {@link StopReason}. */
-  signal?: StopSignal;
-}
-
 function toCursors(map: ReadonlyMap<string, string>): Cursors {
   return Object.fromEntries(map);
 }
 
-function buildAnswer(
+/** The version 1 answer for `read` (and the refusals), with `reconnect` at the end of a hold. */
+export function buildAnswer(
   read: ReadResult,
   errors: ReadonlyMap<string, TopicErrorBody>,
-  reconnect: boolean,
+  reconnect = false,
 ): PollAnswer {
   const answer: PollAnswer = {};
   if (read.messages.length > 0) answer.messages = read.messages;
@@ -493,7 +453,7 @@ function buildAnswer(
 const encoded = new WeakMap<BrokerReadResult, Buffer>();
 
 /** The answer body for a one-topic poll woken with `result` (messages or a reset). */
-function encodeWoken(topic: string, result: BrokerReadResult): Buffer {
+export function encodeWoken(topic: string, result: BrokerReadResult): Buffer {
   let body = encoded.get(result);
   if (body === undefined) {
     const answer: PollAnswer = {};
@@ -506,97 +466,4 @@ function encodeWoken(topic: string, result: BrokerReadResult): Buffer {
     encoded.set(result, body);
   }
   return body;
-}
-
-/**
- * Answers a (version 1) poll: at once when there is something to say (messages, a handshake,
- * resets, refusals) or `holdMs` is 0; otherwise holds until a publish, the end of the hold
- * (`reconnect: true`) or a drain (`reconnect: true`). Resolves `undefined` when the client left.
- */
-export async function answerPoll(
-  context: PollContext,
-  poll: ValidPoll,
-  options: AnswerPollOptions,
-): Promise<PollAnswer | Buffer | undefined> {
-  const { allowed, errors } = await authorizeTopics(context, poll, options.req);
-  if (allowed.length === 0) return buildAnswer(emptyRead(), errors, false);
-  // Listening starts before the first read so that a publish in between is not missed.
-  const waiter = createWaiter(context, allowed);
-  try {
-    let read = await readTopics(context, allowed, poll.cursors);
-    const handshake = allowed.some((topic) => !poll.cursors.has(topic));
-    if (read.messages.length > 0 || read.resets.length > 0 || errors.size > 0 || handshake) {
-      return buildAnswer(read, errors, false);
-    }
-    const deadline = Date.now() + options.holdMs;
-    for (;;) {
-      const left = deadline - Date.now();
-      if (left <= 0) return buildAnswer(read, errors, true);
-      const outcome = await waiter.wait(left, options.signal);
-      if (outcome === 'abort') {
-        return options.signal?.reason === 'drain' ? buildAnswer(read, errors, true) : undefined;
-      }
-      if (outcome === 'timeout') return buildAnswer(read, errors, true);
-      const only = allowed.length === 1 && errors.size === 0 ? allowed[0] : undefined;
-      if (only !== undefined && context.reads) {
-        // The common case (one topic, many clients at one cursor): shared read, shared bytes.
-        const result = await context.reads.read(only, read.cursors.get(only));
-        if (result.messages.length > 0 || result.reset) return encodeWoken(only, result);
-        read = { messages: [], cursors: new Map([[only, result.position]]), resets: [] };
-        continue;
-      }
-      read = await readTopics(context, allowed, read.cursors, true);
-      if (read.messages.length > 0 || read.resets.length > 0) {
-        return buildAnswer(read, errors, false);
-      }
-    }
-  } finally {
-    waiter.dispose();
-  }
-}
-
-function emptyRead(): ReadResult {
-  return { messages: [], cursors: new Map(), resets: [] };
-}
-
-/**
- * Answers a legacy poll (no `"v"`): holds from the current position and answers the first
- * message as `{topic, data}`, or `{reconnect: true}` at the end of the hold. There are no
- * cursors in this shape, so what is published between two legacy polls is not seen: that is
- * the old design's limit, and the reason for version 1. Refused topics are left out; when
- * every topic is refused the request throws `403 forbidden`.
- */
-export async function answerLegacyPoll(
-  context: PollContext,
-  poll: ValidPoll,
-  options: AnswerPollOptions,
-): Promise<LegacyAnswer | undefined> {
-  const { allowed, errors } = await authorizeTopics(context, poll, options.req);
-  if (allowed.length === 0) {
-    const first = errors.values().next().value;
-    throw new CometServerError(
-      first?.code === 'unauthorized' ? 401 : 403,
-      first?.code ?? 'forbidden',
-      first?.message ?? 'not allowed',
-    );
-  }
-  const waiter = createWaiter(context, allowed);
-  try {
-    let read = await readTopics(context, allowed, new Map());
-    const deadline = Date.now() + options.holdMs;
-    for (;;) {
-      const left = deadline - Date.now();
-      if (left <= 0) return { reconnect: true };
-      const outcome = await waiter.wait(left, options.signal);
-      if (outcome === 'abort') {
-        return options.signal?.reason === 'drain' ? { reconnect: true } : undefined;
-      }
-      if (outcome === 'timeout') return { reconnect: true };
-      read = await readTopics(context, allowed, read.cursors, true);
-      const first = read.messages[0];
-      if (first) return { topic: first.topic, data: first.data };
-    }
-  } finally {
-    waiter.dispose();
-  }
 }

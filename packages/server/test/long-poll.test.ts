@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { HOLD_TICK_MS } from '../src/hold-timer';
 import { poll, post, serve, stopAll } from './helpers';
 
 afterEach(stopAll);
@@ -77,6 +78,32 @@ describe('long-poll handler', () => {
     const { cursors } = (await post(base, poll(['chat']))).body;
     const answer = await post(base, poll(['chat'], cursors, 60_000));
     expect(answer.body).toEqual({ cursors, reconnect: true });
+  });
+
+  it('ends each hold at its deadline (the shared hold timer), never early', async () => {
+    const { comet, base } = await serve({ maxWait: 60_000 });
+    const { cursors } = (await post(base, poll(['chat']))).body;
+    // Only timers and the clock are fake: the requests still travel over loopback.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const held = [5000, 5000, 8000].map((wait) => post(base, poll(['chat'], cursors, wait)));
+      let settled = 0;
+      for (const answer of held) answer.then(() => (settled += 1));
+      await expect.poll(() => comet.stats().waiting).toBe(3);
+      vi.advanceTimersByTime(4999);
+      for (let turn = 0; turn < 5; turn += 1) await new Promise((r) => setImmediate(r));
+      expect(comet.stats().waiting).toBe(3);
+      vi.advanceTimersByTime(HOLD_TICK_MS);
+      const [first, second] = await Promise.all(held.slice(0, 2));
+      expect(first?.body).toEqual({ cursors, reconnect: true });
+      expect(second?.body).toEqual({ cursors, reconnect: true });
+      expect(settled).toBe(2);
+      expect(comet.stats().waiting).toBe(1);
+      vi.advanceTimersByTime(3000);
+      expect((await held[2])?.body).toEqual({ cursors, reconnect: true });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('answers wait 0 at once with reconnect', async () => {
