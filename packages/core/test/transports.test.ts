@@ -280,15 +280,17 @@ describe('fallback', () => {
 });
 
 describe('remembered transport', () => {
-  async function fallBackToStream() {
-    const first = make();
+  /** A client whose WebSocket dies, now on streaming; closed unless `keep`. */
+  async function fallBackToStream(options: CometClientOptions = {}, keep = false) {
+    const first = make(options);
     first.subscribe('chat', () => {});
     await sockets(1);
     lastSocket().die();
     await streamCount(1);
     liveStream().event('open', { cursors: {} });
     await vi.waitFor(() => expect(transportOf(first)).toBe('stream'));
-    first.close();
+    if (!keep) first.close();
+    return first;
   }
 
   it('starts a second client straight on the transport that worked', async () => {
@@ -328,13 +330,7 @@ describe('remembered transport', () => {
 
   it('writes the memory again during a long session, so a reload after the TTL still starts there', async () => {
     // No watchdog or probe fires while the clock jumps: the stream stays open for 40 minutes.
-    const first = make({ watchdogGrace: 3_600_000 });
-    first.subscribe('chat', () => {});
-    await sockets(1);
-    lastSocket().die();
-    await streamCount(1);
-    liveStream().event('open', { cursors: {} });
-    await vi.waitFor(() => expect(transportOf(first)).toBe('stream'));
+    const first = await fallBackToStream({ watchdogGrace: 3_600_000 }, true);
     clock.advance(40 * 60_000);
     // The stream's time cap: the client opens the next one, still on streaming.
     liveStream().end();
