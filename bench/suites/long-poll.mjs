@@ -8,10 +8,11 @@
  *              The Redis broker needs a build: pnpm --filter @cometkit/redis build
  * Profile:     BENCH_CPU_PROF=1 writes the server process's CPU profiles to /tmp/lp-prof;
  *              BENCH_HEAP_SNAPSHOT=dir writes a heap snapshot of the server at the memory
- *              figure's last step (comet and bare: compare them with DevTools' Comparison view)
+ *              figure's last step (comet and bare: compare them with DevTools' Comparison view);
+ *              BENCH_TRACE_GC=1 runs the server with --trace-gc
  * Parts:       `latency`, `burst`, `fanout`, `memory`, `floor` are exported to run one alone;
  *              BENCH_ONLY=burst,fanout runs some from the command line.
- * Trials:      latency, burst and fan-out run BENCH_TRIALS times (default 3), each on a fresh
+ * Trials:      latency, burst and fan-out run BENCH_TRIALS times (default 5), each on a fresh
  *              server; the median run is printed, then every run's figure.
  * Warm-up:     each of those first runs its load unmeasured (50 latency messages, a 20 000
  *              burst on another topic, 3 fan-out rounds): the figures are a warm server's;
@@ -288,6 +289,7 @@ async function withServer(fn, { maxWait, mode = 'comet' } = {}) {
       execArgv: [
         '--expose-gc',
         ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/lp-prof'] : []),
+        ...(process.env.BENCH_TRACE_GC ? ['--trace-gc'] : []),
       ],
       env: { ...process.env, BENCH_MAX_WAIT: String(maxWait ?? 25_000) },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -786,7 +788,7 @@ const PARTS = ['latency', 'burst', 'fanout', 'memory', 'floor'];
  * the median run (by the figure its target is on) and every run's figure follows it, since on a
  * shared machine a single run of a tail or a throughput moves by tens of percent.
  */
-const TRIALS = Math.max(1, Number(process.env.BENCH_TRIALS ?? 3));
+const TRIALS = Math.max(1, Number(process.env.BENCH_TRIALS ?? 5));
 
 /** Runs `part` {@link TRIALS} times: the run with the median `key`, and every run's `key`. */
 async function trials(part, key) {
