@@ -6,6 +6,10 @@
  * Deadlines are grouped by tick ({@link HOLD_TICK_MS}): a hold expires at the first tick at or
  * after its deadline, so it is never answered early and at most one tick late. One `setTimeout`
  * is armed for the earliest tick that has holds, and none when nothing is held.
+ *
+ * Deadlines are on the monotonic clock (`performance.now()`), like `setTimeout` itself: a step
+ * of the wall clock (an NTP correction, a VM resumed) neither stretches a hold past the
+ * clients' watchdogs nor ends every hold at once.
  */
 
 /** The granularity of hold deadlines, in ms. Small next to any hold time and idle timeout. */
@@ -19,14 +23,14 @@ export interface Expiring {
 
 /** The holds due at one tick. */
 export interface HoldBucket {
-  /** The tick's time, in ms on the `Date.now` clock. */
+  /** The tick's time, in ms on the `performance.now()` clock. */
   readonly at: number;
   readonly items: Set<Expiring>;
 }
 
 /** The shared deadline timer of held polls. */
 export interface HoldTimer {
-  /** Expires `item` at the first tick at or after `deadline` (`Date.now` ms); keep the bucket for {@link remove}. */
+  /** Expires `item` at the first tick at or after `deadline` (`performance.now()` ms); keep the bucket for {@link remove}. */
   add(item: Expiring, deadline: number): HoldBucket;
   /** Takes `item` out (it was answered another way); the last one out stops the timer. */
   remove(item: Expiring, bucket: HoldBucket): void;
@@ -37,8 +41,8 @@ export interface HoldTimer {
 }
 
 /**
- * Makes a {@link HoldTimer} ticking every `tickMs`. `setTimeout`, `clearTimeout` and `Date.now`
- * are read when used, so fake timers apply to it.
+ * Makes a {@link HoldTimer} ticking every `tickMs`. `setTimeout`, `clearTimeout` and
+ * `performance.now` are read when used, so fake timers apply to it.
  */
 export function createHoldTimer(tickMs: number = HOLD_TICK_MS): HoldTimer {
   const buckets = new Map<number, HoldBucket>();
@@ -50,7 +54,7 @@ export function createHoldTimer(tickMs: number = HOLD_TICK_MS): HoldTimer {
   const arm = (at: number) => {
     if (timer !== undefined) clearTimeout(timer);
     armedAt = at;
-    timer = setTimeout(run, Math.max(0, at - Date.now()));
+    timer = setTimeout(run, Math.max(0, at - performance.now()));
   };
 
   const disarm = () => {
@@ -62,7 +66,7 @@ export function createHoldTimer(tickMs: number = HOLD_TICK_MS): HoldTimer {
   function run(): void {
     timer = undefined;
     armedAt = Number.POSITIVE_INFINITY;
-    const now = Date.now();
+    const now = performance.now();
     // A handful of buckets (one per tick up to the longest hold): a scan beats a sorted structure.
     const due: HoldBucket[] = [];
     for (const bucket of buckets.values()) if (bucket.at <= now) due.push(bucket);

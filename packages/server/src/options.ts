@@ -89,7 +89,7 @@ export interface CometServerOptions {
    * The longest a poll is held, in ms: the client's `wait` is capped by it. Keep it below
    * every idle timeout on the path (AWS Classic Load Balancer and nginx: 60 s). Holds end on
    * one shared timer ticking every 100 ms: never before `min(wait, maxWait)`, at most 100 ms
-   * after.
+   * after, on the monotonic clock (a step of the wall clock changes nothing).
    * @default 25_000
    */
   maxWait?: number;

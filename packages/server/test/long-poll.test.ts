@@ -2,6 +2,18 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HOLD_TICK_MS } from '../src/hold-timer';
 import { poll, post, serve, stopAll } from './helpers';
 
+/**
+ * Waits, on real event-loop turns only, until exactly `n` polls are held: `expect.poll` and
+ * `vi.waitFor` advance fake timers by their interval, which would move a fake clock the test
+ * counts on. Bounded in turns.
+ */
+async function untilWaiting(comet: { stats(): { waiting: number } }, n: number) {
+  for (let turn = 0; turn < 100_000 && comet.stats().waiting !== n; turn += 1) {
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  expect(comet.stats().waiting).toBe(n);
+}
+
 afterEach(stopAll);
 
 describe('long-poll handler', () => {
@@ -83,13 +95,13 @@ describe('long-poll handler', () => {
   it('ends each hold at its deadline (the shared hold timer), never early', async () => {
     const { comet, base } = await serve({ maxWait: 60_000 });
     const { cursors } = (await post(base, poll(['chat']))).body;
-    // Only timers and the clock are fake: the requests still travel over loopback.
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    // Only timers and the clocks are fake: the requests still travel over loopback.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
     try {
       const held = [5000, 5000, 8000].map((wait) => post(base, poll(['chat'], cursors, wait)));
       let settled = 0;
       for (const answer of held) answer.then(() => (settled += 1));
-      await expect.poll(() => comet.stats().waiting).toBe(3);
+      await untilWaiting(comet, 3);
       vi.advanceTimersByTime(4999);
       for (let turn = 0; turn < 5; turn += 1) await new Promise((r) => setImmediate(r));
       expect(comet.stats().waiting).toBe(3);
@@ -101,6 +113,23 @@ describe('long-poll handler', () => {
       expect(comet.stats().waiting).toBe(1);
       vi.advanceTimersByTime(3000);
       expect((await held[2])?.body).toEqual({ cursors, reconnect: true });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keeps hold deadlines on the monotonic clock: a wall-clock step back does not stretch them', async () => {
+    const { comet, base } = await serve({ maxWait: 60_000 });
+    const { cursors } = (await post(base, poll(['chat']))).body;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+    try {
+      const held = post(base, poll(['chat'], cursors, 5000));
+      await untilWaiting(comet, 1);
+      // An NTP correction or a resumed VM: the wall clock goes back an hour mid-hold.
+      vi.setSystemTime(Date.now() - 3_600_000);
+      vi.advanceTimersByTime(5000 + HOLD_TICK_MS);
+      await untilWaiting(comet, 0);
+      expect((await held).body).toEqual({ cursors, reconnect: true });
     } finally {
       vi.useRealTimers();
     }

@@ -61,6 +61,7 @@ class LongPoll implements Abortable, Expiring {
   #topics: readonly string[] = [];
   /** The position of each of `#topics` (same index) after what was read. */
   #positions: string[] = [];
+  /** On the monotonic clock (`performance.now()`), as the hold timer's ticks are. */
   #deadline = 0;
   #stopListening: (() => void) | undefined = undefined;
   #bucket: HoldBucket | undefined = undefined;
@@ -108,7 +109,7 @@ class LongPoll implements Abortable, Expiring {
       }
       // The legacy shape holds from the current position, whatever was asked.
       this.#positions = allowed.map((topic) => read.cursors.get(topic) as string);
-      this.#deadline = Date.now() + holdTime(poll, context.options);
+      this.#deadline = performance.now() + holdTime(poll, context.options);
       this.#hold();
     } finally {
       // Thrown before its answer: the route answers the error; nothing stays registered.
@@ -134,7 +135,7 @@ class LongPoll implements Abortable, Expiring {
 
   /** Holds until `#deadline`, or answers `reconnect` when it has passed or a drain came. */
   #hold(): void {
-    if (this.#draining || Date.now() >= this.#deadline) {
+    if (this.#draining || performance.now() >= this.#deadline) {
       this.#answer(this.#reconnect());
       return;
     }
