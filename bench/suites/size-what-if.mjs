@@ -1,5 +1,5 @@
 // What the size targets of issue 2 would take: the core built from source the way it ships
-// (esbuild, then the same terser pass as packages/core/scripts/minify.mjs), with one part
+// (esbuild, then the terser pass of packages/core/scripts/minify.mjs, same options), with one part
 // swapped for a stand-in from bench/what-if/ (never shipped). The figures behind the Size
 // entry of docs/decisions.md. Nothing here is written to disk.
 import { createRequire } from 'node:module';
@@ -13,6 +13,7 @@ const core = join(here, '../../packages/core');
 const requireFromCore = createRequire(join(core, 'package.json'));
 const { build } = requireFromCore('esbuild');
 const { minify } = requireFromCore('terser');
+const { terserOptions } = await import(join(core, 'scripts/terser-options.mjs'));
 
 const whatIf = (file) => join(here, '../what-if', file);
 const DEPENDENCIES = ['ky', 'eventemitter3', 'eventsource-parser'];
@@ -42,13 +43,7 @@ async function size({ format, alias = {}, plugins = [] }) {
     plugins,
     external: esm ? DEPENDENCIES : [],
   });
-  const out = await minify(result.outputFiles[0].text, {
-    ecma: 2020,
-    module: esm,
-    toplevel: esm,
-    compress: { passes: 2 },
-    format: { comments: false },
-  });
+  const out = await minify(result.outputFiles[0].text, terserOptions({ esm, toplevel: esm }));
   return gzipSync(out.code, { level: 9 }).length;
 }
 

@@ -5,6 +5,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { minify } from 'terser';
+import { terserOptions } from './terser-options.mjs';
 
 const dist = new URL('../dist/', import.meta.url).pathname;
 const files = readdirSync(dist).filter((f) => /\.(c?js)$/.test(f));
@@ -18,12 +19,8 @@ for (const file of files) {
   const out = await minify(
     { [file]: code },
     {
-      ecma: 2020,
-      module: esm,
       // CJS files are module scopes too; the IIFE's top level is its one global.
-      toplevel: !file.endsWith('.global.js'),
-      compress: { passes: 2 },
-      format: { comments: false },
+      ...terserOptions({ esm, toplevel: !file.endsWith('.global.js') }),
       sourceMap: { content: map, url: `${file}.map` },
     },
   );

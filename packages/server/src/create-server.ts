@@ -182,7 +182,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     counters,
     wakes: createWakeBatcher(resolved.coalesceMs),
     track,
-    fail: (req, res, thrown) => fail(req, res, thrown),
+    fail,
   };
   const hub = createWebSocketHub(context, () => draining);
 
@@ -227,11 +227,11 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
         else sendError(res, 404, 'not_found', 'not found');
         return;
       }
-      const task = route(req, res, rest)
-        .catch((error: unknown) => fail(req, res, error))
-        .catch(() => {})
-        .finally(() => inFlight.delete(task));
-      inFlight.add(task);
+      track(
+        route(req, res, rest)
+          .catch((error: unknown) => fail(req, res, error))
+          .catch(() => {}),
+      );
     },
 
     attach(server) {

@@ -425,9 +425,6 @@ export function createWaiter(context: PollContext, topics: readonly string[]): W
   };
 }
 
-/** Why a held request stops early: the client left, or the server drains. */
-export type StopReason = 'gone' | 'drain';
-
 function toCursors(map: ReadonlyMap<string, string>): Cursors {
   return Object.fromEntries(map);
 }
