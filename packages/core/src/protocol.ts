@@ -38,6 +38,21 @@ export function topicProblem(topic: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Timings the server announces in its `open` (stream event and WebSocket frame), so the client's
+ * watchdogs follow the server's configuration instead of a copy of its defaults. Both optional:
+ * a server that announces nothing is assumed to use `DEFAULT_TIMINGS`.
+ */
+export interface ServerTimings {
+  /** Stream: the period of the `: hb` heartbeat comments, in ms. */
+  heartbeat?: number;
+  /** WebSocket: the server closes a socket that sent nothing for this long, in ms. */
+  idleTimeout?: number;
+}
+
+/** What a client assumes when the server announces no timings (the reference server's defaults). */
+export const DEFAULT_TIMINGS: Required<ServerTimings> = { heartbeat: 15_000, idleTimeout: 45_000 };
+
 /** `{topic: id}`: the last delivered message id per topic. */
 export type Cursors = Record<string, string>;
 
@@ -72,6 +87,8 @@ export interface PollAnswer {
   reconnect?: boolean;
   resets?: string[];
   errors?: Record<string, TopicErrorBody>;
+  /** Only in `open` (stream event, WebSocket frame): the server's timings. */
+  timings?: ServerTimings;
 }
 
 /** The legacy answer shape: one message without id, or `{reconnect: true}`. */
