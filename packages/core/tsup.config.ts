@@ -24,7 +24,7 @@ export default defineConfig([
   { ...entries, format: ['esm'] },
   // For `require`: CJS + d.cts. ky is ESM-only, so it is bundled in: `require` of an ES module
   // needs Node 20.19+, and even there esbuild's CommonJS interop would hand the client ky's
-  // module namespace instead of its default export (test/dist.test.ts). eventemitter3 and
+  // module namespace instead of its default export (tests/dist.test.ts at the repository root). eventemitter3 and
   // eventsource-parser ship CommonJS and stay external.
   { ...entries, format: ['cjs'], noExternal: ['ky'] },
   // The <script src> build: one global `Cometkit`, everything inside.

@@ -10,5 +10,5 @@ export default defineConfig({
   target: 'es2022',
   sourcemap: true,
   clean: true,
-  external: ['@cometkit/server', '@cometkit/core', 'ws', 'playwright-core'],
+  external: ['msw'],
 });

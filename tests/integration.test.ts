@@ -1,8 +1,7 @@
+import { type CometClient, type CometMessage, createCometClient } from '@cometkit/core';
 import { type CometServer, createCometServer } from '@cometkit/server';
 import { type StartedServer, startServer } from '@cometkit/test-utils';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createCometClient } from '../src/client';
-import type { CometClient, CometMessage } from '../src/types';
 
 let comet: CometServer | undefined;
 let http: StartedServer | undefined;

@@ -6,6 +6,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
+  type CometClient,
+  type CometClientOptions,
+  createCometClient,
+  type Diagnostic,
+  type StorageLike,
+  type TransportName,
+} from '@cometkit/core';
+import {
   type CometServer,
   createCometServer,
   createMemoryBroker,
@@ -14,10 +22,6 @@ import {
 import { createFront, type Front, type StartedServer, startServer } from '@cometkit/test-utils';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { createCometClient } from '../src/client';
-import type { StorageLike } from '../src/environment';
-import type { CometClientOptions } from '../src/options';
-import type { CometClient, Diagnostic, TransportName } from '../src/types';
 
 let broker: MemoryBroker | undefined;
 const servers: StartedServer[] = [];

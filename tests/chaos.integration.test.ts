@@ -9,13 +9,16 @@
  * To explore: COMETKIT_CHAOS_SEED=n replays another fault sequence, COMETKIT_CHAOS_RATE=0.3
  * injects more (the default 0.15 is what CI runs).
  */
+import {
+  type CometClient,
+  type CometClientOptions,
+  createCometClient,
+  type TransportName,
+} from '@cometkit/core';
 import { type CometServer, createCometServer, createMemoryBroker } from '@cometkit/server';
 import { createFront, type Front, type StartedServer, startServer } from '@cometkit/test-utils';
 import { afterEach, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { createCometClient } from '../src/client';
-import type { CometClientOptions } from '../src/options';
-import type { CometClient, TransportName } from '../src/types';
 
 const servers: StartedServer[] = [];
 const clients: CometClient[] = [];

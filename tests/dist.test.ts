@@ -11,7 +11,8 @@ import { createCometServer } from '@cometkit/server';
 import { type StartedServer, startServer } from '@cometkit/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 
-const dist = (file: string) => fileURLToPath(new URL(`../dist/${file}`, import.meta.url));
+const dist = (file: string) =>
+  fileURLToPath(new URL(`../packages/core/dist/${file}`, import.meta.url));
 
 let server: StartedServer | undefined;
 afterEach(async () => {

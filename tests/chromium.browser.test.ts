@@ -14,10 +14,10 @@ import { createFront, type Front, type StartedServer, startServer } from '@comet
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = fileURLToPath(new URL('../packages/core/', import.meta.url));
 const bundle = join(root, 'dist/cometkit.global.js');
 
-/** The part of playwright-core this test uses (it is a dependency of @cometkit/test-utils). */
+/** The part of playwright-core this test uses (a devDependency of this package). */
 interface Page {
   goto(url: string): Promise<unknown>;
   waitForFunction(fn: string, arg?: unknown, options?: { timeout: number }): Promise<unknown>;
@@ -96,7 +96,7 @@ describe.skipIf(!hasChromium)('the IIFE build in Chromium', () => {
       close: () => comet.close(),
     });
     front = await createFront({ targets: [server.url], refuseUpgrades: true });
-    const require = createRequire(join(root, '../test-utils/package.json'));
+    const require = createRequire(fileURLToPath(import.meta.url));
     const { chromium } = (await import(require.resolve('playwright-core'))) as {
       chromium: Chromium;
     };
