@@ -6,7 +6,8 @@
  * Run alone:  pnpm build && node --expose-gc bench/suites/peers.mjs   (or `pnpm bench peers`)
  * Quick:      BENCH_PEERS_QUICK=1 (50 latency msgs, a 2 000 burst, fan-out to 100, 2 rounds)
  * Choose:     BENCH_PEERS_SYSTEMS=cometkit,sockjs (default: cometkit,socketio,faye,sockjs;
- *             `all` adds the diagnostics cometkit-h25k, naive-comet, naive-comet-nodehttp)
+ *             `all` adds the diagnostics cometkit-h25k, cometkit-nodehttp, naive-comet,
+ *             naive-comet-nodehttp)
  *             BENCH_PEERS_SCENARIOS=A,C   BENCH_PEERS_RUNS=3 (default 1)
  *             BENCH_PEERS_FANOUT=1000 BENCH_PEERS_ROUNDS=5
  * Profiles:   BENCH_PEERS_PROFILE=dir writes .cpuprofile files of scenario C's connect phase and
@@ -59,7 +60,7 @@ const PROFILE_DIR = env.BENCH_PEERS_PROFILE ? path.resolve(env.BENCH_PEERS_PROFI
 const CPU_PROF_DIR = env.BENCH_PEERS_CPU_PROF ? path.resolve(env.BENCH_PEERS_CPU_PROF) : null;
 
 const PEERS = ['socketio', 'faye', 'sockjs'];
-const DIAGNOSTICS = ['cometkit-h25k', 'naive-comet', 'naive-comet-nodehttp'];
+const DIAGNOSTICS = ['cometkit-h25k', 'cometkit-nodehttp', 'naive-comet', 'naive-comet-nodehttp'];
 const available = readdirSync(systemsDir)
   .filter((f) => f.endsWith('.mjs'))
   .map((f) => f.replace(/\.mjs$/, ''));

@@ -27,16 +27,18 @@ export default {
       },
     };
   },
-  async startClient(url, topics, onMessage) {
-    const { createCometClient } = await import('@cometkit/core');
-    const client = createCometClient({ url: `${url}/api/comet`, transports: ['longpoll'] });
-    for (const t of topics) client.subscribe(t, (data) => onMessage(t, data));
-    const until = Date.now() + 10_000;
-    while (client.getState().status !== 'connected' && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    if (client.getState().status !== 'connected')
-      throw new Error('cometkit: not connected in 10 s');
-    return { close: () => client.close() };
-  },
+  startClient: (url, topics, onMessage) => startClient(url, topics, onMessage),
 };
+
+/** One cometkit client on `topics`, connected; `extra` adds client options (diagnostics). */
+export async function startClient(url, topics, onMessage, extra = {}) {
+  const { createCometClient } = await import('@cometkit/core');
+  const client = createCometClient({ url: `${url}/api/comet`, transports: ['longpoll'], ...extra });
+  for (const t of topics) client.subscribe(t, (data) => onMessage(t, data));
+  const until = Date.now() + 10_000;
+  while (client.getState().status !== 'connected' && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  if (client.getState().status !== 'connected') throw new Error('cometkit: not connected in 10 s');
+  return { close: () => client.close() };
+}
