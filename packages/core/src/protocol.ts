@@ -19,6 +19,8 @@ export const TOPIC_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$/;
 /** Reserved path segments under the base URL (a topic never starts with `_`). */
 export const STREAM_PATH = '_stream';
 export const WEBSOCKET_PATH = '_ws';
+/** The HTTP publish API, when a server enables it (server to server; browsers never call it). */
+export const PUBLISH_PATH = '_publish';
 
 /** True when `topic` is a valid topic name. */
 export function isValidTopic(topic: unknown): topic is string {
@@ -130,6 +132,30 @@ export interface SendRequest {
 export interface SendAnswer {
   id: string;
   messageId: string;
+}
+
+/** One message of a `POST {base}/_publish` (the publish API, server to server). */
+export interface PublishRequest {
+  topic: string;
+  data: unknown;
+  /** Made by the publisher: a repeat within the idempotency window publishes nothing. */
+  id?: string;
+}
+
+/** The body of a batch publish: published in order, validated all first. */
+export interface PublishBatchRequest {
+  messages: PublishRequest[];
+}
+
+/** The 200 answer to a publish (`id` when the request gave one). */
+export interface PublishAnswer {
+  id?: string;
+  messageId: string;
+}
+
+/** The 200 answer to a batch publish: one entry per message, in order. */
+export interface PublishBatchAnswer {
+  results: PublishAnswer[];
 }
 
 /** WebSocket frames from the client. */

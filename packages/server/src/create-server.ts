@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { STREAM_PATH, topicProblem, WEBSOCKET_PATH } from '@cometkit/core/protocol';
+import { PUBLISH_PATH, STREAM_PATH, topicProblem, WEBSOCKET_PATH } from '@cometkit/core/protocol';
 import type { Broker, BrokerMessage } from './broker';
 import { createMemoryBroker } from './brokers/memory';
 import { CometServerError, toServerError } from './errors';
@@ -11,8 +11,12 @@ import { handleStream } from './handlers/stream';
 import { createWebSocketHub } from './handlers/websocket';
 import { createHoldTimer } from './hold-timer';
 import { applyCors, type FrameworkRequest, sendError, subPath } from './http';
+import { observeAuthorize, observeBroker, type RouteName } from './observer';
 import { type CometServerOptions, resolveServerOptions } from './options';
 import { type Abortable, createReadCache, createWakeBatcher } from './poll';
+import { type PublishMessage, type PublishOptions, publishIdProblem, publishOnce } from './publish';
+import { handlePublishApi } from './publish-api';
+import { createRateLimiter } from './rate-limit';
 
 /** A `next` callback as Express/Connect pass it. */
 export type NextFunction = (error?: unknown) => void;
@@ -71,8 +75,20 @@ export interface CometServer {
    * draining. Never throws.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** Publishes `data` to `topic` (from your own code, e.g. a job); resolves with the message id. */
-  publish(topic: string, data: unknown): Promise<string>;
+  /**
+   * Publishes `data` to `topic` (from your own code, e.g. a job); resolves with the message id.
+   * With `options.id`, publishes once per id within `idempotencyTtl` (a retry answers the first
+   * message id), as the publish API and the Redis publisher do.
+   */
+  publish(topic: string, data: unknown, options?: PublishOptions): Promise<string>;
+  /**
+   * The publish API as a handler of its own, answering at any path it is mounted on (e.g. an
+   * internal port that the load balancer does not expose): a `node:http` handler or
+   * Express/Connect middleware. Undefined unless the `publishApi` option is set.
+   */
+  readonly publishHandler:
+    | ((req: IncomingMessage, res: ServerResponse, next?: NextFunction) => void)
+    | undefined;
   /** The last `limit` messages of `topic` still in history and the position after them. */
   recent(topic: string, limit?: number): Promise<{ messages: BrokerMessage[]; position: string }>;
   /**
@@ -100,7 +116,16 @@ function assertTopic(topic: string): void {
 export function createCometServer(options: CometServerOptions = {}): CometServer {
   const resolved = resolveServerOptions(options);
   const ownsBroker = options.broker === undefined;
-  const broker = options.broker ?? createMemoryBroker();
+  const givenBroker = options.broker ?? createMemoryBroker();
+  const metrics = options.metrics?.observe({ stats: () => stats() });
+  const observer = metrics?.observer;
+  // With metrics, the broker and the authorize hook are wrapped to time and count; without,
+  // nothing changes on the request path.
+  const broker = observer ? observeBroker(givenBroker, observer) : givenBroker;
+  if (observer && resolved.authorize) {
+    resolved.authorize = observeAuthorize(resolved.authorize, observer);
+  }
+  const limits = createRateLimiter(options.rateLimit, resolved.log, observer?.limited);
   const held = new Set<Abortable>();
   const counters = { waiting: 0 };
   const inFlight = new Set<Promise<void>>();
@@ -120,6 +145,26 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       validTopic = topic;
     }
     return broker.publish(topic, data);
+  };
+  const onRecordFailed = (error: unknown) =>
+    log({
+      level: 'warn',
+      event: 'publish.record-failed',
+      message:
+        'published, but the idempotency record could not be stored: a retry may publish again',
+      error,
+    });
+  const publishWithId = (topic: string, data: unknown, id: string | undefined) =>
+    publishOnce(
+      broker,
+      id === undefined ? { topic, data } : { topic, data, id },
+      { ttlMs: resolved.idempotencyTtl, onRecordFailed },
+      publish,
+    );
+  // A publish from outside (the publish API): per-topic rate limit, then once per id.
+  const publishFromApi = async (message: PublishMessage): Promise<string> => {
+    await limits?.publish(message.topic);
+    return publishWithId(message.topic, message.data, message.id);
   };
 
   let streams = 0;
@@ -148,8 +193,13 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       });
       const headers: Record<string, string> = {};
       // The rest of a too-large body is discarded, not read: close the connection after.
-      if (error.status === 413) headers.connection = 'close';
-      if (error.status === 503) headers['retry-after'] = String(resolved.retryAfter);
+      if (error.status === 413) {
+        headers.connection = 'close';
+        observer?.limited('body');
+      }
+      if (error.status === 503 || error.status === 429) {
+        headers['retry-after'] = String(error.retryAfter ?? resolved.retryAfter);
+      }
       sendError(res, error.status, error.code, error.message, headers);
       return;
     }
@@ -183,6 +233,8 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     wakes: createWakeBatcher(resolved.coalesceMs),
     track,
     fail,
+    observer,
+    limits,
   };
   const hub = createWebSocketHub(context, () => draining);
 
@@ -210,6 +262,9 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
         upgrade: 'websocket',
       });
     }
+    if (rest === PUBLISH_PATH && resolved.publishApi?.route) {
+      return handlePublishApi(resolved.publishApi, publishFromApi, req, res);
+    }
     if (rest.startsWith('_')) {
       throw new CometServerError(404, 'not_found', `path "${rest}" is not served here`);
     }
@@ -218,7 +273,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
   };
 
   return {
-    broker,
+    broker: givenBroker,
 
     handle(req, res, next) {
       const rest = subPath(req, resolved.path);
@@ -227,12 +282,38 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
         else sendError(res, 404, 'not_found', 'not found');
         return;
       }
+      if (observer) {
+        const name = routeName(rest);
+        res.once('finish', () => observer.answered(name, res.statusCode));
+      }
       track(
         route(req, res, rest)
           .catch((error: unknown) => fail(req, res, error))
           .catch(() => {}),
       );
     },
+
+    publishHandler: resolved.publishApi
+      ? (req, res) => {
+          const api = resolved.publishApi;
+          if (!api) return;
+          if (observer) res.once('finish', () => observer.answered('publish', res.statusCode));
+          track(
+            (async () => {
+              if (draining) {
+                throw new CometServerError(
+                  503,
+                  'unavailable',
+                  'the server is shutting down; retry',
+                );
+              }
+              await handlePublishApi(api, publishFromApi, req, res);
+            })()
+              .catch((error: unknown) => fail(req, res, error))
+              .catch(() => {}),
+          );
+        }
+      : undefined,
 
     attach(server) {
       const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -258,7 +339,15 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       }
     },
 
-    publish,
+    publish(topic, data, publishOptions) {
+      const id = publishOptions?.id;
+      if (id === undefined) return publish(topic, data);
+      const problem = publishIdProblem(id);
+      if (problem !== undefined) {
+        return Promise.reject(new CometServerError(400, 'bad_request', problem));
+      }
+      return publishWithId(topic, data, id);
+    },
 
     async recent(topic, limit = 50) {
       assertTopic(topic);
@@ -284,22 +373,34 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
         wakeAll();
         await Promise.allSettled([hub.close(), ...inFlight]);
         stopBrokerErrors?.();
-        if (ownsBroker) await broker.close();
+        metrics?.stop();
+        if (ownsBroker) await givenBroker.close();
       })();
       return closing;
     },
 
-    stats() {
-      return {
-        held: held.size,
-        waiting: counters.waiting,
-        inFlight: inFlight.size,
-        draining,
-        streams,
-        sockets: hub.size(),
-      };
-    },
+    stats,
   };
+
+  function stats(): CometServerStats {
+    return {
+      held: held.size,
+      waiting: counters.waiting,
+      inFlight: inFlight.size,
+      draining,
+      streams,
+      sockets: hub.size(),
+    };
+  }
+}
+
+/** The route of a path under the base, for the answer-status metric. */
+function routeName(rest: string): RouteName {
+  if (rest === '') return 'poll';
+  if (rest === STREAM_PATH) return 'stream';
+  if (rest === PUBLISH_PATH) return 'publish';
+  if (rest.startsWith('_')) return 'other';
+  return 'send';
 }
 
 function methodNotAllowed(res: ServerResponse, allow: string): void {

@@ -12,14 +12,20 @@ export class CometServerError extends Error {
   readonly status: number;
   /** The error code of the answer body. */
   readonly code: ErrorCode | (string & {});
+  /**
+   * Seconds for the answer's `Retry-After` (a `429` or `503`); the server's `retryAfter` option
+   * when absent.
+   */
+  readonly retryAfter: number | undefined;
 
   constructor(
     status: number,
     code: ErrorCode | (string & {}),
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfter?: number },
   ) {
     super(message, options);
+    this.retryAfter = options?.retryAfter;
     if (!Number.isInteger(status) || status < 400 || status > 599) {
       throw new RangeError(`CometServerError status must be an integer 400 to 599, got ${status}`);
     }

@@ -1,6 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { TopicErrorBody } from '@cometkit/core/protocol';
 import type { Broker } from './broker';
+import type { CometMetrics } from './metrics';
+import {
+  type PublishApiOptions,
+  type ResolvedPublishApiOptions,
+  resolvePublishApiOptions,
+} from './publish-api';
+import type { RateLimitOptions } from './rate-limit';
 
 /** What a request asks to do with a topic, for {@link AuthorizeHook}. */
 export type AuthorizeAction = 'poll' | 'send';
@@ -167,6 +174,23 @@ export interface CometServerOptions {
    * @default undefined (silent)
    */
   logger?: (event: ServerLogEvent) => void;
+  /**
+   * The HTTP publish API (`POST {path}/_publish`, and `comet.publishHandler` for an internal
+   * port), for publishers outside this process. Needs a `key` or an `authorize` hook.
+   * @default undefined (off: `{path}/_publish` answers 404)
+   */
+  publishApi?: PublishApiOptions;
+  /**
+   * Rate limits per client (requests, sends) and per topic (publishes), answered with `429`
+   * and `Retry-After`.
+   * @default undefined (no limits)
+   */
+  rateLimit?: RateLimitOptions;
+  /**
+   * Prometheus metrics from `createCometMetrics()`, fed by this server.
+   * @default undefined (no metrics, no overhead)
+   */
+  metrics?: CometMetrics;
 }
 
 /** The options with every default filled in, read by the rest of the server. */
@@ -185,6 +209,7 @@ export interface ResolvedServerOptions {
   cors: Required<CorsOptions> | undefined;
   authorize: AuthorizeHook | undefined;
   onSend: OnSendHook | undefined;
+  publishApi: ResolvedPublishApiOptions | undefined;
   log: (event: ServerLogEvent) => void;
 }
 
@@ -232,6 +257,8 @@ export function resolveServerOptions(options: CometServerOptions): ResolvedServe
     },
     authorize: options.authorize,
     onSend: options.onSend,
+    publishApi:
+      options.publishApi === undefined ? undefined : resolvePublishApiOptions(options.publishApi),
     log: logger
       ? (event) => {
           try {

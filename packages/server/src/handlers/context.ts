@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HoldTimer } from '../hold-timer';
+import type { ServerObserver } from '../observer';
 import type { Abortable, PollContext, WakeBatcher } from '../poll';
+import type { RateLimiter } from '../rate-limit';
 
 /** What every transport handler gets from the server. */
 export interface HandlerContext extends PollContext {
@@ -18,4 +20,8 @@ export interface HandlerContext extends PollContext {
   track(task: Promise<void>): void;
   /** Answers `thrown` as the error answer it maps to (and logs it), as a failed request is. */
   fail(req: IncomingMessage, res: ServerResponse, thrown: unknown): void;
+  /** Receives what metrics count; undefined without `metrics`. */
+  readonly observer: ServerObserver | undefined;
+  /** The rate limits; undefined without `rateLimit`. */
+  readonly limits: RateLimiter | undefined;
 }
