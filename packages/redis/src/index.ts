@@ -1,3 +1,8 @@
 export { isRedisBrokerError, RedisBrokerError, type RedisBrokerErrorCode } from './errors';
 export type { RedisBrokerOptions } from './options';
+export {
+  createRedisPublisher,
+  type RedisPublisher,
+  type RedisPublisherOptions,
+} from './publisher';
 export { createRedisBroker, type RedisBroker } from './redis-broker';

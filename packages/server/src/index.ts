@@ -18,6 +18,20 @@ export {
   type UpgradeSource,
 } from './create-server';
 export { CometServerError, isCometServerError } from './errors';
+export {
+  type CometMetrics,
+  type CometMetricsOptions,
+  createCometMetrics,
+  type MetricsSource,
+  OTHER_TOPIC,
+} from './metrics';
+export type {
+  BrokerOperation,
+  LimitName,
+  RouteName,
+  ServerObserver,
+  TransportName,
+} from './observer';
 export type {
   AuthorizeAction,
   AuthorizeContext,
@@ -28,3 +42,22 @@ export type {
   SendContext,
   ServerLogEvent,
 } from './options';
+export {
+  MAX_PUBLISH_ID_LENGTH,
+  type PublishMessage,
+  type PublishOptions,
+  parsePublishMessage,
+  publishIdProblem,
+  publishKey,
+  publishOnce,
+  type RunOnceOptions,
+  runOnce,
+} from './publish';
+export type { PublishApiOptions } from './publish-api';
+export {
+  defaultRateLimitKey,
+  type RateLimitKeyContext,
+  type RateLimitName,
+  type RateLimitOptions,
+  type RateLimitRule,
+} from './rate-limit';
