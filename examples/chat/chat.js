@@ -1,259 +1,325 @@
 // The support chat with nothing but the script-tag build: `Cometkit` is the global that
-// /cometkit.global.js defines. No bundler, no framework; text only ever goes in textContent.
+// /cometkit.global.js defines. No bundler, no framework: this file is a native module that
+// imports only the demo's shared rules (/shared/demo.js); text only ever goes in textContent.
 // The contract this page follows is examples/CHAT.md.
-(() => {
-  const ROOM = /^[a-z0-9-]{1,40}$/;
-  const ROLES = ['agent', 'customer'];
-  const TYPING_EVERY_MS = 2000; // send `typing: true` at most this often
-  const TYPING_IDLE_MS = 3000; // then `typing: false` after this long without a key
-  const TYPING_SHOWN_MS = 4000; // someone else's "is typing…" lasts this long
+import {
+  createConnectionReport,
+  describeWait,
+  joinProblem,
+  NAME_MAX,
+  readQuery,
+} from '/shared/demo.js';
 
-  const $ = (id) => document.getElementById(id);
-  const joinForm = $('join-form');
-  const nameInput = $('name-input');
-  const roleSelect = $('role-select');
-  const roomInput = $('room-input');
-  const chat = $('chat');
-  const list = $('messages');
-  const typingLine = $('typing');
-  const composer = $('composer');
-  const input = $('input');
-  const sendButton = $('send');
-  const errorLine = $('error');
-  const connection = $('connection');
+const ROLES = ['agent', 'customer'];
+const TYPING_EVERY_MS = 2000; // send `typing: true` at most this often
+const TYPING_IDLE_MS = 3000; // then `typing: false` after this long without a key
+const TYPING_SHOWN_MS = 4000; // someone else's "is typing…" lasts this long
+const NEAR_BOTTOM_PX = 40; // closer than this to the end counts as "reading the newest"
 
-  function showConnection(state) {
-    let text = state.status;
-    if (state.status === 'connected') text = `connected · ${state.transport}`;
-    else if (state.status === 'connecting') text = `connecting · ${state.transport}`;
-    else if (state.status === 'reconnecting') {
-      text = `reconnecting (attempt ${state.attempt}) · ${state.error.message}`;
-    } else if (state.status === 'failed') text = `failed · ${state.error.message}`;
-    connection.textContent = text;
-    connection.dataset.status = state.status;
-    if (state.transport) connection.dataset.transport = state.transport;
-    else delete connection.dataset.transport;
-  }
+const $ = (id) => document.getElementById(id);
+const joinForm = $('join-form');
+const nameInput = $('name-input');
+const roleSelect = $('role-select');
+const roomInput = $('room-input');
+const joinError = $('join-error');
+const chat = $('chat');
+const list = $('messages');
+const empty = $('empty');
+const typingLine = $('typing');
+const composer = $('composer');
+const input = $('input');
+const sendButton = $('send');
+const errorLine = $('error');
+const connection = $('connection');
 
-  function showError(message) {
-    errorLine.textContent = message;
-  }
+function showError(message) {
+  errorLine.textContent = message;
+}
 
-  if (typeof window.Cometkit === 'undefined') {
-    showConnection({ status: 'failed', error: { message: 'cometkit.global.js did not load' } });
-    showError('/cometkit.global.js is missing: run pnpm build in the repository, then reload.');
-    joinForm.querySelector('button').disabled = true;
-    return;
-  }
+function showJoinProblem(problem) {
+  joinError.textContent = problem?.message ?? '';
+  nameInput.setAttribute('aria-invalid', String(problem?.field === 'name'));
+  roomInput.setAttribute('aria-invalid', String(problem?.field === 'room'));
+}
 
+if (typeof window.Cometkit === 'undefined') {
+  connection.textContent = 'failed: cometkit.global.js did not load';
+  connection.dataset.status = 'failed';
+  showJoinProblem({ message: '/cometkit.global.js is missing: run pnpm build, then reload.' });
+  $('join').disabled = true;
+} else {
   // ---- the join form, prefilled from ?room=&name=&role= ----
-  const params = new URLSearchParams(location.search);
-  const roomParam = params.get('room');
-  if (roomParam && ROOM.test(roomParam)) roomInput.value = roomParam;
-  if (params.get('name')) nameInput.value = params.get('name').slice(0, 40);
-  if (ROLES.includes(params.get('role'))) roleSelect.value = params.get('role');
+  const query = readQuery(location.search);
+  roomInput.value = query.room;
+  nameInput.value = query.name;
+  roleSelect.value = query.role;
+  if (query.problem) showJoinProblem({ field: 'room', message: query.problem });
 
   joinForm.addEventListener('submit', (event) => {
     event.preventDefault();
-    const name = nameInput.value.trim();
-    const room = roomInput.value.trim();
-    if (!name || !ROOM.test(room)) {
-      joinForm.reportValidity();
+    const me = {
+      name: nameInput.value.trim().slice(0, NAME_MAX),
+      role: roleSelect.value,
+      room: roomInput.value.trim(),
+    };
+    const problem = joinProblem(me);
+    showJoinProblem(problem);
+    if (problem) {
+      (problem.field === 'room' ? roomInput : nameInput).focus();
       return;
     }
-    join({ name, role: roleSelect.value, room });
+    join(me);
   });
 
-  if (params.get('name')?.trim() && ROLES.includes(params.get('role'))) {
-    join({
-      name: params.get('name').trim().slice(0, 40),
-      role: params.get('role'),
-      room: ROOM.test(roomParam ?? '') ? roomParam : 'support',
-    });
+  if (query.join) join({ name: query.name, role: query.role, room: query.room });
+}
+
+// ---- the chat ----
+function join(me) {
+  // A reload of this address joins again, so it catches up with what it missed.
+  const here = new URL(location.href);
+  here.searchParams.set('room', me.room);
+  here.searchParams.set('name', me.name);
+  here.searchParams.set('role', me.role);
+  history.replaceState(null, '', here);
+
+  joinForm.hidden = true;
+  chat.hidden = false;
+  $('room-name').textContent = me.room;
+  $('me').textContent = `${me.name} (${me.role})`;
+
+  const chatTopic = `chat:${me.room}`;
+  const typingTopic = `typing:${me.room}`;
+  const client = window.Cometkit.createCometClient({
+    url: '/api/comet',
+    transports: ['websocket', 'stream', 'longpoll'],
+  });
+  // Created with the client, so it hears the very first decisions.
+  const report = createConnectionReport(client);
+  report.subscribe(() => showReport(report.getSnapshot()));
+  showReport(report.getSnapshot());
+  // What the client decided and why, also for the developer tools.
+  client.on('diagnostic', (d) =>
+    console.info(`[cometkit] ${d.code}: ${d.message}`, d.detail ?? ''),
+  );
+  window.addEventListener('pagehide', () => client.close());
+
+  // ids already shown: history, live messages and a refresh after a reset never repeat one.
+  const shown = new Set();
+  // Own sends the server has taken (id → their pending line) until they come back as messages.
+  const awaiting = new Map();
+
+  const isMine = (data) => data.name === me.name && data.role === me.role;
+  const nearBottom = () => list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_BOTTOM_PX;
+  const scrollToEnd = () => {
+    list.scrollTop = list.scrollHeight;
+  };
+  const showEmpty = () => {
+    empty.hidden = list.children.length > 1;
+  };
+
+  function line(data, { pending }) {
+    const role = ROLES.includes(data.role) ? data.role : 'customer';
+    const item = document.createElement('li');
+    item.className = `message role-${role}`;
+    if (isMine(data)) item.classList.add('mine');
+    if (pending) item.classList.add('pending');
+    item.dataset.testid = pending ? 'pending-message' : 'message';
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.dataset.testid = 'message-name';
+    name.textContent = String(data.name ?? '');
+    const badge = document.createElement('span');
+    badge.className = 'badge';
+    badge.textContent = role;
+    const time = document.createElement('time');
+    if (typeof data.sentAt === 'number') {
+      const at = new Date(data.sentAt);
+      time.dateTime = at.toISOString();
+      time.textContent = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    }
+    const head = document.createElement('div');
+    head.className = 'head';
+    head.append(name, badge, time);
+    if (pending || isMine(data)) {
+      const status = document.createElement('span');
+      status.className = 'status';
+      status.dataset.testid = 'message-status';
+      status.dataset.status = pending ? 'pending' : 'delivered';
+      status.textContent = pending ? '◌ pending' : '✓ delivered';
+      head.append(status);
+    }
+    const text = document.createElement('p');
+    text.className = 'text';
+    text.dataset.testid = 'message-text';
+    text.textContent = String(data.text ?? '');
+    item.append(head, text);
+    return item;
   }
 
-  // ---- the chat ----
-  function join(me) {
-    // A reload of this address joins again, so it catches up with what it missed.
-    const here = new URL(location.href);
-    here.searchParams.set('room', me.room);
-    here.searchParams.set('name', me.name);
-    here.searchParams.set('role', me.role);
-    history.replaceState(null, '', here);
+  function render(message) {
+    if (message.id !== undefined) {
+      if (shown.has(message.id)) return;
+      shown.add(message.id);
+    }
+    const data = message.data ?? {};
+    const follow = nearBottom() || isMine(data);
+    const item = line(data, { pending: false });
+    if (message.id !== undefined) item.dataset.id = message.id;
+    // Live messages go before the pending lines, which stay last until they are sent.
+    const firstPending = list.querySelector('.pending');
+    list.insertBefore(item, firstPending);
+    awaiting.get(message.id)?.remove();
+    awaiting.delete(message.id);
+    showEmpty();
+    if (follow) scrollToEnd();
+    forget(data.name, data.role); // a message ends its author's "is typing…"
+  }
 
-    joinForm.hidden = true;
-    chat.hidden = false;
-    $('room-name').textContent = me.room;
-    $('me').textContent = `${me.name} (${me.role})`;
-
-    const chatTopic = `chat:${me.room}`;
-    const typingTopic = `typing:${me.room}`;
-    const client = window.Cometkit.createCometClient({
-      url: '/api/comet',
-      // The client skips what its build does not have yet and ends on long-poll.
-      transports: ['websocket', 'stream', 'longpoll'],
+  async function loadHistory() {
+    const response = await fetch(`/api/chat/history?room=${encodeURIComponent(me.room)}`, {
+      cache: 'no-store',
     });
-    showConnection(client.getState());
-    client.subscribeState(showConnection);
-    // What the client decided and why (fallbacks, lowered waits…), for the developer tools.
-    client.on('diagnostic', (d) =>
-      console.info(`[cometkit] ${d.code}: ${d.message}`, d.detail ?? ''),
-    );
-    window.addEventListener('pagehide', () => client.close());
+    if (!response.ok) throw new Error(`history: the server answered ${response.status}`);
+    return response.json();
+  }
 
-    // ids already shown: history, live messages and a refresh after a reset never repeat one.
-    const shown = new Set();
+  // History first, then the topic from right after it: nothing lost, nothing repeated.
+  loadHistory()
+    .then(({ messages, cursor }) => {
+      for (const message of messages) render(message);
+      scrollToEnd();
+      client.subscribe(chatTopic, (_data, message) => render(message), { cursor });
+    })
+    .catch((error) => {
+      showError(`${error.message}; showing new messages only`);
+      client.subscribe(chatTopic, (_data, message) => render(message));
+    });
 
-    function render(message) {
-      if (message.id !== undefined) {
-        if (shown.has(message.id)) return;
-        shown.add(message.id);
-      }
-      const data = message.data ?? {};
-      const role = ROLES.includes(data.role) ? data.role : 'customer';
-      const item = document.createElement('li');
-      item.className = `message role-${role}`;
-      if (data.name === me.name && data.role === me.role) item.classList.add('mine');
-      item.dataset.testid = 'message';
-      if (message.id !== undefined) item.dataset.id = message.id;
-      const name = document.createElement('span');
-      name.className = 'name';
-      name.dataset.testid = 'message-name';
-      name.textContent = String(data.name ?? '');
-      const badge = document.createElement('span');
-      badge.className = 'badge';
-      badge.textContent = role;
-      const time = document.createElement('time');
-      if (typeof data.sentAt === 'number') {
-        const at = new Date(data.sentAt);
-        time.dateTime = at.toISOString();
-        time.textContent = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-      }
-      const head = document.createElement('div');
-      head.className = 'head';
-      head.append(name, badge, time);
-      const text = document.createElement('p');
-      text.className = 'text';
-      text.dataset.testid = 'message-text';
-      text.textContent = String(data.text ?? '');
-      item.append(head, text);
-      const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-      list.append(item);
-      if (atBottom || item.classList.contains('mine')) list.scrollTop = list.scrollHeight;
-      forget(data.name, data.role); // a message ends its author's "is typing…"
-    }
-
-    async function loadHistory() {
-      const response = await fetch(`/api/chat/history?room=${encodeURIComponent(me.room)}`, {
-        cache: 'no-store',
-      });
-      if (!response.ok) throw new Error(`history: the server answered ${response.status}`);
-      return response.json();
-    }
-
-    // History first, then the topic from right after it: nothing lost, nothing repeated.
+  // The server lost our place (e.g. it restarted): show its history again, then go on.
+  client.on('reset', (event) => {
+    if (event.topic !== chatTopic) return;
     loadHistory()
-      .then(({ messages, cursor }) => {
+      .then(({ messages }) => {
         for (const message of messages) render(message);
-        client.subscribe(chatTopic, (_data, message) => render(message), { cursor });
       })
-      .catch((error) => {
-        showError(`${error.message}; showing new messages only`);
-        client.subscribe(chatTopic, (_data, message) => render(message));
-      });
+      .catch(() => {});
+  });
 
-    // The server lost our place (e.g. it restarted): show its history again, then go on.
-    client.on('reset', (event) => {
-      if (event.topic !== chatTopic) return;
-      loadHistory()
-        .then(({ messages }) => {
-          for (const message of messages) render(message);
-        })
-        .catch(() => {});
-    });
+  // ---- the connection pill and panel ----
+  function showReport(r) {
+    connection.textContent = r.summary;
+    connection.dataset.status = r.state.status;
+    $('panel-transport').textContent = r.transport ?? 'none yet';
+    $('panel-why').textContent = r.why ?? 'not connected yet';
+    $('panel-wait').textContent = describeWait(r.waitMs);
+    $('panel-reconnects').textContent =
+      r.reconnects === 0 ? '0' : `${r.reconnects}: ${r.reasons.join('; ')}`;
+    $('panel-events').replaceChildren(
+      ...r.events.map((e) => {
+        const item = document.createElement('li');
+        item.textContent = e.text;
+        return item;
+      }),
+    );
+  }
 
-    // ---- who is typing ----
-    const typers = new Map(); // "role:name" → { name, timer }
+  // ---- who is typing ----
+  const typers = new Map(); // "role:name" → { name, timer }
 
-    function showTypers() {
-      const names = [...typers.values()].map((t) => t.name);
-      typingLine.textContent =
-        names.length === 0
-          ? ''
-          : names.length === 1
-            ? `${names[0]} is typing…`
-            : `${names.slice(0, -1).join(', ')} and ${names.at(-1)} are typing…`;
-    }
+  function showTypers() {
+    const names = [...typers.values()].map((t) => t.name);
+    typingLine.textContent =
+      names.length === 0
+        ? ''
+        : names.length === 1
+          ? `${names[0]} is typing…`
+          : `${names.slice(0, -1).join(', ')} and ${names.at(-1)} are typing…`;
+  }
 
-    function forget(name, role) {
-      const key = `${role}:${name}`;
-      const typer = typers.get(key);
-      if (!typer) return;
-      clearTimeout(typer.timer);
-      typers.delete(key);
+  function forget(name, role) {
+    const key = `${role}:${name}`;
+    const typer = typers.get(key);
+    if (!typer) return;
+    clearTimeout(typer.timer);
+    typers.delete(key);
+    showTypers();
+  }
+
+  client.subscribe(typingTopic, (data) => {
+    if (!data || isMine(data)) return;
+    forget(data.name, data.role);
+    if (data.typing === true) {
+      const key = `${data.role}:${data.name}`;
+      const timer = setTimeout(() => forget(data.name, data.role), TYPING_SHOWN_MS);
+      typers.set(key, { name: String(data.name), timer });
       showTypers();
     }
+  });
 
-    client.subscribe(typingTopic, (data) => {
-      if (!data || (data.name === me.name && data.role === me.role)) return;
-      forget(data.name, data.role);
-      if (data.typing === true) {
-        const key = `${data.role}:${data.name}`;
-        const timer = setTimeout(() => forget(data.name, data.role), TYPING_SHOWN_MS);
-        typers.set(key, { name: String(data.name), timer });
-        showTypers();
-      }
-    });
-
-    let lastTypingSent = 0;
-    let typingIdle;
-    const sendTyping = (typing) => {
-      client.send(typingTopic, { name: me.name, role: me.role, typing }).catch(() => {}); // a lost typing notice is not worth an error line
-    };
-    function stopTyping() {
-      clearTimeout(typingIdle);
-      typingIdle = undefined;
-      if (lastTypingSent !== 0) {
-        lastTypingSent = 0;
-        sendTyping(false);
-      }
+  let lastTypingSent = 0;
+  let typingIdle;
+  const sendTyping = (typing) => {
+    client.send(typingTopic, { name: me.name, role: me.role, typing }).catch(() => {}); // a lost typing notice is not worth an error line
+  };
+  function stopTyping() {
+    clearTimeout(typingIdle);
+    typingIdle = undefined;
+    if (lastTypingSent !== 0) {
+      lastTypingSent = 0;
+      sendTyping(false);
     }
+  }
 
-    // ---- the composer ----
-    const blank = () => input.value.trim() === '';
-    input.addEventListener('input', () => {
-      sendButton.disabled = blank();
-      if (blank()) {
-        stopTyping();
-        return;
-      }
-      const now = Date.now();
-      if (now - lastTypingSent >= TYPING_EVERY_MS) {
-        lastTypingSent = now;
-        sendTyping(true);
-      }
-      clearTimeout(typingIdle);
-      typingIdle = setTimeout(stopTyping, TYPING_IDLE_MS);
-    });
-
-    composer.addEventListener('submit', (event) => {
-      event.preventDefault();
-      if (blank()) return;
-      const text = input.value;
-      input.value = '';
-      sendButton.disabled = true;
-      showError('');
+  // ---- the composer ----
+  const blank = () => input.value.trim() === '';
+  input.addEventListener('input', () => {
+    sendButton.disabled = blank();
+    if (blank()) {
       stopTyping();
-      client.send(chatTopic, { name: me.name, role: me.role, text }).catch((error) => {
+      return;
+    }
+    const now = Date.now();
+    if (now - lastTypingSent >= TYPING_EVERY_MS) {
+      lastTypingSent = now;
+      sendTyping(true);
+    }
+    clearTimeout(typingIdle);
+    typingIdle = setTimeout(stopTyping, TYPING_IDLE_MS);
+  });
+
+  composer.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (blank()) return;
+    const text = input.value;
+    input.value = '';
+    sendButton.disabled = true;
+    showError('');
+    stopTyping();
+    // Shown at once as pending: the client queues it while offline and sends it later.
+    const pending = line({ name: me.name, role: me.role, text }, { pending: true });
+    list.append(pending);
+    showEmpty();
+    scrollToEnd();
+    client.send(chatTopic, { name: me.name, role: me.role, text }).then(
+      (id) => {
+        // Delivered: the message itself replaces the pending line (now, or when it arrives).
+        if (shown.has(id)) pending.remove();
+        else awaiting.set(id, pending);
+        showEmpty();
+      },
+      (error) => {
+        pending.remove();
+        showEmpty();
         showError(error.message);
         // Give the text back so it can be fixed, unless something new was typed meanwhile.
         if (input.value === '') {
           input.value = text;
           sendButton.disabled = blank();
         }
-      });
-    });
+      },
+    );
+  });
 
-    input.focus();
-  }
-})();
+  input.focus();
+}

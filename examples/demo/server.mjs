@@ -40,6 +40,9 @@ const SITES = [
   },
 ];
 const GLOBAL_SCRIPT = join(repo, 'packages/core/dist/cometkit.global.js');
+/** What the three UIs share (examples/shared): the look, the join rules and panel, the icon. */
+const SHARED = join(repo, 'examples/shared');
+const SHARED_FILES = new Set(['demo.css', 'demo.js', 'favicon.svg']);
 
 const CONTENT_TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -155,8 +158,8 @@ function page(title, body) {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="/script-tag/chat.css">
+<link rel="icon" href="/shared/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/shared/demo.css">
 </head>
 <body class="plain-page">
 <main>
@@ -346,6 +349,15 @@ export async function startDemo({ port = 3000, frontPort = 3001, host = '127.0.0
         return;
       }
       await sendFile(req, res, GLOBAL_SCRIPT, size);
+      return;
+    }
+    if (pathname.startsWith('/shared/') || pathname === '/favicon.ico') {
+      // Browsers ask for /favicon.ico on their own; the shared icon answers, never a 404.
+      const name = pathname === '/favicon.ico' ? 'favicon.svg' : pathname.slice('/shared/'.length);
+      const path = join(SHARED, name);
+      const size = SHARED_FILES.has(name) ? await fileSize(path) : undefined;
+      if (size === undefined) return notFound(res);
+      await sendFile(req, res, path, size, { 'content-security-policy': STRICT_CSP });
       return;
     }
     if (pathname === '/') {

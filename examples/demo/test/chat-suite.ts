@@ -22,11 +22,14 @@ const LAUNCH_ARGS = [
 ];
 
 const repo = (path: string) => fileURLToPath(new URL(`../../../${path}`, import.meta.url));
-const SCREENSHOTS = repo('artifacts/screenshots');
+/** Kept by CI as an artifact (gitignored). */
+const SCREENSHOTS = repo('test-results/demo');
 
 /** One of the three UIs and the file its build must have produced. */
 export interface Ui {
   id: 'script-tag' | 'react' | 'angular';
+  /** The label the UI shows next to its title. */
+  label: string;
   /** Where the demo serves it. */
   path: string;
   /** A file the UI cannot work without (repository-relative) and how to make it. */
@@ -36,11 +39,13 @@ export interface Ui {
 export const UIS: Record<Ui['id'], Ui> = {
   'script-tag': {
     id: 'script-tag',
+    label: 'Script tag',
     path: '/script-tag/',
     needs: { file: 'packages/core/dist/cometkit.global.js', how: 'pnpm build' },
   },
   react: {
     id: 'react',
+    label: 'React',
     path: '/react/',
     needs: {
       file: 'examples/react-chat/dist/index.html',
@@ -49,6 +54,7 @@ export const UIS: Record<Ui['id'], Ui> = {
   },
   angular: {
     id: 'angular',
+    label: 'Angular',
     path: '/angular/',
     needs: {
       file: 'examples/angular-chat/dist/browser/index.html',
@@ -79,6 +85,19 @@ const texts = (page: Page) =>
 async function expectMessages(page: Page, expected: string[]): Promise<void> {
   await poll(() => texts(page)).toEqual(expected);
 }
+
+/** Whether the message list shows its end (scrolled to the newest line). */
+const atEnd = (page: Page) =>
+  page
+    .getByTestId('messages')
+    .evaluate((list) => list.scrollHeight - list.scrollTop - list.clientHeight <= 2);
+
+/** Whether the message list is taller than its box, so that scrolling means something. */
+const overflows = (page: Page) =>
+  page.getByTestId('messages').evaluate((list) => list.scrollHeight > list.clientHeight + 100);
+
+/** A chat line as the server publishes it, for filling a room from the test. */
+const line = (person: Person, text: string) => ({ ...person, text, sentAt: Date.now() });
 
 /** Writes `text` and sends it with Enter or the send button. */
 async function send(page: Page, text: string, how: 'enter' | 'click' = 'enter'): Promise<void> {
@@ -142,6 +161,28 @@ export function chatSuite(ui: Ui): void {
       const base: string = via === 'direct' ? demo.url : demo.frontUrl;
       const problems: string[] = [];
 
+      /**
+       * Page errors, console errors and HTTP errors (a favicon 404 included) become problems;
+       * through the front, the browser's own log of the refused WebSocket handshake is the
+       * expected story, not a problem.
+       */
+      const watch = (page: Page, who: string) => {
+        page.on('pageerror', (error) => problems.push(`${who}: ${error.message}`));
+        page.on('console', (message) => {
+          if (message.type() !== 'error') return;
+          const text = message.text();
+          if (via === 'front' && /WebSocket connection to .* failed/.test(text)) return;
+          if (allowed.some((pattern) => pattern.test(text))) return;
+          problems.push(`${who}: console error "${text}"`);
+        });
+        page.on('response', (response) => {
+          if (response.status() >= 400 && !allowed.some((p) => p.test(response.url()))) {
+            problems.push(`${who}: ${response.status()} for ${response.url()}`);
+          }
+        });
+      };
+      const allowed: RegExp[] = [];
+
       const address = (room: string, person?: Person) => {
         const url = new URL(ui.path, base);
         url.searchParams.set('room', room);
@@ -158,7 +199,7 @@ export function chatSuite(ui: Ui): void {
         const context = await browser.newContext({ viewport: { width: 900, height: 720 } });
         cleanups.push(() => context.close());
         const page = await context.newPage();
-        page.on('pageerror', (error) => problems.push(`${person.name}: ${error.message}`));
+        watch(page, person.name);
         page.on('dialog', (dialog) => {
           problems.push(`${person.name}: a ${dialog.type()} dialog "${dialog.message()}"`);
           void dialog.dismiss();
@@ -187,8 +228,23 @@ export function chatSuite(ui: Ui): void {
         if (via === 'front') expect(text).not.toMatch(/websocket/);
       }
 
-      const finish = () => expect(problems, 'page errors and dialogs').toEqual([]);
-      return { address, open, connected, finish };
+      /** A page that has not joined: the join form at `url`. */
+      async function visit(url: string) {
+        if (!browser) throw new Error('no browser');
+        const context = await browser.newContext({ viewport: { width: 900, height: 720 } });
+        cleanups.push(() => context.close());
+        const page = await context.newPage();
+        watch(page, 'visitor');
+        await page.goto(url);
+        await page.getByTestId('join-form').waitFor();
+        return page;
+      }
+
+      /** Console errors matching `pattern` are expected in this test (e.g. while offline). */
+      const allow = (pattern: RegExp) => allowed.push(pattern);
+      const finish = () =>
+        expect(problems, 'page errors, console errors, HTTP errors and dialogs').toEqual([]);
+      return { demo, base, address, open, visit, connected, allow, finish };
     }
 
     for (const via of ['direct', 'front'] as const) {
@@ -198,6 +254,21 @@ export function chatSuite(ui: Ui): void {
         const { open, finish } = await setup(via);
         const agent = await open('support', ANN);
         const customer = await open('support', BOB, 'form');
+        expect(await agent.getByTestId('ui-label').textContent()).toBe(ui.label);
+        await poll(() => agent.getByTestId('empty').textContent()).toMatch(/no messages yet/i);
+
+        // The panel tells the transport and why, from the client's diagnostics.
+        for (const page of [agent, customer]) {
+          const transport = page.getByTestId('panel-transport');
+          const why = page.getByTestId('panel-why');
+          if (via === 'direct') {
+            await poll(() => transport.textContent()).toBe('websocket');
+            await poll(() => why.textContent()).toMatch(/websocket: the first choice/);
+          } else {
+            await poll(() => transport.textContent()).toBe('stream');
+            await poll(() => why.textContent()).toMatch(/websocket refused, fell back to stream/);
+          }
+        }
 
         // The customer types: the agent sees it, then the message.
         await customer.getByTestId('input').pressSequentially('Hello, my order is late');
@@ -205,6 +276,7 @@ export function chatSuite(ui: Ui): void {
         await customer.getByTestId('input').press('Enter');
         await expectMessages(agent, ['Hello, my order is late']);
         await expectMessages(customer, ['Hello, my order is late']);
+        expect(await agent.getByTestId('empty').isVisible(), 'no "empty room" text').toBe(false);
         await poll(() => customer.getByTestId('input').inputValue()).toBe('');
 
         await send(agent, 'Hi Bob, let me look at it', 'click');
@@ -311,6 +383,130 @@ export function chatSuite(ui: Ui): void {
       await input.press('Enter');
       await expectMessages(agent, ['x'.repeat(2000)]);
       await expectMessages(customer, ['x'.repeat(2000)]);
+      finish();
+    });
+
+    it('keeps the newest message in view on join, on a received message and after a send', async () => {
+      const { demo, open, finish } = await setup('direct');
+      const earlier = Array.from({ length: 30 }, (_, i) => `earlier ${i + 1}`);
+      for (const text of earlier) await demo.comet.publish('chat:scroll', line(BOB, text));
+
+      const agent = await open('scroll', ANN);
+      await expectMessages(agent, earlier);
+      expect(await overflows(agent), 'enough lines to scroll').toBe(true);
+      await poll(() => atEnd(agent)).toBe(true);
+
+      await demo.comet.publish('chat:scroll', line(BOB, 'received'));
+      await expectMessages(agent, [...earlier, 'received']);
+      await poll(() => atEnd(agent)).toBe(true);
+
+      // Scrolled up to read, then sending: the own line comes into view anyway.
+      await agent.getByTestId('messages').evaluate((list) => {
+        list.scrollTop = 0;
+      });
+      await send(agent, 'sent');
+      await expectMessages(agent, [...earlier, 'received', 'sent']);
+      await poll(() => atEnd(agent)).toBe(true);
+      finish();
+    });
+
+    it('wraps a 2 000-character word inside its bubble, with no horizontal overflow', async () => {
+      const { open, finish } = await setup('direct');
+      const agent = await open('long-word', ANN);
+      const word = 'y'.repeat(2000);
+      await send(agent, word);
+      await expectMessages(agent, [word]);
+      const widths = await agent.evaluate(() => {
+        const list = document.querySelector('[data-testid="messages"]') as HTMLElement;
+        const bubble = list.querySelector('[data-testid="message"]') as HTMLElement;
+        return {
+          page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+          list: list.scrollWidth - list.clientWidth,
+          bubble: bubble.getBoundingClientRect().right - list.getBoundingClientRect().right,
+        };
+      });
+      expect(widths.page, 'the page is no wider than the window').toBeLessThanOrEqual(0);
+      expect(widths.list, 'the list does not scroll sideways').toBeLessThanOrEqual(0);
+      expect(widths.bubble, 'the bubble ends inside the list').toBeLessThanOrEqual(0);
+      await agent.screenshot({ path: `${SCREENSHOTS}/${ui.id}-long-word.png` });
+      finish();
+    });
+
+    it('shows an error for a bad room in the address and for a blank name, and joins neither', async () => {
+      const { address, visit, connected, finish } = await setup('direct');
+      const url = new URL(address('x', ANN));
+      url.searchParams.set('room', 'Bad Room!');
+      const page = await visit(url.href);
+      const error = page.getByTestId('join-error');
+      await poll(() => error.textContent()).toContain('"Bad Room!" is not a room');
+      expect(await page.getByTestId('messages').isVisible(), 'not joined').toBe(false);
+      expect(await page.getByTestId('room-input').inputValue()).toBe('Bad Room!');
+      await page.screenshot({ path: `${SCREENSHOTS}/${ui.id}-bad-room.png` });
+
+      await page.getByTestId('room-input').fill('fixed-room');
+      await page.getByTestId('name-input').fill('   ');
+      await page.getByTestId('join').click();
+      await poll(() => error.textContent()).toContain('Enter your name');
+      expect(await page.getByTestId('join-form').isVisible(), 'still the form').toBe(true);
+
+      await page.getByTestId('name-input').fill('Ann');
+      await page.getByTestId('join').click();
+      await page.getByTestId('join-form').waitFor({ state: 'hidden' });
+      await connected(page);
+      expect(new URL(page.url()).searchParams.get('room')).toBe('fixed-room');
+      await poll(() => page.getByTestId('empty').textContent()).toMatch(/no messages yet/i);
+      finish();
+    });
+
+    it('shows a message sent offline as pending, then as delivered', async () => {
+      const { open, allow, finish } = await setup('direct');
+      // Requests the browser refuses while offline are logged by Chromium itself.
+      allow(/ERR_INTERNET_DISCONNECTED|ERR_NETWORK_CHANGED/);
+      const agent = await open('offline', ANN);
+      const customer = await open('offline', BOB);
+
+      await customer.context().setOffline(true);
+      await poll(() => customer.getByTestId('connection').textContent()).toMatch(/offline/);
+      await send(customer, 'sent while offline');
+      const pending = customer.getByTestId('pending-message');
+      await poll(() => pending.getByTestId('message-text').allTextContents()).toEqual([
+        'sent while offline',
+      ]);
+      expect(await pending.getByTestId('message-status').getAttribute('data-status')).toBe(
+        'pending',
+      );
+      await poll(() => customer.getByTestId('input').inputValue()).toBe('');
+      await customer.screenshot({ path: `${SCREENSHOTS}/${ui.id}-pending-offline.png` });
+
+      await customer.context().setOffline(false);
+      await expectMessages(customer, ['sent while offline']);
+      await expectMessages(agent, ['sent while offline']);
+      await poll(() => pending.count()).toBe(0);
+      const mine = customer.getByTestId('message').getByTestId('message-status');
+      expect(await mine.getAttribute('data-status')).toBe('delivered');
+      finish();
+    });
+
+    it('looks finished: a conversation through the front, for the screenshots', async () => {
+      const { open, finish } = await setup('front');
+      const agent = await open('showcase', ANN);
+      const customer = await open('showcase', BOB);
+      const talk = [
+        [customer, 'Hi! My parcel 4471 says delivered, but nothing is here.'],
+        [agent, 'Sorry about that, Bob. Let me check with the carrier.'],
+        [agent, 'It was left at the neighbour at number 12. Can you ask there?'],
+        [customer, 'Got it, thank you!'],
+      ] as const;
+      const said: string[] = [];
+      for (const [page, text] of talk) {
+        await send(page, text);
+        said.push(text);
+        await expectMessages(agent, said);
+        await expectMessages(customer, said);
+      }
+      await poll(() => agent.getByTestId('panel-why').textContent()).toMatch(/fell back/);
+      await agent.screenshot({ path: `${SCREENSHOTS}/${ui.id}-showcase-agent.png` });
+      await customer.screenshot({ path: `${SCREENSHOTS}/${ui.id}-showcase-customer.png` });
       finish();
     });
   });

@@ -1,6 +1,9 @@
-import { useState } from 'react';
+// The React support chat's shell: the top bar (which UI, the status pill), then the join form
+// or the room. The join rules and the connection report are the demo's shared ones.
+import { useState, useSyncExternalStore } from 'react';
+import { readQuery } from '../../shared/demo.js';
 import { ChatRoom } from './chat-room';
-import type { Role } from './comet';
+import { connectionReport, type Role } from './comet';
 import { JoinForm } from './join-form';
 
 /** Who is chatting, and where. */
@@ -10,45 +13,58 @@ export interface Identity {
   role: Role;
 }
 
-const ROOM = /^[a-z0-9-]{1,40}$/;
-
-/** `?room=…&name=…&role=…` prefill the form; with both name and role the page joins at once. */
-function fromQuery(search: string): { room: string; name: string; role: Role | undefined } {
-  const params = new URLSearchParams(search);
-  const room = params.get('room') ?? '';
-  const role = params.get('role');
-  return {
-    room: ROOM.test(room) ? room : 'support',
-    name: (params.get('name') ?? '').trim().slice(0, 40),
-    role: role === 'agent' || role === 'customer' ? role : undefined,
-  };
+/** The connection report: one external store, read with `useSyncExternalStore`. */
+export function useConnectionReport() {
+  return useSyncExternalStore(connectionReport.subscribe, connectionReport.getSnapshot);
 }
 
-/** The support chat: the join form, then the room. */
+/** `?room=…&name=…&role=…` prefill the form; with both name and role (and a good room) it joins. */
 export function App() {
-  const [query] = useState(() => fromQuery(window.location.search));
+  const [query] = useState(() => readQuery(window.location.search));
   const [identity, setIdentity] = useState<Identity | undefined>(() =>
-    query.name && query.role ? { room: query.room, name: query.name, role: query.role } : undefined,
+    query.join ? { room: query.room, name: query.name, role: query.role } : undefined,
   );
+  const report = useConnectionReport();
+
+  const join = (next: Identity) => {
+    // A reload of this address joins again, so it catches up with what it missed.
+    const here = new URL(window.location.href);
+    for (const [key, value] of Object.entries(next)) here.searchParams.set(key, value);
+    window.history.replaceState(null, '', here);
+    setIdentity(next);
+  };
+
   return (
-    <main className="chat">
-      <header className="chat-header">
-        <h1>Support chat</h1>
-        {identity && (
-          <p className="who">
-            {identity.name} ({identity.role}) in <strong>{identity.room}</strong>
-          </p>
-        )}
+    <>
+      <header className="bar">
+        <h1>
+          Support chat{' '}
+          <span className="flavour" data-testid="ui-label">
+            React
+          </span>
+        </h1>
+        <p
+          className="connection"
+          data-testid="connection"
+          data-status={report.state.status}
+          aria-live="polite"
+        >
+          {report.summary}
+        </p>
       </header>
-      {identity ? (
-        <ChatRoom {...identity} />
-      ) : (
-        <JoinForm
-          name={query.name}
-          role={query.role ?? 'customer'}
-          onJoin={(name, role) => setIdentity({ room: query.room, name, role })}
-        />
-      )}
-    </main>
+      <main>
+        {identity ? (
+          <ChatRoom {...identity} />
+        ) : (
+          <JoinForm
+            name={query.name}
+            role={query.role}
+            room={query.room}
+            problem={query.problem}
+            onJoin={join}
+          />
+        )}
+      </main>
+    </>
   );
 }

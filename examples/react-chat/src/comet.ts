@@ -1,4 +1,5 @@
 import { createCometClient } from '@cometkit/core';
+import { createConnectionReport } from '../../shared/demo.js';
 
 /**
  * A chat line (see examples/CHAT.md). One type serves both directions of `chat:{room}`: a UI
@@ -30,6 +31,9 @@ export type ChatTopics = {
 
 /** The page's one client; the provider gets it, the hooks are typed by it. */
 export const client = createCometClient<ChatTopics>({ url: '/api/comet' });
+
+/** What the connection panel shows, following the client from its creation on. */
+export const connectionReport = createConnectionReport(client);
 
 declare module '@cometkit/react' {
   interface Register {

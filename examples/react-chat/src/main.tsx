@@ -3,7 +3,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './app';
 import { client } from './comet';
-import './styles.css';
+import '../../shared/demo.css';
 
 const root = document.getElementById('root');
 if (!root) throw new Error('#root is missing from index.html');

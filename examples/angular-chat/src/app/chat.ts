@@ -1,4 +1,7 @@
-import type { ConnectionState } from '@cometkit/angular';
+// The Angular chat's types and its binding of the demo's shared connection report.
+import { DestroyRef, InjectionToken, inject, type Signal, signal } from '@angular/core';
+import { COMET_CLIENT } from '@cometkit/angular';
+import { type ConnectionReport, createConnectionReport } from '../../../shared/demo.js';
 
 /** Who is talking. */
 export type Role = 'agent' | 'customer';
@@ -36,39 +39,14 @@ export interface History {
   cursor?: string;
 }
 
-const ROOM = /^[a-z0-9-]{1,40}$/;
-
-/** The room, name and role from `?room=…&name=…&role=…`; `join` when name and role are both given. */
-export function readQuery(search: string): {
-  room: string;
-  name: string;
-  role: Role;
-  join: boolean;
-} {
-  const params = new URLSearchParams(search);
-  const room = params.get('room') ?? '';
-  const name = (params.get('name') ?? '').trim().slice(0, 40);
-  const role = params.get('role');
-  return {
-    room: ROOM.test(room) ? room : 'support',
-    name,
-    role: role === 'agent' ? 'agent' : 'customer',
-    join: name !== '' && (role === 'agent' || role === 'customer'),
-  };
-}
-
-/** The text of the `connection` badge, e.g. `connected · websocket`, `reconnecting (attempt 2)`. */
-export function describeConnection(state: ConnectionState): string {
-  switch (state.status) {
-    case 'connected':
-      return `connected · ${state.transport}`;
-    case 'connecting':
-      return `connecting · ${state.transport}`;
-    case 'reconnecting':
-      return `reconnecting (attempt ${state.attempt})`;
-    case 'failed':
-      return `failed: ${state.error.message}`;
-    default:
-      return state.status;
-  }
-}
+/** The connection report as a signal: one subscription to the shared store, created at start. */
+export const CONNECTION_REPORT = new InjectionToken<Signal<ConnectionReport>>('CONNECTION_REPORT', {
+  providedIn: 'root',
+  factory: () => {
+    const store = createConnectionReport(inject(COMET_CLIENT));
+    const report = signal(store.getSnapshot());
+    store.subscribe(() => report.set(store.getSnapshot()));
+    inject(DestroyRef).onDestroy(() => store.stop());
+    return report.asReadonly();
+  },
+});
