@@ -215,8 +215,9 @@ function join(me) {
     $('panel-wait').textContent = describeWait(r.waitMs);
     $('panel-reconnects').textContent =
       r.reconnects === 0 ? '0' : `${r.reconnects}: ${r.reasons.join('; ')}`;
+    const events = r.events.length ? r.events : [{ text: 'none yet' }];
     $('panel-events').replaceChildren(
-      ...r.events.map((e) => {
+      ...events.map((e) => {
         const item = document.createElement('li');
         item.textContent = e.text;
         return item;

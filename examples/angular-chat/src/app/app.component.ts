@@ -18,9 +18,7 @@ import { ChatRoomComponent } from './chat-room.component';
         data-testid="connection"
         aria-live="polite"
         [attr.data-status]="report().state.status"
-      >
-        {{ report().summary }}
-      </p>
+      >{{ report().summary }}</p>
     </header>
     <main>
       @if (member(); as member) {

@@ -116,6 +116,8 @@ interface Pending {
             <ol data-testid="panel-events">
               @for (event of report().events; track event.id) {
                 <li>{{ event.text }}</li>
+              } @empty {
+                <li>none yet</li>
               }
             </ol>
           </dd>
