@@ -53,14 +53,22 @@ Open two tabs, one as agent, one as customer, on the same room, e.g.
 Ctrl-C to stop.
 `);
 
+/** How long the drain may take before the demo stops without it. */
+const DRAIN_LIMIT_MS = 5000;
+
 let stopping = false;
 const stop = async (signal) => {
-  if (stopping) {
-    // A second Ctrl-C does not wait for the drain.
-    process.exit(130);
-  }
+  // One Ctrl-C arrives twice: the terminal signals the whole process group, and `pnpm run`
+  // forwards it to its child as well. Both mean "stop", so a repeat changes nothing; a drain
+  // that hangs is cut short below instead.
+  if (stopping) return;
   stopping = true;
   console.log(`\n${signal}: stopping…`);
+  const limit = setTimeout(() => {
+    console.error(`The drain took over ${DRAIN_LIMIT_MS} ms: stopping without it.`);
+    process.exit(1);
+  }, DRAIN_LIMIT_MS);
+  limit.unref();
   try {
     await demo.close();
     process.exit(0);
