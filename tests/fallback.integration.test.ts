@@ -46,7 +46,6 @@ function memoryStorage(): StorageLike {
   return {
     getItem: (key) => data.get(key) ?? null,
     setItem: (key, value) => void data.set(key, value),
-    removeItem: (key) => void data.delete(key),
   };
 }
 

@@ -17,13 +17,12 @@ import {
   TopicError,
 } from './errors';
 import { httpError, networkError } from './http';
-import { CACHED_STORES } from './internal';
 import { type CometClientOptions, type HeaderRecord, resolveOptions } from './options';
 import { type ParsedAnswer, parseJson } from './parse';
 import { type PollRequest, type TopicErrorBody, topicProblem } from './protocol';
 import { IDLE, nextAttempt, reduce, type StateEvent } from './state';
-import { transportFactories } from './transports/select';
-import type { Transport, TransportHandle } from './transports/types';
+import { transportDefinitions } from './transports/select';
+import type { Transport, TransportDefinition, TransportHandle } from './transports/types';
 import type {
   CometClient,
   CometEvents,
@@ -146,6 +145,8 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
   let probe: Attempt | undefined;
   let probeTimer: unknown;
   let ladder: Transport[] | undefined;
+  /** What each transport of the ladder declares: floor, open-failure explanation. */
+  const kinds: TransportDefinition[] = [];
   let level = 0;
   let earlyDeaths = 0;
   let remembered: Memory | undefined;
@@ -237,16 +238,15 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       watchdogGrace: o.watchdogGrace,
     };
     for (const name of o.transports) {
-      const factory = transportFactories.get(name as TransportName);
-      if (factory && (name !== 'websocket' || env.WebSocket())) ladder.push(factory(context));
-      else
-        diagnostic(
-          'transport-skipped',
-          factory
-            ? 'websocket skipped: no WebSocket constructor here (pass environment.WebSocket)'
-            : `${name} skipped: not a transport of this build`,
-          { transport: name },
-        );
+      const definition = transportDefinitions.get(name);
+      const unsupported = definition
+        ? definition.unsupported?.(env)
+        : 'not a transport of this build';
+      if (definition && !unsupported) {
+        kinds.push(definition);
+        ladder.push(definition.create(context));
+      } else
+        diagnostic('transport-skipped', `${name} skipped: ${unsupported}`, { transport: name });
     }
     level = recall(ladder);
     return ladder;
@@ -342,8 +342,8 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     const now = env.now();
     const a: Attempt = { t, index, topics: request.topics, opened: false, started: now, at: now };
     const live = () => !closed && (a === current || a === probe);
-    // Long-poll (or the last transport named) is the floor: it has nowhere to fall to.
-    const floor = t.name === 'longpoll' || index === (ladder as Transport[]).length - 1;
+    // A floor transport (or the last one named) has nowhere to fall to.
+    const floor = kinds[index]?.floor || index === kinds.length - 1;
     const notOpen = (why: string) => {
       if (floor && a === current) return false;
       cannotOpen(a, why);
@@ -388,7 +388,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       onError(error) {
         if (!live()) return;
         const auth = isHttpError(error) && (error.status === 401 || error.status === 403);
-        if (!a.opened && !auth && notOpen(why(t.name, error))) return;
+        if (!a.opened && !auth && notOpen(why(index, error))) return;
         if (a === probe) return cannotOpen(a, error.message);
         drop(a);
         if (!demoted(a, floor, error)) failure(error, env.now() - a.started);
@@ -408,10 +408,9 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     });
   }
 
-  const why = (name: TransportName, error: CometError) =>
-    name === 'websocket'
-      ? `WebSocket closed before open: a proxy that refuses upgrades? (${error.message})`
-      : `${name} failed before open: ${error.message}`;
+  const why = (index: number, error: CometError) =>
+    kinds[index]?.openFailure?.(error) ??
+    `${kinds[index]?.name} failed before open: ${error.message}`;
 
   /** A transport could not open: the current one falls back, a probe tries the next or waits. */
   function cannotOpen(a: Attempt, reason: string) {
@@ -953,6 +952,5 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       return store as never;
     },
   };
-  Object.defineProperty(client, CACHED_STORES, { value: () => stores.size });
   return client as unknown as CometClient<Topics>;
 }

@@ -8,7 +8,6 @@
 export interface StorageLike {
   getItem(key: string): string | null;
   setItem(key: string, value: string): void;
-  removeItem(key: string): void;
 }
 
 /** Where the client learns whether the runtime has a network. */

@@ -2,7 +2,7 @@
  * Errors of `@cometkit/core`. Every error the client reports or throws is a `CometError`;
  * guards match by `name`, so they work across bundles and realms where `instanceof` fails.
  */
-import type { TransportName } from './types';
+import type { TransportName } from './protocol';
 
 /** Options shared by every error: the cause and where it happened. */
 export interface CometErrorOptions {

@@ -2,8 +2,7 @@
 import type { BackoffOptions, ResolvedBackoff } from './backoff';
 import { type CometEnvironment, resolveEnvironment } from './environment';
 import { CometError, type HttpError } from './errors';
-import { DEFAULT_BASE_URL } from './protocol';
-import type { TransportName } from './types';
+import { DEFAULT_BASE_URL, type TransportName } from './protocol';
 
 /** Request headers, as a record. */
 export type HeaderRecord = Record<string, string>;
@@ -110,7 +109,7 @@ export interface ResolvedOptions {
   auth: CometClientOptions['auth'];
   sendQueueLimit: number;
   idleGrace: number;
-  transports: readonly string[];
+  transports: readonly TransportName[];
   openTimeout: number;
   transportMemoryTtl: number;
   upgradeInterval: number;
@@ -139,16 +138,16 @@ export function resolveOptions(options: CometClientOptions = {}): ResolvedOption
   if (userId !== undefined && typeof userId !== 'string') fail('userId', userId);
   if (auth !== undefined && typeof auth !== 'function') fail('auth', auth);
   if (!Array.isArray(transports) || !transports.length) fail('transports', transports);
-  const b = options.backoff ?? {};
+  const backoff = options.backoff ?? {};
   return {
     url: url.replace(/\/+$/, ''),
     userId,
     wait: number('wait', options.wait, 25_000),
     watchdogGrace: number('watchdogGrace', options.watchdogGrace, 10_000),
     backoff: {
-      initialDelay: number('backoff.initialDelay', b.initialDelay, 500),
-      maxDelay: number('backoff.maxDelay', b.maxDelay, 30_000),
-      factor: number('backoff.factor', b.factor, 2, 1),
+      initialDelay: number('backoff.initialDelay', backoff.initialDelay, 500),
+      maxDelay: number('backoff.maxDelay', backoff.maxDelay, 30_000),
+      factor: number('backoff.factor', backoff.factor, 2, 1),
     },
     headers: async () => ({ ...(typeof headers === 'function' ? await headers() : headers) }),
     auth,

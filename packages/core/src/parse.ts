@@ -3,7 +3,7 @@
  * answer is checked against the protocol's shape before the client acts on it.
  */
 import { ProtocolError } from './errors';
-import type { TopicErrorBody } from './protocol';
+import type { ServerTimings, TopicErrorBody } from './protocol';
 
 /** A message as the client delivers it: `id` is undefined for legacy answers. */
 export interface AnswerMessage {
@@ -16,9 +16,10 @@ export interface AnswerMessage {
 export interface ParsedAnswer {
   messages: AnswerMessage[];
   cursors: Map<string, string>;
-  reconnect: boolean;
   resets: string[];
   errors: Map<string, TopicErrorBody>;
+  /** The timings the server announced in an `open`; each one only when it is a usable number. */
+  timings: ServerTimings;
 }
 
 type Json = Record<string, unknown>;
@@ -38,7 +39,8 @@ export function parseJson(text: string): unknown {
 
 /**
  * Checks a 200 poll answer (or a stream/WebSocket payload). Accepts the legacy shapes too:
- * `{"topic", "data"}` (one message without id) and `{"reconnect": true}`.
+ * `{"topic", "data"}` (one message without id) and `{"reconnect": true}` (an empty answer: the
+ * client polls again after every answer anyway).
  * @returns the answer, or a `ProtocolError` saying what is wrong.
  */
 export function parsePollAnswer(body: unknown): ParsedAnswer | ProtocolError {
@@ -47,9 +49,9 @@ export function parsePollAnswer(body: unknown): ParsedAnswer | ProtocolError {
   const answer: ParsedAnswer = {
     messages: [],
     cursors: new Map(),
-    reconnect: body.reconnect === true,
     resets: [],
     errors: new Map(),
+    timings: {},
   };
   if (has(body, 'messages')) {
     if (!Array.isArray(body.messages)) return bad('messages');
@@ -91,6 +93,12 @@ export function parsePollAnswer(body: unknown): ParsedAnswer | ProtocolError {
         message: isObject(e) && typeof e.message === 'string' ? e.message : 'refused',
       });
     }
+  }
+  // Timings only tune watchdogs: a bad one is ignored (the defaults apply), never fatal.
+  const timings = isObject(body.timings) ? body.timings : {};
+  for (const key of ['heartbeat', 'idleTimeout'] as const) {
+    const value = timings[key];
+    if (typeof value === 'number' && value > 0 && value < Infinity) answer.timings[key] = value;
   }
   return answer;
 }

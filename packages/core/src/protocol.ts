@@ -10,6 +10,9 @@ export const PROTOCOL_VERSION = 1;
 /** The default base URL of the endpoint. */
 export const DEFAULT_BASE_URL = '/api/comet';
 
+/** The transports, in the client's default fallback order. */
+export type TransportName = 'websocket' | 'stream' | 'longpoll';
+
 /** Longest topic name accepted. */
 export const MAX_TOPIC_LENGTH = 200;
 

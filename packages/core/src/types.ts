@@ -3,9 +3,9 @@
  * `@cometkit/angular` and applications code against. Implementation lives in `client.ts`.
  */
 import type { CometError } from './errors';
+import type { TransportName } from './protocol';
 
-/** The transports, in the client's default fallback order. */
-export type TransportName = 'websocket' | 'stream' | 'longpoll';
+export type { TransportName } from './protocol';
 
 /**
  * A map from topic name to the type of its messages' `data`, e.g.

@@ -14,7 +14,6 @@ describe('parsePollAnswer', () => {
     if (isProtocolError(answer)) throw answer;
     expect(answer.messages).toEqual([{ topic: 'constructor', id: '1', data: { a: 1 } }]);
     expect(answer.cursors.get('toString')).toBe('7');
-    expect(answer.reconnect).toBe(true);
     expect(answer.resets).toEqual(['toString']);
     expect(answer.errors.get('secret')).toEqual({ code: 'forbidden', message: 'no' });
   });
@@ -25,9 +24,18 @@ describe('parsePollAnswer', () => {
     expect(answer.messages).toEqual([{ topic: 'chat', id: undefined, data: 'hi' }]);
   });
 
-  it('reads the legacy reconnect answer and an empty object', () => {
-    expect(parsePollAnswer({ reconnect: true })).toMatchObject({ reconnect: true, messages: [] });
-    expect(parsePollAnswer({})).toMatchObject({ reconnect: false, messages: [] });
+  it('reads the legacy reconnect answer and an empty object as empty answers', () => {
+    expect(parsePollAnswer({ reconnect: true })).toMatchObject({ messages: [], resets: [] });
+    expect(parsePollAnswer({})).toMatchObject({ messages: [], resets: [] });
+  });
+
+  it('reads the announced timings and ignores unusable ones', () => {
+    const answer = parsePollAnswer({ timings: { heartbeat: 40_000, idleTimeout: 'soon' } });
+    if (isProtocolError(answer)) throw answer;
+    expect(answer.timings).toEqual({ heartbeat: 40_000 });
+    const none = parsePollAnswer({ timings: { heartbeat: -1 } });
+    if (isProtocolError(none)) throw none;
+    expect(none.timings).toEqual({});
   });
 
   it.each([

@@ -57,7 +57,11 @@ const lastSocket = () => FakeSocket.all.at(-1) as FakeSocket;
 interface HeldStream {
   body: PollRequest;
   aborted: boolean;
+  /** Chunks written so far. */
+  chunks: number;
   event(name: string, data: unknown): void;
+  /** Writes an SSE comment (the server's `: hb`). */
+  comment(text: string): void;
   end(): void;
 }
 
@@ -69,11 +73,16 @@ const streamHandler = http.post(`${BASE}/_stream`, async ({ request }) => {
   const body = (await request.json()) as PollRequest;
   if (streamAnswer === 'refuse') return HttpResponse.error();
   let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const write = (text: string) => {
+    held.chunks++;
+    controller?.enqueue(encoder.encode(text));
+  };
   const held: HeldStream = {
     body,
     aborted: false,
-    event: (name, data) =>
-      controller?.enqueue(encoder.encode(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`)),
+    chunks: 0,
+    event: (name, data) => write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`),
+    comment: (text) => write(`: ${text}\n\n`),
     end: () => controller?.close(),
   };
   request.signal.addEventListener('abort', () => {
@@ -110,7 +119,6 @@ beforeEach(() => {
     data,
     getItem: (key) => data.get(key) ?? null,
     setItem: (key, value) => void data.set(key, value),
-    removeItem: (key) => void data.delete(key),
   };
   net.server.use(streamHandler);
 });
@@ -218,6 +226,39 @@ describe('WebSocket transport', () => {
     clock.advance(15_000);
     expect(transportOf(client)).toBe('websocket');
     expect(codes()).not.toContain('transport-demoted');
+  });
+
+  it('pings every third of the idleTimeout the server announced when that is sooner', async () => {
+    const client = make();
+    client.subscribe('chat', () => {});
+    await sockets(1);
+    lastSocket().accept();
+    lastSocket().frame({ type: 'open', cursors: {}, timings: { idleTimeout: 30_000 } });
+    const pings = () => lastSocket().sent.filter((f) => f.type === 'ping');
+    clock.advance(9_999);
+    expect(pings()).toHaveLength(0);
+    clock.advance(1);
+    expect(pings()).toHaveLength(1);
+    lastSocket().frame({ type: 'pong' });
+    clock.advance(10_000);
+    expect(pings()).toHaveLength(2);
+    // The pong timeout stays 10 s.
+    clock.advance(9_999);
+    expect(codes()).not.toContain('transport-demoted');
+    clock.advance(1);
+    expect(codes()).toContain('transport-demoted');
+  });
+
+  it('keeps pinging every 20 s when the announced idleTimeout leaves room', async () => {
+    const client = make();
+    client.subscribe('chat', () => {});
+    await sockets(1);
+    lastSocket().accept();
+    lastSocket().frame({ type: 'open', cursors: {}, timings: { idleTimeout: 120_000 } });
+    clock.advance(19_999);
+    expect(lastSocket().sent.filter((f) => f.type === 'ping')).toHaveLength(0);
+    clock.advance(1);
+    expect(lastSocket().sent.filter((f) => f.type === 'ping')).toHaveLength(1);
   });
 });
 
@@ -498,18 +539,57 @@ describe('streaming transport', () => {
     await vi.waitFor(() => expect(streams[0]?.aborted).toBe(true));
   });
 
-  it('treats a stream silent past the heartbeat and watchdogGrace as dead', async () => {
+  it('treats a stream silent past two default heartbeats and watchdogGrace as dead', async () => {
     const client = make({ transports: ['stream', 'longpoll'], watchdogGrace: 5000 });
     client.subscribe('chat', () => {});
     await streamCount(1);
     streams[0]?.event('open', { cursors: {} });
     await vi.waitFor(() => expect(transportOf(client)).toBe('stream'));
-    clock.advance(20_000);
+    // No timings announced: the default heartbeat (15 s), twice, plus the 5 s grace.
+    clock.advance(34_999);
+    expect(codes()).not.toContain('transport-demoted');
+    clock.advance(1);
     expect(diagnostics.find((d) => d.code === 'transport-demoted')?.detail).toMatchObject({
       from: 'stream',
       reason: 'silent',
     });
     await vi.waitFor(() => expect(net.polls).toHaveLength(1));
+  });
+
+  it('keeps a stream whose server announced a slower heartbeat, and aborts it once it is silent past that', async () => {
+    const client = make({ transports: ['stream', 'longpoll'], watchdogGrace: 10_000 });
+    client.subscribe('chat', () => {});
+    await streamCount(1);
+    streams[0]?.event('open', { cursors: {}, timings: { heartbeat: 40_000 } });
+    await vi.waitFor(() => expect(transportOf(client)).toBe('stream'));
+    // Dead at 25 s under the old hard-coded 15 s heartbeat; alive now until 2 x 40 s + 10 s.
+    clock.advance(25_000);
+    clock.advance(64_999);
+    expect(codes()).not.toContain('transport-demoted');
+    expect(streams[0]?.aborted).toBe(false);
+    clock.advance(1);
+    expect(codes()).toContain('transport-demoted');
+    // Demoted to long-poll: the stream's request is really aborted, not left to the server.
+    await vi.waitFor(() => expect(streams[0]?.aborted).toBe(true));
+    await vi.waitFor(() => expect(net.polls).toHaveLength(1));
+  });
+
+  it('counts the silence from the last chunk, heartbeats included', async () => {
+    const client = make({ transports: ['stream', 'longpoll'], watchdogGrace: 10_000 });
+    client.subscribe('chat', () => {});
+    await streamCount(1);
+    streams[0]?.event('open', { cursors: {}, timings: { heartbeat: 40_000 } });
+    await vi.waitFor(() => expect(transportOf(client)).toBe('stream'));
+    for (let i = 0; i < 3; i++) {
+      clock.advance(40_000);
+      streams[0]?.comment('hb');
+      await vi.waitFor(() => expect(streams[0]?.chunks).toBe(i + 2));
+      // Read by the client: the watchdog starts again from here.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    clock.advance(89_999);
+    expect(codes()).not.toContain('transport-demoted');
+    expect(transportOf(client)).toBe('stream');
   });
 });
 

@@ -5,7 +5,7 @@
 import { ProtocolError, TimeoutError } from '../errors';
 import { httpError, networkError } from '../http';
 import { parseJson, parsePollAnswer } from '../parse';
-import type { TransportFactory } from './types';
+import type { TransportDefinition, TransportFactory } from './types';
 
 /** The long-poll transport (`longpoll`): works through every proxy; the floor of the fallback. */
 export const createLongPollTransport: TransportFactory = (context) => ({
@@ -61,3 +61,10 @@ export const createLongPollTransport: TransportFactory = (context) => ({
     };
   },
 });
+
+/** `longpoll` for the fallback ladder: a plain request and answer, so it is the floor. */
+export const longPollTransport: TransportDefinition = {
+  name: 'longpoll',
+  floor: true,
+  create: createLongPollTransport,
+};

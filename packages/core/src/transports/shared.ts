@@ -1,24 +1,26 @@
 /** What the streaming and WebSocket transports share: reading an `open` or `messages` payload. */
 import { ProtocolError } from '../errors';
-import { parsePollAnswer } from '../parse';
+import { type ParsedAnswer, parsePollAnswer } from '../parse';
 import type { TransportHandlers } from './types';
 
 /**
  * Hands an `open` or `messages` payload (an SSE event's data or a WebSocket frame) to the
  * handlers: `open` first reports the transport open, then its cursors/resets/errors like any
  * answer. Other types are ignored.
- * @returns a `ProtocolError` when the payload is not of the protocol's shape.
+ * @returns the checked answer (its `timings` tune the transport's watchdog), a `ProtocolError`
+ * when the payload is not of the protocol's shape, or undefined for another type.
  */
 export function receive(
   type: unknown,
   body: unknown,
   handlers: TransportHandlers,
   live: () => boolean,
-): ProtocolError | undefined {
+): ParsedAnswer | ProtocolError | undefined {
   if (type !== 'open' && type !== 'messages') return;
   const answer = parsePollAnswer(body);
   if (answer instanceof ProtocolError) return answer;
   if (type === 'open') handlers.onOpen();
   // The client may close the handle from inside `onOpen` (a probe replaced, a topic change).
   if (live()) handlers.onMessages(answer);
+  return answer;
 }

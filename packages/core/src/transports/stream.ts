@@ -7,12 +7,15 @@ import { createParser } from 'eventsource-parser';
 import { ProtocolError, TimeoutError } from '../errors';
 import { httpError, networkError } from '../http';
 import { parseJson } from '../parse';
-import { STREAM_PATH } from '../protocol';
+import { DEFAULT_TIMINGS, STREAM_PATH } from '../protocol';
 import { receive } from './shared';
-import type { TransportFactory } from './types';
+import type { TransportDefinition, TransportFactory } from './types';
 
-/** The server's heartbeat period (`: hb` comments), in ms. */
-const HEARTBEAT_MS = 15_000;
+/**
+ * How long a stream may be silent before it is dead: two heartbeats (one may be late) plus the
+ * grace. The heartbeat is the server's announced one, else the reference server's default.
+ */
+const silenceLimit = (heartbeat: number, grace: number) => 2 * heartbeat + grace;
 
 /** The streaming transport (`stream`): server push through paths that refuse WebSocket. */
 export const createStreamTransport: TransportFactory = (context) => ({
@@ -20,7 +23,7 @@ export const createStreamTransport: TransportFactory = (context) => ({
   open(request, handlers) {
     const env = context.environment;
     const controller = new AbortController();
-    const limit = HEARTBEAT_MS + context.watchdogGrace;
+    let limit = silenceLimit(DEFAULT_TIMINGS.heartbeat, context.watchdogGrace);
     let done = false;
     let opened = false;
     let watchdog: unknown;
@@ -55,9 +58,14 @@ export const createStreamTransport: TransportFactory = (context) => ({
         const parser = createParser({
           onEvent(event) {
             if (done) return;
-            opened ||= event.event === 'open';
-            const error = receive(event.event, parseJson(event.data), handlers, () => !done);
-            if (error) end(() => handlers.onError(error));
+            const answer = receive(event.event, parseJson(event.data), handlers, () => !done);
+            if (answer instanceof ProtocolError) return end(() => handlers.onError(answer));
+            if (event.event !== 'open' || opened) return;
+            opened = true;
+            const { heartbeat } = answer?.timings ?? {};
+            if (heartbeat === undefined) return;
+            limit = silenceLimit(heartbeat, context.watchdogGrace);
+            if (!done) alive();
           },
         });
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -81,3 +89,10 @@ export const createStreamTransport: TransportFactory = (context) => ({
     return { close: () => end() };
   },
 });
+
+/** `stream` for the fallback ladder: runs wherever `fetch` streams; not a floor. */
+export const streamTransport: TransportDefinition = {
+  name: 'stream',
+  floor: false,
+  create: createStreamTransport,
+};

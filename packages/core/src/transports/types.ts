@@ -7,8 +7,7 @@ import type { CometEnvironment } from '../environment';
 import type { CometError } from '../errors';
 import type { HeaderRecord } from '../options';
 import type { ParsedAnswer } from '../parse';
-import type { ClientFrame, PollRequest, TopicErrorBody } from '../protocol';
-import type { TransportName } from '../types';
+import type { ClientFrame, PollRequest, TopicErrorBody, TransportName } from '../protocol';
 
 /** What a transport reports. Calls after `close()` are not made. */
 export interface TransportHandlers {
@@ -58,3 +57,21 @@ export interface Transport {
 
 /** Makes a transport for a client. */
 export type TransportFactory = (context: TransportContext) => Transport;
+
+/**
+ * What the fallback ladder knows about a transport without naming it: whether it can run here,
+ * whether it is a floor, and how to explain a failed open.
+ */
+export interface TransportDefinition {
+  readonly name: TransportName;
+  /**
+   * True when the transport opens through every path (a plain request and answer), so there is
+   * nothing to fall back to: it has no open timeout and is never demoted.
+   */
+  readonly floor: boolean;
+  /** Why it cannot run in this environment, or undefined when it can. */
+  unsupported?(environment: CometEnvironment): string | undefined;
+  /** The diagnostic's reason when it failed before its open, when it knows a likely cause. */
+  openFailure?(error: CometError): string;
+  create: TransportFactory;
+}

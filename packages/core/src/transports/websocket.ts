@@ -7,9 +7,13 @@ import { NetworkError, ProtocolError, TimeoutError } from '../errors';
 import { parseErrorBody, parseJson } from '../parse';
 import { type ClientFrame, WEBSOCKET_PATH } from '../protocol';
 import { receive } from './shared';
-import type { TransportFactory } from './types';
+import type { TransportDefinition, TransportFactory } from './types';
 
-/** How often the client pings, and how long it waits for the pong, in ms (the protocol's). */
+/**
+ * How often the client pings at most, and how long it waits for the pong, in ms (the
+ * protocol's). A server that announces its `idleTimeout` is pinged every third of it when that
+ * is sooner, so a silent socket is never closed by the server first.
+ */
 const PING_MS = 20_000;
 const PONG_MS = 10_000;
 /** Close codes after which the server expects a reconnect: normal, going away, restart. */
@@ -24,6 +28,7 @@ export const createWebSocketTransport: TransportFactory = (context) => ({
     let poll = request;
     let done = false;
     let opened = false;
+    let pingEvery = PING_MS;
     let pingTimer: unknown;
     let pongTimer: unknown;
     const ws = new Socket(`${context.url.replace(/^http/, 'ws')}/${WEBSOCKET_PATH}`);
@@ -50,7 +55,7 @@ export const createWebSocketTransport: TransportFactory = (context) => ({
           () => end(() => handlers.onError(new TimeoutError(PONG_MS, { transport: 'websocket' }))),
           PONG_MS,
         );
-      }, PING_MS);
+      }, pingEvery);
     };
     // An error is always followed by a close; `ws` (Node) throws on an error nobody listens to.
     ws.onerror = () => {};
@@ -67,6 +72,7 @@ export const createWebSocketTransport: TransportFactory = (context) => ({
       const type = frame?.type;
       if (type === 'pong') {
         env.clearTimeout(pongTimer);
+        pongTimer = undefined;
         return ping();
       }
       if ((type === 'ack' || type === 'nack') && typeof frame?.id === 'string')
@@ -75,12 +81,21 @@ export const createWebSocketTransport: TransportFactory = (context) => ({
           typeof frame.messageId === 'string' ? frame.messageId : undefined,
           parseErrorBody(frame),
         );
-      opened ||= type === 'open';
-      const error =
+      const answer =
         type === 'error'
           ? new ProtocolError(`the server refused a frame: ${parseErrorBody(frame)?.message}`)
           : receive(type, frame, handlers, () => !done);
-      if (error) end(() => handlers.onError(error));
+      if (answer instanceof ProtocolError) return end(() => handlers.onError(answer));
+      if (type !== 'open' || opened) return;
+      opened = true;
+      const { idleTimeout } = answer?.timings ?? {};
+      if (idleTimeout === undefined || idleTimeout / 3 >= pingEvery || done) return;
+      // Re-armed at once so the first ping already comes within the server's idle timeout.
+      pingEvery = Math.floor(idleTimeout / 3);
+      if (pongTimer === undefined) {
+        env.clearTimeout(pingTimer);
+        ping();
+      }
     };
     ws.onclose = (event: CloseEvent) =>
       end(() =>
@@ -103,3 +118,16 @@ export const createWebSocketTransport: TransportFactory = (context) => ({
     };
   },
 });
+
+/** `websocket` for the fallback ladder: needs a WebSocket constructor; not a floor. */
+export const webSocketTransport: TransportDefinition = {
+  name: 'websocket',
+  floor: false,
+  unsupported: (environment) =>
+    environment.WebSocket()
+      ? undefined
+      : 'no WebSocket constructor here (pass environment.WebSocket)',
+  openFailure: (error) =>
+    `WebSocket closed before open: a proxy that refuses upgrades? (${error.message})`,
+  create: createWebSocketTransport,
+};
