@@ -215,11 +215,12 @@ function join(me) {
     $('panel-wait').textContent = describeWait(r.waitMs);
     $('panel-reconnects').textContent =
       r.reconnects === 0 ? '0' : `${r.reconnects}: ${r.reasons.join('; ')}`;
-    const events = r.events.length ? r.events : [{ text: 'none yet' }];
+    const events = r.events.length ? r.events : [{ text: 'none yet', none: true }];
     $('panel-events').replaceChildren(
       ...events.map((e) => {
         const item = document.createElement('li');
         item.textContent = e.text;
+        if (e.none) item.className = 'none';
         return item;
       }),
     );

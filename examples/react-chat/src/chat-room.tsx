@@ -205,7 +205,7 @@ function ConnectionPanel() {
         <dt>The client's decisions</dt>
         <dd>
           <ol data-testid="panel-events">
-            {report.events.length === 0 && <li>none yet</li>}
+            {report.events.length === 0 && <li className="none">none yet</li>}
             {report.events.map((event) => (
               <li key={event.id}>{event.text}</li>
             ))}

@@ -117,7 +117,7 @@ interface Pending {
               @for (event of report().events; track event.id) {
                 <li>{{ event.text }}</li>
               } @empty {
-                <li>none yet</li>
+                <li class="none">none yet</li>
               }
             </ol>
           </dd>
