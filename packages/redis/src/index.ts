@@ -1,3 +1,4 @@
+/** The public API of `@cometkit/redis`: the Redis broker, its options and its error. */
 export { isRedisBrokerError, RedisBrokerError, type RedisBrokerErrorCode } from './errors';
 export type { RedisBrokerOptions } from './options';
 export {

@@ -1,3 +1,4 @@
+/** The options of `createRedisBroker`, their defaults, and the one place they are validated. */
 import type { RedisOptions } from 'ioredis';
 
 /** Options of {@link createRedisBroker}. */

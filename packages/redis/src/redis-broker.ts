@@ -1,14 +1,30 @@
-import type {
-  Broker,
-  BrokerMessage,
-  BrokerReadResult,
-  IdempotencyReservation,
+/**
+ * The Redis broker: history in Redis Streams, wake-ups through one Pub/Sub channel into the
+ * server's shared listener registry, idempotency keys with TTL, and availability tracking so
+ * that an outage is reported once and answered by the server.
+ */
+import {
+  type Broker,
+  type BrokerMessage,
+  type BrokerReadResult,
+  createListenerRegistry,
+  type IdempotencyReservation,
 } from '@cometkit/server';
 import { Redis, type RedisOptions } from 'ioredis';
-import { isRedisBrokerError, RedisBrokerError } from './errors';
+import { RedisBrokerError } from './errors';
 import { formatId, newEpoch, parseCursor } from './ids';
 import { type RedisBrokerOptions, resolveOptions } from './options';
 import { PUBLISH, READ, RECENT, RELEASE, RESERVE, type Script } from './scripts';
+import {
+  asArray,
+  asString,
+  checkKey,
+  checkLimit,
+  checkTopic,
+  toBrokerError,
+  toJson,
+  warn,
+} from './values';
 
 /** A {@link Broker} on Redis; `onError` is always there. */
 export interface RedisBroker extends Broker {
@@ -62,7 +78,10 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     connectionName: 'cometkit-wake',
   });
 
-  const listeners = new Map<string, Set<(topic: string) => void>>();
+  // One faulty listener must not keep the others asleep: it is reported, the others run.
+  const listeners = createListenerRegistry({
+    onListenerError: (thrown) => warn('a listen() callback threw', thrown),
+  });
   const errorListeners = new Set<(error: Error) => void>();
   let commandsReady = false;
   let subscribed = false;
@@ -121,7 +140,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
         setState(() => (subscribed = true));
         // Publishes during the gap woke nobody here: let every held request read again. (Not
         // the first time: reads wait for the first subscription, so nobody can have missed one.)
-        if (again) wakeAll();
+        if (again) listeners.notifyAll();
       },
       (error: unknown) => {
         lastConnectionError = error instanceof Error ? error : new Error(String(error));
@@ -131,26 +150,8 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     );
   });
   subscriber.on('message', (channel: string, topic: string) => {
-    if (channel !== wakeChannel) return;
-    const set = listeners.get(topic);
-    if (!set) return;
-    for (const listener of [...set]) callListener(listener, topic);
+    if (channel === wakeChannel) listeners.notify(topic);
   });
-
-  function wakeAll() {
-    for (const [topic, set] of listeners) {
-      for (const listener of [...set]) callListener(listener, topic);
-    }
-  }
-
-  function callListener(listener: (topic: string) => void, topic: string) {
-    try {
-      listener(topic);
-    } catch (thrown) {
-      // One faulty listener must not keep the others asleep.
-      warn('a listen() callback threw', thrown);
-    }
-  }
 
   /** Resolves when both connections work; rejects at once during a later outage. */
   async function whenAvailable(): Promise<void> {
@@ -301,24 +302,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
         checkTopic('listen', topic);
       }
       if (closed) return () => {};
-      for (const topic of mine) {
-        let set = listeners.get(topic);
-        if (!set) {
-          set = new Set();
-          listeners.set(topic, set);
-        }
-        set.add(onPublish);
-      }
-      let listening = true;
-      return () => {
-        if (!listening) return;
-        listening = false;
-        for (const topic of mine) {
-          const set = listeners.get(topic);
-          set?.delete(onPublish);
-          if (set?.size === 0) listeners.delete(topic);
-        }
-      };
+      return listeners.add(mine, onPublish);
     },
 
     onError(onError) {
@@ -385,67 +369,4 @@ async function quit(connection: Redis): Promise<void> {
   clearTimeout(timer);
   // Re-read: the await above may have changed it (TypeScript keeps the narrowed type).
   if ((connection.status as string) !== 'end') connection.disconnect(false);
-}
-
-function toBrokerError(error: unknown): RedisBrokerError {
-  if (isRedisBrokerError(error)) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof Error && error.name === 'ReplyError') {
-    return new RedisBrokerError('redis', `Redis refused the command: ${message}`, { cause: error });
-  }
-  return new RedisBrokerError('unavailable', `Redis is unavailable: ${message}`, { cause: error });
-}
-
-function toJson(data: unknown): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(data);
-  } catch (error) {
-    throw new TypeError(
-      `publish: data must be JSON-serialisable (${error instanceof Error ? error.message : String(error)})`,
-      { cause: error },
-    );
-  }
-  if (json === undefined) {
-    throw new TypeError(`publish: data must be JSON-serialisable, got ${typeof data}`);
-  }
-  return json;
-}
-
-function checkTopic(method: string, topic: unknown): asserts topic is string {
-  if (typeof topic !== 'string' || topic.length === 0 || topic.length > 200) {
-    throw new TypeError(`${method}: topic must be a string of 1 to 200 characters`);
-  }
-}
-
-function checkKey(method: string, key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0 || key.length > 1000) {
-    throw new TypeError(`${method}: key must be a string of 1 to 1000 characters`);
-  }
-}
-
-function checkLimit(method: string, value: unknown, min: number): asserts value is number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new RangeError(`${method}: expected an integer >= ${min}, got ${String(value)}`);
-  }
-}
-
-function asArray(value: unknown): unknown[] {
-  if (!Array.isArray(value)) {
-    throw new RedisBrokerError('corrupt', 'unexpected answer from a Redis script');
-  }
-  return value;
-}
-
-function asString(value: unknown): string {
-  if (typeof value !== 'string') {
-    throw new RedisBrokerError('corrupt', 'unexpected answer from a Redis script');
-  }
-  return value;
-}
-
-function warn(what: string, thrown: unknown) {
-  process.emitWarning(
-    `@cometkit/redis: ${what}: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
-  );
 }

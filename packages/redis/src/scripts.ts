@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-
 /**
  * The Lua scripts. Each topic's read and publish runs as one script so that the epoch check,
  * the range and the trim see one consistent stream, and a publish and its wake-up are one step.
@@ -11,6 +9,7 @@ import { createHash } from 'node:crypto';
  *   snapshot, from the future) is a `reset`.
  * - `<prefix>{<topic>}:m`: a hash with `epoch` and, once published to, `pub`.
  */
+import { createHash } from 'node:crypto';
 
 /** A script with its SHA1, so calls go by EVALSHA and fall back to EVAL after a Redis restart. */
 export interface Script {

@@ -1,19 +1,26 @@
+/**
+ * `createCometServer`: wires the engine's shared state (broker, read cache, wake batcher, hold
+ * timer, drain set) to the routes (long-poll, stream, send, publish API, WebSocket), and owns
+ * draining, errors answered as JSON, metrics hooks and the server's stats.
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { PUBLISH_PATH, STREAM_PATH, topicProblem, WEBSOCKET_PATH } from '@cometkit/core/protocol';
 import type { Broker, BrokerMessage } from './broker';
 import { createMemoryBroker } from './brokers/memory';
+import type { Abortable, EngineContext } from './engine/context';
+import { createHoldTimer } from './engine/hold-timer';
+import { createReadCache } from './engine/read';
+import { assertTopic, badRequest } from './engine/request';
+import { createWakeBatcher } from './engine/wake';
 import { CometServerError, toServerError } from './errors';
-import type { HandlerContext } from './handlers/context';
 import { handleLongPoll } from './handlers/long-poll';
 import { handleSend } from './handlers/send';
 import { handleStream } from './handlers/stream';
 import { createWebSocketHub } from './handlers/websocket';
-import { createHoldTimer } from './hold-timer';
 import { applyCors, type FrameworkRequest, sendError, subPath } from './http';
 import { observeAuthorize, observeBroker, type RouteName } from './observer';
 import { type CometServerOptions, resolveServerOptions } from './options';
-import { type Abortable, createReadCache, createWakeBatcher } from './poll';
 import { type PublishMessage, type PublishOptions, publishIdProblem, publishOnce } from './publish';
 import { handlePublishApi } from './publish-api';
 import { createRateLimiter } from './rate-limit';
@@ -102,11 +109,6 @@ export interface CometServer {
   readonly broker: Broker;
   /** Counts for monitoring and tests. */
   stats(): CometServerStats;
-}
-
-function assertTopic(topic: string): void {
-  const problem = topicProblem(topic);
-  if (problem !== undefined) throw new CometServerError(400, 'bad_request', problem);
 }
 
 /**
@@ -222,7 +224,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       () => inFlight.delete(task),
     );
   };
-  const context: HandlerContext = {
+  const context: EngineContext = {
     broker,
     options: resolved,
     held,

@@ -1,3 +1,4 @@
+/** The error a hook throws to refuse a request, and how any thrown error becomes an answer. */
 import type { ErrorCode } from '@cometkit/core/protocol';
 
 /**

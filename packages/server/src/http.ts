@@ -1,3 +1,8 @@
+/**
+ * The HTTP edge shared by every route: where a request is under the base path, reading a JSON
+ * body safely, writing JSON and error answers, and CORS (with the one origin allow-list the
+ * WebSocket upgrade uses too).
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorBody, ErrorCode } from '@cometkit/core/protocol';
 import { CometServerError } from './errors';
@@ -86,6 +91,16 @@ export function sendError(
   sendJson(res, status, body, headers);
 }
 
+/** True when `cors` lets `origin` in (the one allow-list of CORS and of WebSocket upgrades). */
+export function corsAllows(
+  cors: ResolvedServerOptions['cors'],
+  origin: string | undefined,
+): origin is string {
+  if (cors === undefined || typeof origin !== 'string') return false;
+  if (cors.origins === '*') return true;
+  return typeof cors.origins === 'function' ? cors.origins(origin) : cors.origins.includes(origin);
+}
+
 /**
  * Sets the CORS headers when the request's origin is allowed. Returns true when the request
  * was a preflight, which is answered here.
@@ -97,19 +112,15 @@ export function applyCors(
 ): boolean {
   const origin = req.headers.origin;
   const cors = options.cors;
-  const allowed =
-    cors !== undefined &&
-    typeof origin === 'string' &&
-    (cors.origins === '*' ||
-      (typeof cors.origins === 'function' ? cors.origins(origin) : cors.origins.includes(origin)));
+  const allowed = corsAllows(cors, origin);
   if (cors) res.setHeader('vary', 'Origin');
-  if (allowed) {
+  if (allowed && cors) {
     res.setHeader('access-control-allow-origin', origin);
     if (cors.credentials) res.setHeader('access-control-allow-credentials', 'true');
     res.setHeader('access-control-expose-headers', 'Retry-After');
   }
   if (req.method !== 'OPTIONS') return false;
-  if (allowed) {
+  if (allowed && cors) {
     res.setHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
     const asked = req.headers['access-control-request-headers'];
     res.setHeader(

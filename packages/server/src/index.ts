@@ -1,3 +1,4 @@
+/** The public API of `@cometkit/server`: the server, the broker interface and its helpers. */
 export type {
   Broker,
   BrokerMessage,
@@ -5,6 +6,12 @@ export type {
   IdempotencyReservation,
   IdempotencyStore,
 } from './broker';
+export {
+  createListenerRegistry,
+  type ListenerRegistry,
+  type ListenerRegistryOptions,
+  type TopicListener,
+} from './brokers/listeners';
 export {
   createMemoryBroker,
   type MemoryBroker,

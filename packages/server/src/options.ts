@@ -1,3 +1,4 @@
+/** The options of `createCometServer`, their defaults, and the one place they are validated. */
 import type { IncomingMessage } from 'node:http';
 import type { TopicErrorBody } from '@cometkit/core/protocol';
 import type { Broker } from './broker';

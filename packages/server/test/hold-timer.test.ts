@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createHoldTimer, type Expiring, HOLD_TICK_MS } from '../src/hold-timer';
+import { createHoldTimer, type Expiring, HOLD_TICK_MS } from '../src/engine/hold-timer';
 
 function item(log: string[], name: string): Expiring {
   return { expire: () => log.push(name) };

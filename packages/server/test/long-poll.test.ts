@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { HOLD_TICK_MS } from '../src/hold-timer';
+import { HOLD_TICK_MS } from '../src/engine/hold-timer';
 import { poll, post, serve, stopAll } from './helpers';
 
 /**

@@ -1,7 +1,9 @@
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { PollAnswer } from '@cometkit/core/protocol';
 import { createFront, type Front } from '@cometkit/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { MemoryBroker } from '../src/index';
+import { createCometServer, type MemoryBroker } from '../src/index';
 import { poll, post, serve, stopAll } from './helpers';
 
 /** One Server-Sent Event block as read off the wire. */
@@ -150,7 +152,7 @@ describe('streaming handler', () => {
     const start = (await post(url.replace('/_stream', ''), poll(['chat']))).body.cursors ?? {};
     for (let n = 1; n <= 5; n += 1) await comet.publish('chat', n);
     const stream = await openStream(url, poll(['chat'], start));
-    expect((await stream.next())?.data).toEqual({ cursors: start });
+    expect((await stream.next())?.data).toEqual({ cursors: start, timings: { heartbeat: 15_000 } });
     const batches: unknown[][] = [];
     let last: PollAnswer | undefined;
     while (batches.flat().length < 5) {
@@ -202,6 +204,55 @@ describe('streaming handler', () => {
     expect(await stream.nextEvent()).toBeUndefined();
     await expect.poll(() => comet.stats()).toMatchObject({ streams: 0, inFlight: 0 });
     expect(broker.listenerCount()).toBe(0);
+  });
+
+  it('announces its heartbeat period in open, so the client watches for it', async () => {
+    const { url } = await streamServer({ heartbeatInterval: 4_321 });
+    const stream = await openStream(url, poll(['chat']));
+    const open = await stream.next();
+    expect(open?.event).toBe('open');
+    expect(open?.data?.timings).toEqual({ heartbeat: 4_321 });
+  });
+
+  it('releases a stream whose client left and writes nothing more into it', async () => {
+    const comet = createCometServer({ heartbeatInterval: 10 });
+    // Counts what the server writes into each response after that response closed.
+    let writesAfterClose = 0;
+    let closed = 0;
+    const count = (res: ServerResponse) => {
+      const write = res.write.bind(res);
+      res.on('close', () => {
+        closed += 1;
+      });
+      res.write = ((...args: Parameters<typeof res.write>) => {
+        if (res.destroyed || res.closed) writesAfterClose += 1;
+        return write(...args);
+      }) as typeof res.write;
+    };
+    const http = createServer((req, res) => {
+      count(res);
+      comet.handle(req, res);
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}/api/comet`;
+    try {
+      const stream = await openStream(`${base}/_stream`, poll(['chat']));
+      expect((await stream.next())?.event).toBe('open');
+      expect((await stream.next())?.comment).toBe('hb');
+      expect(comet.stats()).toMatchObject({ held: 1, streams: 1, waiting: 1 });
+      stream.abort();
+      await expect.poll(() => closed).toBe(1);
+      await expect.poll(() => comet.stats()).toMatchObject({ held: 0, streams: 0, waiting: 0 });
+      // Several heartbeat periods later, and after a publish, nothing was written into it.
+      await comet.publish('chat', 1);
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      expect(writesAfterClose).toBe(0);
+      expect((comet.broker as MemoryBroker).listenerCount()).toBe(0);
+    } finally {
+      await comet.close();
+      http.closeAllConnections();
+      await new Promise((resolve) => http.close(resolve));
+    }
   });
 
   it('cleans up listener and timers when the client goes away', async () => {

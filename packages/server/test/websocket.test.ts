@@ -16,6 +16,7 @@ interface Frame {
   id?: string;
   messageId?: string;
   error?: { code: string; message: string };
+  timings?: { idleTimeout?: number; heartbeat?: number };
 }
 
 interface Client {
@@ -125,6 +126,12 @@ async function subscribed(wsUrl: string, topics: string[], cursors: Cursors = {}
 
 describe('WebSocket handler', () => {
   describe('subscriptions', () => {
+    it('announces its idle timeout in open, so the client pings in time', async () => {
+      const { wsUrl } = await wsServer({ webSocketIdleTimeout: 12_345 });
+      const { open } = await subscribed(wsUrl, ['chat']);
+      expect(open.timings).toEqual({ idleTimeout: 12_345 });
+    });
+
     it('answers a poll with open and the position of every topic, then pushes messages', async () => {
       const { comet, wsUrl } = await wsServer();
       const { client, open } = await subscribed(wsUrl, ['chat', 'typing']);

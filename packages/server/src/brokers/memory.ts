@@ -1,4 +1,9 @@
+/**
+ * The in-memory broker: per-topic history in ring buffers, wake-ups in process (through the
+ * shared listener registry) and an idempotency store, for one process.
+ */
 import type { Broker, BrokerMessage, BrokerReadResult, IdempotencyReservation } from '../broker';
+import { createListenerRegistry } from './listeners';
 
 /** Options of {@link createMemoryBroker}. */
 export interface MemoryBrokerOptions {
@@ -56,17 +61,6 @@ interface TopicLog {
   lastSeq: number;
 }
 
-/**
- * The listeners of one topic. A publish iterates `set` in place (no copy per publish); a
- * listen or unlisten during that iteration replaces the bucket with a copy instead of touching
- * the set being iterated, so each publish wakes exactly the listeners present when it began.
- */
-interface ListenerBucket {
-  set: Set<(topic: string) => void>;
-  /** Publishes iterating `set` right now (nested when a listener publishes). */
-  busy: number;
-}
-
 interface IdempotencyEntry {
   value: string | undefined;
   expiresAt: number;
@@ -106,10 +100,9 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   }
   const prefix = `${epoch}-`;
   const logs = new Map<string, TopicLog>();
-  const listeners = new Map<string, ListenerBucket>();
+  const listeners = createListenerRegistry();
   // A Map keeps insertion order, so the first keys are the oldest when trimming.
   const keys = new Map<string, IdempotencyEntry>();
-  let listenerTotal = 0;
   let closed = false;
 
   const idOf = (seq: number) => `${prefix}${seq}`;
@@ -167,23 +160,6 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     return log.lastSeq - log.count + 1;
   }
 
-  /**
-   * The bucket of `topic` to add to or delete from: a copy when a publish is iterating the
-   * current one (that publish keeps its own set; later ones see the copy).
-   */
-  function writable(topic: string, create: boolean): ListenerBucket | undefined {
-    let bucket = listeners.get(topic);
-    if (bucket === undefined) {
-      if (!create) return undefined;
-      bucket = { set: new Set(), busy: 0 };
-      listeners.set(topic, bucket);
-    } else if (bucket.busy > 0) {
-      bucket = { set: new Set(bucket.set), busy: 0 };
-      listeners.set(topic, bucket);
-    }
-    return bucket;
-  }
-
   /** The seq a cursor names, or undefined when it is not from this broker's epoch. */
   function seqOf(cursor: string): number | undefined {
     if (!cursor.startsWith(prefix)) return undefined;
@@ -217,22 +193,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       log.times[at] = time;
       log.data[at] = data;
       log.count += 1;
-      const bucket = listeners.get(topic);
-      if (bucket) {
-        const set = bucket.set;
-        bucket.busy += 1;
-        try {
-          for (const listener of set) {
-            try {
-              listener(topic);
-            } catch {
-              // A listener's failure is its own; the other listeners still get the wake-up.
-            }
-          }
-        } finally {
-          bucket.busy -= 1;
-        }
-      }
+      listeners.notify(topic);
       return Promise.resolve(id);
     },
 
@@ -283,22 +244,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
 
     listen(topics, onPublish) {
       assertOpen();
-      // The common poll has one topic: no Set and array made for it.
-      const unique = topics.length === 1 ? topics : [...new Set(topics)];
-      for (const topic of unique) writable(topic, true)?.set.add(onPublish);
-      listenerTotal += 1;
-      let active = true;
-      return () => {
-        if (!active) return;
-        active = false;
-        listenerTotal -= 1;
-        for (const topic of unique) {
-          const bucket = writable(topic, false);
-          if (!bucket) continue;
-          bucket.set.delete(onPublish);
-          if (bucket.set.size === 0) listeners.delete(topic);
-        }
-      };
+      return listeners.add(topics, onPublish);
     },
 
     async reserve(key, ttlMs): Promise<IdempotencyReservation> {
@@ -332,7 +278,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     },
 
     listenerCount() {
-      return listenerTotal;
+      return listeners.size();
     },
 
     async close() {
@@ -340,7 +286,6 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       logs.clear();
       listeners.clear();
       keys.clear();
-      listenerTotal = 0;
     },
   };
 }

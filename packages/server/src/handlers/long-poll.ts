@@ -1,30 +1,24 @@
+/**
+ * `POST {base}`: the long-poll transport. One poll, answered at once (messages, a handshake,
+ * refusals) or held on a {@link TopicWatch} until a publish or its deadline, then answered as
+ * JSON. The legacy shape (no `"v"`) is answered here too.
+ */
 import type { ServerResponse } from 'node:http';
 import type { Cursors, LegacyAnswer, PollAnswer, TopicErrorBody } from '@cometkit/core/protocol';
-import { CometServerError } from '../errors';
-import type { Expiring, HoldBucket } from '../hold-timer';
+import { authorizeTopics, refusalError } from '../engine/authorize';
+import type { Abortable, EngineContext } from '../engine/context';
+import { buildAnswer, encodeWoken, NOTHING_READ, readTopics } from '../engine/read';
+import { parsePollRequest, type ValidPoll } from '../engine/request';
+import { type Sleeper, TopicWatch } from '../engine/wake';
 import { type FrameworkRequest, readJsonBody, sendJson, sendJsonBytes } from '../http';
-import {
-  type Abortable,
-  authorizeTopics,
-  buildAnswer,
-  encodeWoken,
-  holdTime,
-  parsePollRequest,
-  readTopics,
-  type ValidPoll,
-  type WakeBatch,
-} from '../poll';
-import type { HandlerContext } from './context';
 
 /**
- * `POST {base}`: one poll, answered at once or held. The request registers itself for
- * draining and unregisters (listener, deadline) the moment it is answered or its client leaves.
- * Resolves once the poll is answered or held: a held poll is then a {@link LongPoll} in the
- * broker's listeners, the shared hold timer and the drain set, with no promise or suspended
- * function of its own until a publish wakes it.
+ * Handles one long-poll. Resolves once the poll is answered or held: a held poll is then a
+ * {@link LongPoll} and its watch, in the broker's listeners, the shared hold timer and the
+ * drain set, with no promise or suspended function of its own until a publish wakes it.
  */
 export async function handleLongPoll(
-  context: HandlerContext,
+  context: EngineContext,
   req: FrameworkRequest,
   res: ServerResponse,
 ): Promise<void> {
@@ -43,44 +37,30 @@ const NO_ERRORS: ReadonlyMap<string, TopicErrorBody> = new Map();
 
 /**
  * One long-poll from its parsed body to its answer. Thousands are held at once, so a held one
- * is this object, two small closures (the broker listener and the response's `close`
- * listener), an entry in the broker's listeners, in the shared hold timer and in the drain set;
- * the topics and their positions are kept, not the request body, its cursor map or a read.
+ * keeps its topics and their positions, not the request body, its cursor map or a read.
  */
-class LongPoll implements Abortable, Expiring {
-  readonly #context: HandlerContext;
+class LongPoll implements Abortable, Sleeper {
+  readonly #context: EngineContext;
   readonly #res: ServerResponse;
   readonly #legacy: boolean;
   readonly #onClose: () => void;
-  readonly #onPublish: (topic: string) => void;
   #state: LongPollState = 'starting';
   /** A drain that came before the hold began or during a read: acted on when it ends. */
   #draining = false;
-  /** A publish came since the last read (or since listening began). */
-  #published = false;
   #topics: readonly string[] = [];
   /** The position of each of `#topics` (same index) after what was read. */
   #positions: string[] = [];
   /** On the monotonic clock (`performance.now()`), as the hold timer's ticks are. */
   #deadline = 0;
-  #stopListening: (() => void) | undefined = undefined;
-  #bucket: HoldBucket | undefined = undefined;
-  #batch: WakeBatch | undefined = undefined;
-  /** Made at the first wake-up only: an idle hold does not pay for it. */
-  #fire: (() => void) | undefined = undefined;
+  #watch: TopicWatch | undefined = undefined;
 
-  constructor(context: HandlerContext, res: ServerResponse, legacy: boolean) {
+  constructor(context: EngineContext, res: ServerResponse, legacy: boolean) {
     this.#context = context;
     this.#res = res;
     this.#legacy = legacy;
     // `close` on the response fires when it is finished or when the socket goes away first.
     this.#onClose = () => {
       if (!res.writableEnded) this.abort('gone');
-    };
-    this.#onPublish = (topic) => {
-      context.reads?.invalidate(topic);
-      this.#published = true;
-      if (this.#state === 'holding') this.#coalesce();
     };
     res.on('close', this.#onClose);
     context.held.add(this);
@@ -90,15 +70,15 @@ class LongPoll implements Abortable, Expiring {
   async start(poll: ValidPoll, req: FrameworkRequest): Promise<void> {
     const context = this.#context;
     try {
-      const { allowed, errors } = await authorizeTopics(context, poll, req);
+      const { allowed, errors } = await authorizeTopics(context, req, poll.topics, poll);
       if (this.#ended()) return;
       if (allowed.length === 0) {
-        if (this.#legacy) throw refusal(errors);
-        return this.#answer(buildAnswer({ messages: [], cursors: new Map(), resets: [] }, errors));
+        if (this.#legacy) throw refusalError(errors.values().next().value);
+        return this.#answer(buildAnswer(NOTHING_READ, errors));
       }
       this.#topics = allowed;
       // Listening starts before the first read so that a publish in between is not missed.
-      this.#stopListening = context.broker.listen(allowed, this.#onPublish);
+      this.#watch = new TopicWatch(context, allowed, this);
       const read = await readTopics(context, allowed, this.#legacy ? NO_CURSORS : poll.cursors);
       if (this.#ended()) return;
       if (!this.#legacy) {
@@ -109,7 +89,8 @@ class LongPoll implements Abortable, Expiring {
       }
       // The legacy shape holds from the current position, whatever was asked.
       this.#positions = allowed.map((topic) => read.cursors.get(topic) as string);
-      this.#deadline = performance.now() + holdTime(poll, context.options);
+      const hold = context.options.maxWait;
+      this.#deadline = performance.now() + Math.min(poll.wait ?? hold, hold);
       this.#hold();
     } finally {
       // Thrown before its answer: the route answers the error; nothing stays registered.
@@ -119,18 +100,23 @@ class LongPoll implements Abortable, Expiring {
 
   /** Stops the poll: `'drain'` answers it with `reconnect`, `'gone'` drops it. */
   abort(reason?: unknown): void {
-    if (this.#ended()) return;
+    if (this.#state === 'done') return;
     if (reason === 'gone') this.#dispose();
     else if (this.#state === 'holding') this.#answer(this.#reconnect());
     // Before the hold, or while a wake-up reads: what it read still goes out, else `reconnect`.
     else this.#draining = true;
   }
 
-  /** The hold's deadline (from the shared hold timer). */
-  expire(): void {
+  /** The deadline came first (from the watch). */
+  timedOut(): void {
+    if (this.#state === 'holding') this.#answer(this.#reconnect());
+  }
+
+  /** A publish woke the poll (from the watch): read what it brought. */
+  woken(): void {
     if (this.#state !== 'holding') return;
-    this.#bucket = undefined;
-    this.#answer(this.#reconnect());
+    this.#state = 'reading';
+    this.#context.track(this.#read());
   }
 
   /** Holds until `#deadline`, or answers `reconnect` when it has passed or a drain came. */
@@ -139,27 +125,8 @@ class LongPoll implements Abortable, Expiring {
       this.#answer(this.#reconnect());
       return;
     }
-    const context = this.#context;
     this.#state = 'holding';
-    if (context.counters) context.counters.waiting += 1;
-    this.#bucket = context.holds.add(this, this.#deadline);
-    if (this.#published) this.#coalesce();
-  }
-
-  #coalesce(): void {
-    if (this.#batch !== undefined) return;
-    this.#fire ??= () => this.#wake();
-    this.#batch = this.#context.wakes.schedule(this.#fire);
-  }
-
-  /** The end of the coalescing window: read what woke the poll. */
-  #wake(): void {
-    this.#batch = undefined;
-    if (this.#state !== 'holding') return;
-    this.#published = false;
-    this.#leaveHold();
-    this.#state = 'reading';
-    this.#context.track(this.#read());
+    this.#watch?.hold(this.#deadline);
   }
 
   async #read(): Promise<void> {
@@ -167,7 +134,7 @@ class LongPoll implements Abortable, Expiring {
     const topics = this.#topics;
     try {
       const only = topics.length === 1 && !this.#legacy ? topics[0] : undefined;
-      if (only !== undefined && context.reads) {
+      if (only !== undefined) {
         // The common case (one topic, many clients at one cursor): shared read, shared bytes.
         const result = await context.reads.read(only, this.#positions[0]);
         if (this.#state !== 'reading') return;
@@ -222,37 +189,13 @@ class LongPoll implements Abortable, Expiring {
     sendJsonBytes(this.#res, body);
   }
 
-  #leaveHold(): void {
-    if (this.#state !== 'holding') return;
-    const context = this.#context;
-    if (context.counters) context.counters.waiting -= 1;
-    if (this.#bucket !== undefined) context.holds.remove(this, this.#bucket);
-    this.#bucket = undefined;
-  }
-
   /** Leaves nothing behind: no listener, deadline, coalescing window or drain entry. */
   #dispose(): void {
-    if (this.#ended()) return;
-    const context = this.#context;
-    this.#leaveHold();
+    if (this.#state === 'done') return;
     this.#state = 'done';
-    this.#stopListening?.();
-    this.#stopListening = undefined;
-    if (this.#batch !== undefined && this.#fire !== undefined) {
-      context.wakes.cancel(this.#batch, this.#fire);
-    }
-    this.#batch = undefined;
-    context.held.delete(this);
+    this.#watch?.close();
+    this.#watch = undefined;
+    this.#context.held.delete(this);
     this.#res.off('close', this.#onClose);
   }
-}
-
-/** The error of a legacy poll whose every topic was refused (that shape has no `errors`). */
-function refusal(errors: ReadonlyMap<string, TopicErrorBody>): CometServerError {
-  const first = errors.values().next().value;
-  return new CometServerError(
-    first?.code === 'unauthorized' ? 401 : 403,
-    first?.code ?? 'forbidden',
-    first?.message ?? 'not allowed',
-  );
 }

@@ -1,14 +1,27 @@
+/**
+ * `{base}/_ws`: the WebSocket transport. Takes upgrades (path, drain and origin checks), then
+ * frames: `poll` runs a subscription (its `open` carries the idle timeout in `timings`), `send`
+ * runs a send answered `ack`/`nack`, `ping` answers `pong`. An idle socket is terminated.
+ */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type ErrorBody, topicProblem, WEBSOCKET_PATH } from '@cometkit/core/protocol';
+import { type ErrorBody, WEBSOCKET_PATH } from '@cometkit/core/protocol';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import type { EngineContext } from '../engine/context';
+import {
+  type Frame,
+  parseFrame,
+  parsePollRequest,
+  parseSendFrame,
+  requireSendId,
+  type ValidPoll,
+  type ValidSend,
+} from '../engine/request';
+import { performSend } from '../engine/send';
+import { runSubscription } from '../engine/subscription';
 import { isBrokerUnavailable, isCometServerError, toServerError } from '../errors';
-import { subPath } from '../http';
+import { corsAllows, subPath } from '../http';
 import type { ResolvedServerOptions } from '../options';
-import { parsePollRequest } from '../poll';
-import type { HandlerContext } from './context';
-import { performSend } from './send';
-import { runSubscription } from './stream';
 
 /** WebSocket close codes the server uses (RFC 6455 §7.4 and the IANA registry). */
 export const CLOSE_CODES = {
@@ -51,11 +64,7 @@ function originAllowed(req: IncomingMessage, options: ResolvedServerOptions): bo
   const origin = req.headers.origin;
   // Browsers always send Origin on an upgrade; a request without one is not from a page.
   if (typeof origin !== 'string') return true;
-  if (sameHost(origin, req.headers.host)) return true;
-  const cors = options.cors;
-  if (cors === undefined) return false;
-  if (cors.origins === '*') return true;
-  return typeof cors.origins === 'function' ? cors.origins(origin) : cors.origins.includes(origin);
+  return sameHost(origin, req.headers.host) || corsAllows(options.cors, origin);
 }
 
 /** True when `origin`'s host (and port) is `host`, default ports and case aside. */
@@ -99,14 +108,6 @@ function refuse(
   else socket.destroy();
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function optionalId(value: unknown): value is string | undefined {
-  return value === undefined || (typeof value === 'string' && value.length <= 200);
-}
-
 function errorOf(error: unknown): ErrorBody['error'] {
   const known = toServerError(error);
   if (known) return { code: known.code, message: known.message };
@@ -115,7 +116,7 @@ function errorOf(error: unknown): ErrorBody['error'] {
 
 /** Makes the WebSocket side of a server: `isDraining` refuses new sockets with 503. */
 export function createWebSocketHub(
-  context: HandlerContext,
+  context: EngineContext,
   isDraining: () => boolean,
 ): WebSocketHub {
   const options = context.options;
@@ -127,6 +128,7 @@ export function createWebSocketHub(
     clientTracking: false,
   });
   const connections = new Set<{ shutdown(): Promise<void> }>();
+  const timings = { idleTimeout: options.webSocketIdleTimeout };
 
   const connect = (ws: WebSocket, req: IncomingMessage) => {
     let subscription: AbortController | undefined;
@@ -180,9 +182,9 @@ export function createWebSocketHub(
     const connection = { shutdown };
     connections.add(connection);
 
-    const startPoll = (frame: Record<string, unknown>) => {
+    const startPoll = (frame: Frame) => {
       stopSubscription();
-      let poll: ReturnType<typeof parsePollRequest>;
+      let poll: ValidPoll;
       try {
         poll = parsePollRequest(frame, options.maxTopics);
       } catch (error) {
@@ -196,7 +198,7 @@ export function createWebSocketHub(
       context.held.add(controller);
       const signal = controller.signal;
       runSubscription(context, poll, req, signal, {
-        open: (payload) => send({ type: 'open', ...payload }),
+        open: (payload) => send({ type: 'open', ...payload, timings }),
         messages: (payload) => send({ type: 'messages', ...payload }),
       })
         .then(
@@ -224,34 +226,25 @@ export function createWebSocketHub(
         });
     };
 
-    const startSend = (frame: Record<string, unknown>) => {
-      const id = frame.id;
-      if (typeof id !== 'string' || id.length === 0 || id.length > 200) {
-        return sendError('bad_request', 'a send frame needs an "id" of 1 to 200 characters');
+    const startSend = (frame: Frame) => {
+      let id: string;
+      try {
+        id = requireSendId(frame.id);
+      } catch (error) {
+        // Without a usable id there is nothing a nack could name.
+        return sendError('bad_request', errorOf(error).message);
       }
       const nack = (code: string, message: string) =>
         send({ type: 'nack', id, error: { code, message } });
       if (shuttingDown) return void nack('unavailable', 'the server is shutting down; retry');
-      const problem = topicProblem(frame.topic);
-      if (problem !== undefined) return void nack('bad_request', problem);
-      if (!('data' in frame)) return void nack('bad_request', '"data" is required');
-      // A send frame may name its session (as an HTTP send does); else the last poll's counts,
-      // so a send retried over HTTP after the socket died is still recognised as a repeat.
-      const guid = frame.sessionGuid ?? sessionGuid;
-      const user = frame.userId ?? userId;
-      if (!optionalId(guid) || !optionalId(user)) {
-        return void nack(
-          'bad_request',
-          '"sessionGuid" and "userId" must be strings of at most 200 characters',
-        );
+      let parsed: ValidSend;
+      try {
+        parsed = parseSendFrame(frame, { sessionGuid, userId });
+      } catch (error) {
+        const { code, message } = errorOf(error);
+        return void nack(code, message);
       }
-      const task = performSend(context, req, {
-        topic: frame.topic as string,
-        id,
-        data: frame.data,
-        sessionGuid: guid,
-        userId: user,
-      })
+      const task = performSend(context, req, parsed)
         .then(
           (outcome) => send({ type: 'ack', id, messageId: outcome.messageId }),
           (error: unknown) => {
@@ -277,13 +270,12 @@ export function createWebSocketHub(
         ws.close(CLOSE_CODES.unsupportedData, 'text frames of JSON only');
         return;
       }
-      let frame: unknown;
+      let frame: Frame;
       try {
-        frame = JSON.parse(data.toString());
-      } catch {
-        return sendError('bad_request', 'a frame must be a JSON object');
+        frame = parseFrame(data.toString());
+      } catch (error) {
+        return sendError('bad_request', errorOf(error).message);
       }
-      if (!isRecord(frame)) return sendError('bad_request', 'a frame must be a JSON object');
       switch (frame.type) {
         case 'ping':
           return void send({ type: 'pong' });

@@ -1,0 +1,192 @@
+/**
+ * Validation of every request the server takes, whichever transport carried it: the poll and
+ * send bodies of HTTP, and the `poll` and `send` frames of a WebSocket. Untrusted input; each
+ * rule has one home here, and a broken rule throws a `400 bad_request` {@link CometServerError}
+ * saying what is wrong.
+ */
+import { PROTOCOL_VERSION, topicProblem } from '@cometkit/core/protocol';
+import { CometServerError } from '../errors';
+
+/** The longest id the server takes: message ids, cursors, send ids, sessions and users. */
+export const MAX_ID_LENGTH = 200;
+
+/** A poll request that passed validation. Cursors are a Map: topics never become object keys. */
+export interface ValidPoll {
+  /** True for a request without `"v"`: answered in the legacy shape. */
+  legacy: boolean;
+  sessionGuid: string | undefined;
+  userId: string | undefined;
+  /** The topic set, without duplicates, in request order. */
+  topics: string[];
+  cursors: Map<string, string>;
+  /** The client's `wait` in ms, undefined when not given. */
+  wait: number | undefined;
+}
+
+/** A send that passed validation, from an HTTP body or a WebSocket frame. */
+export interface ValidSend {
+  topic: string;
+  /** The client-made id (idempotency key); only a legacy HTTP send may leave it out. */
+  id: string | undefined;
+  data: unknown;
+  sessionGuid: string | undefined;
+  userId: string | undefined;
+}
+
+/** Who sent the request, as far as the client says. */
+export interface Session {
+  sessionGuid: string | undefined;
+  userId: string | undefined;
+}
+
+/** A `400 bad_request` with `message`. */
+export function badRequest(message: string): CometServerError {
+  return new CometServerError(400, 'bad_request', message);
+}
+
+/** True for a plain JSON object (not an array, not null). */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** True for an id: a string of 1 to {@link MAX_ID_LENGTH} characters. */
+function isId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH;
+}
+
+function optionalString(body: Record<string, unknown>, key: string): string | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value.length > MAX_ID_LENGTH) {
+    throw badRequest(`"${key}" must be a string of at most ${MAX_ID_LENGTH} characters`);
+  }
+  return value;
+}
+
+/** The id of a send, or a `400` saying what an id is. */
+export function requireSendId(value: unknown): string {
+  if (!isId(value)) throw badRequest(`"id" must be a string of 1 to ${MAX_ID_LENGTH} characters`);
+  return value;
+}
+
+/** Checks `v`, `sessionGuid` and `userId` of an HTTP body, common to polls and sends. */
+function parseEnvelope(body: unknown): Session & {
+  legacy: boolean;
+  body: Record<string, unknown>;
+} {
+  if (!isRecord(body)) throw badRequest('the body must be a JSON object');
+  const legacy = body.v === undefined;
+  if (!legacy && body.v !== PROTOCOL_VERSION) {
+    throw badRequest(
+      `unsupported protocol version ${JSON.stringify(body.v)}; this server speaks 1`,
+    );
+  }
+  const sessionGuid = optionalString(body, 'sessionGuid');
+  if (!legacy && sessionGuid === undefined) throw badRequest('"sessionGuid" is required');
+  return { legacy, sessionGuid, userId: optionalString(body, 'userId'), body };
+}
+
+/** Validates a poll (an HTTP body or a WebSocket `poll` frame). */
+export function parsePollRequest(raw: unknown, maxTopics: number): ValidPoll {
+  const { legacy, sessionGuid, userId, body } = parseEnvelope(raw);
+  const topicList = body.topics;
+  if (!Array.isArray(topicList)) throw badRequest('"topics" must be an array of topic names');
+  if (topicList.length === 0) throw badRequest('"topics" must name at least one topic');
+  if (topicList.length > maxTopics) {
+    throw badRequest(`at most ${maxTopics} topics per request, got ${topicList.length}`);
+  }
+  const topics = new Set<string>();
+  for (const topic of topicList) {
+    const problem = topicProblem(topic);
+    if (problem !== undefined) throw badRequest(problem);
+    topics.add(topic as string);
+  }
+  const cursors = new Map<string, string>();
+  if (body.cursors !== undefined && body.cursors !== null) {
+    if (!isRecord(body.cursors)) throw badRequest('"cursors" must be an object {topic: id}');
+    for (const [topic, cursor] of Object.entries(body.cursors)) {
+      if (!isId(cursor)) {
+        throw badRequest(`the cursor of topic ${JSON.stringify(topic.slice(0, 40))} must be an id`);
+      }
+      // A cursor for a topic outside the set is ignored: the client just dropped that topic.
+      if (topics.has(topic)) cursors.set(topic, cursor);
+    }
+  }
+  let wait: number | undefined;
+  if (body.wait !== undefined && body.wait !== null) {
+    if (typeof body.wait !== 'number' || !Number.isFinite(body.wait) || body.wait < 0) {
+      throw badRequest('"wait" must be a number of ms >= 0');
+    }
+    wait = Math.floor(body.wait);
+  }
+  return { legacy, sessionGuid, userId, topics: [...topics], cursors, wait };
+}
+
+/** The send rules both transports share: `id` (unless `optionalId`) and `data`. */
+function parseSend(
+  topic: string,
+  body: Record<string, unknown>,
+  session: Session,
+  optionalId: boolean,
+): ValidSend {
+  const id = optionalId && body.id === undefined ? undefined : requireSendId(body.id);
+  if (!('data' in body)) throw badRequest('"data" is required');
+  return { topic, id, data: body.data, ...session };
+}
+
+/** Validates the body of `POST {base}/{topic}` (the topic comes from {@link topicFromPath}). */
+export function parseSendRequest(topic: string, raw: unknown): ValidSend {
+  const { legacy, sessionGuid, userId, body } = parseEnvelope(raw);
+  // Only the legacy shape may send without an id (and so without idempotency).
+  return parseSend(topic, body, { sessionGuid, userId }, legacy);
+}
+
+/**
+ * Validates a WebSocket `send` frame (its `id` was checked with {@link requireSendId}, so a
+ * refusal can name it). A frame may name its session, as an HTTP send does; else `socket`'s
+ * (from the last poll) counts, so a send retried over HTTP after the socket died is still
+ * recognised as a repeat.
+ */
+export function parseSendFrame(frame: Record<string, unknown>, socket: Session): ValidSend {
+  const problem = topicProblem(frame.topic);
+  if (problem !== undefined) throw badRequest(problem);
+  const session = {
+    sessionGuid: optionalString(frame, 'sessionGuid') ?? socket.sessionGuid,
+    userId: optionalString(frame, 'userId') ?? socket.userId,
+  };
+  return parseSend(frame.topic as string, frame, session, false);
+}
+
+/** A WebSocket frame: a JSON object with a `type`. */
+export type Frame = Record<string, unknown> & { type?: unknown };
+
+/** Parses a WebSocket text frame into a JSON object. */
+export function parseFrame(text: string): Frame {
+  let frame: unknown;
+  try {
+    frame = JSON.parse(text);
+  } catch {
+    throw badRequest('a frame must be a JSON object');
+  }
+  if (!isRecord(frame)) throw badRequest('a frame must be a JSON object');
+  return frame;
+}
+
+/** The topic named by the path after the base (`{base}/{topic}`). */
+export function topicFromPath(segment: string): string {
+  let topic: string;
+  try {
+    topic = decodeURIComponent(segment);
+  } catch {
+    throw badRequest('the topic in the path is not valid URL encoding');
+  }
+  const problem = topicProblem(topic);
+  if (problem !== undefined) throw badRequest(problem);
+  return topic;
+}
+
+/** The topic of a publish from the server's own code, or a `400`. */
+export function assertTopic(topic: string): void {
+  const problem = topicProblem(topic);
+  if (problem !== undefined) throw badRequest(problem);
+}

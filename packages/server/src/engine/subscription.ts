@@ -1,0 +1,134 @@
+/**
+ * A poll run as a subscription, for the transports that keep a connection open (stream and
+ * WebSocket): `open` at once, then `messages` as they are published, each with the cursors
+ * after it. The same engine as long-poll (authorize, read, {@link TopicWatch}, batch limit) in
+ * a loop that carries the cursors forward; the transport only frames what it is given.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Cursors, TopicErrorBody, WireMessage } from '@cometkit/core/protocol';
+import { authorizeTopics } from './authorize';
+import type { EngineContext } from './context';
+import { hitBatchLimit, readTopics } from './read';
+import type { ValidPoll } from './request';
+import { TopicWatch } from './wake';
+
+/** The payload of a stream's `open` event and of a WebSocket `open` frame (without timings). */
+export interface OpenPayload {
+  cursors: Cursors;
+  resets?: string[];
+  errors?: Record<string, TopicErrorBody>;
+}
+
+/** The payload of a stream's `messages` event and of a WebSocket `messages` frame. */
+export interface MessagesPayload {
+  messages: WireMessage[];
+  cursors: Cursors;
+  /** Topics whose cursor fell out of history while the connection was open (rare). */
+  resets?: string[];
+}
+
+/** Where a subscription writes; each call resolves once the transport took the data. */
+export interface SubscriptionSink {
+  /**
+   * The first answer. `listening` is false when every topic was refused: the subscription
+   * ends right after, with nothing to wait for.
+   */
+  open(payload: OpenPayload, listening: boolean): Promise<void>;
+  messages(payload: MessagesPayload): Promise<void>;
+}
+
+/**
+ * Runs `poll` as a subscription until `signal` aborts (or at once after `open` when every
+ * topic is refused). Listener and hold are gone when it settles. Throws when the broker fails.
+ */
+export async function runSubscription(
+  context: EngineContext,
+  poll: ValidPoll,
+  req: IncomingMessage,
+  signal: AbortSignal,
+  sink: SubscriptionSink,
+): Promise<void> {
+  const { allowed, errors } = await authorizeTopics(context, req, poll.topics, poll);
+  if (signal.aborted) return;
+  const refusals = errors.size > 0 ? { errors: Object.fromEntries(errors) } : {};
+  if (allowed.length === 0) {
+    // Nothing to listen to: the client drops the refused topics and opens a new connection.
+    await sink.open({ cursors: {}, ...refusals }, false);
+    return;
+  }
+  // Listening starts before the first read so that a publish in between is not missed.
+  const waiter = createPublishWaiter(context, allowed);
+  try {
+    let read = await readTopics(context, allowed, poll.cursors);
+    if (signal.aborted) return;
+    // `open` carries the positions before the first batch, so a client that keeps them and
+    // loses the connection right after asks for that batch again.
+    const before: Cursors = {};
+    for (const topic of allowed) {
+      const given = poll.cursors.get(topic);
+      const position = read.cursors.get(topic);
+      const value = given !== undefined && !read.resets.includes(topic) ? given : position;
+      if (value !== undefined) before[topic] = value;
+    }
+    const resets = read.resets.length > 0 ? { resets: read.resets } : {};
+    await sink.open({ cursors: before, ...resets, ...refusals }, true);
+    let laterResets: string[] = [];
+    for (;;) {
+      if (signal.aborted) return;
+      if (read.messages.length > 0 || laterResets.length > 0) {
+        await sink.messages({
+          messages: read.messages,
+          cursors: Object.fromEntries(read.cursors),
+          ...(laterResets.length > 0 ? { resets: laterResets } : {}),
+        });
+        if (signal.aborted) return;
+      }
+      // A full batch for a topic means more may follow: read on at once, without waiting.
+      if (!hitBatchLimit(read, context.options.batchLimit)) {
+        if (!(await waiter.next(signal))) return;
+      }
+      read = await readTopics(context, allowed, read.cursors, true);
+      laterResets = read.resets;
+    }
+  } finally {
+    waiter.close();
+  }
+}
+
+/** A {@link TopicWatch} awaited in a loop. */
+interface PublishWaiter {
+  /** Resolves true after the next publish (and its coalescing window), false when `signal` aborts. */
+  next(signal: AbortSignal): Promise<boolean>;
+  close(): void;
+}
+
+function createPublishWaiter(context: EngineContext, topics: readonly string[]): PublishWaiter {
+  let settle: ((published: boolean) => void) | undefined;
+  // No deadline: a subscription waits until a publish or its end.
+  const watch = new TopicWatch(context, topics, {
+    woken: () => settle?.(true),
+    timedOut: () => settle?.(false),
+  });
+  return {
+    next(signal) {
+      if (signal.aborted) return Promise.resolve(false);
+      return new Promise<boolean>((resolve) => {
+        const onAbort = () => {
+          watch.release();
+          settle?.(false);
+        };
+        settle = (published) => {
+          settle = undefined;
+          signal.removeEventListener('abort', onAbort);
+          resolve(published);
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        watch.hold();
+      });
+    },
+    close() {
+      watch.close();
+      settle?.(false);
+    },
+  };
+}
