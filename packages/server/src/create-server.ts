@@ -142,7 +142,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     if (topic !== validTopic) {
       const problem = topicProblem(topic);
       if (problem !== undefined) {
-        return Promise.reject(new CometServerError(400, 'bad_request', problem));
+        return Promise.reject(badRequest(problem));
       }
       validTopic = topic;
     }
@@ -346,7 +346,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       if (id === undefined) return publish(topic, data);
       const problem = publishIdProblem(id);
       if (problem !== undefined) {
-        return Promise.reject(new CometServerError(400, 'bad_request', problem));
+        return Promise.reject(badRequest(problem));
       }
       return publishWithId(topic, data, id);
     },
@@ -354,11 +354,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     async recent(topic, limit = 50) {
       assertTopic(topic);
       if (!Number.isInteger(limit) || limit < 0) {
-        throw new CometServerError(
-          400,
-          'bad_request',
-          `limit must be an integer >= 0, got ${limit}`,
-        );
+        throw badRequest(`limit must be an integer >= 0, got ${limit}`);
       }
       return broker.recent(topic, limit);
     },

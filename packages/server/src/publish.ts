@@ -111,7 +111,7 @@ export async function runOnce(
     if (signal?.aborted) break;
     await new Promise((resolve) => setTimeout(resolve, PENDING_CHECK_MS));
   }
-  throw new CometServerError(503, 'unavailable', 'the same publish is still being processed');
+  throw new CometServerError(503, 'unavailable', 'the same request is still being processed');
 }
 
 /**

@@ -26,6 +26,8 @@ function engine(): EngineContext & { broker: MemoryBroker } {
     publish: (topic, data) => broker.publish(topic, data),
     track: () => {},
     fail: () => {},
+    observer: undefined,
+    limits: undefined,
   };
 }
 

@@ -4,15 +4,10 @@
  * then `onSend` or a plain publish.
  */
 import type { IncomingMessage } from 'node:http';
-import { CometServerError } from '../errors';
+import { runOnce } from '../publish';
 import { authorizeTopic, refusalError } from './authorize';
 import type { EngineContext } from './context';
 import type { ValidSend } from './request';
-
-// While another request (maybe on another instance) is publishing the same send, check back
-// this often, this many times, before answering 503.
-const PENDING_CHECK_MS = 50;
-const PENDING_CHECKS = 100;
 
 /** The outcome of a send, whichever transport carried it. */
 export interface SendOutcome {
@@ -33,23 +28,17 @@ export async function performSend(
   if (send.id === undefined) {
     return { id: undefined, messageId: await runOnSend(context, req, send) };
   }
-  const ttl = context.options.idempotencyTtl;
   // Scoped by session: another client reusing an id cannot read or block this one's sends.
   const key = `cometkit:send:${send.sessionGuid ?? ''}:${send.topic}:${send.id}`;
-  for (let check = 0; check < PENDING_CHECKS; check += 1) {
-    const reservation = await context.broker.reserve(key, ttl);
-    if (reservation.state === 'done') return { id: send.id, messageId: reservation.value };
-    if (reservation.state === 'new') {
-      let messageId: string;
-      try {
-        messageId = await runOnSend(context, req, send);
-      } catch (error) {
-        await context.broker.release(key).catch(() => {});
-        throw error;
-      }
+  const messageId = await runOnce(
+    context.broker,
+    key,
+    {
+      ttlMs: context.options.idempotencyTtl,
+      signal,
       // Published: this answer stands even if recording it fails (a 503 here would make the
       // client retry into a key left pending and wait out the idempotency window).
-      await context.broker.complete(key, messageId, ttl).catch((error: unknown) =>
+      onRecordFailed: (error) =>
         context.options.log({
           level: 'warn',
           event: 'send.record-failed',
@@ -58,13 +47,10 @@ export async function performSend(
           topic: send.topic,
           error,
         }),
-      );
-      return { id: send.id, messageId };
-    }
-    if (signal?.aborted) break;
-    await new Promise((resolve) => setTimeout(resolve, PENDING_CHECK_MS));
-  }
-  throw new CometServerError(503, 'unavailable', 'the same send is still being processed');
+    },
+    () => runOnSend(context, req, send),
+  );
+  return { id: send.id, messageId };
 }
 
 async function runOnSend(
