@@ -62,9 +62,8 @@ export function createRedisPublisher(options: RedisPublisherOptions = {}): Redis
     );
   }
   const broker = createRedisBroker(brokerOptions);
-  const publish = (topic: string, data: unknown) => broker.publish(topic, data);
   const once = (message: PublishMessage) =>
-    publishOnce(broker, message, { ttlMs: idempotencyTtl }, publish);
+    publishOnce((topic, data, once) => broker.publish(topic, data, once), message, idempotencyTtl);
 
   return {
     async publish(topic, data, publishOptions) {

@@ -1,20 +1,21 @@
 /**
  * The Redis broker: history in Redis Streams, wake-ups through one Pub/Sub channel into the
- * server's shared listener registry, idempotency keys with TTL, and availability tracking so
+ * server's shared listener registry, idempotency records written by the publish script itself,
+ * and availability tracking so
  * that an outage is reported once and answered by the server.
  */
 import {
   type Broker,
   type BrokerMessage,
+  type BrokerPublishOptions,
   type BrokerReadResult,
   createListenerRegistry,
-  type IdempotencyReservation,
 } from '@cometkit/server';
 import { Redis, type RedisOptions } from 'ioredis';
 import { RedisBrokerError } from './errors';
 import { formatId, newEpoch, parseCursor } from './ids';
 import { type RedisBrokerOptions, resolveOptions } from './options';
-import { PUBLISH, READ, RECENT, RELEASE, RESERVE, type Script } from './scripts';
+import { PUBLISH, PUBLISH_ONCE, READ, RECENT, type Script } from './scripts';
 import {
   asArray,
   asString,
@@ -206,7 +207,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
 
   const streamKey = (topic: string) => `${keyPrefix}{${topic}}:s`;
   const metaKey = (topic: string) => `${keyPrefix}{${topic}}:m`;
-  const idempotencyKey = (key: string) => `${keyPrefix}idem:${key}`;
+  const recordKey = (topic: string, key: string) => `${keyPrefix}{${topic}}:i:${key}`;
 
   function toMessages(topic: string, epoch: string, entries: unknown[]): BrokerMessage[] {
     return entries.map((entry) => {
@@ -235,17 +236,28 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   }
 
   return {
-    async publish(topic, data) {
+    async publish(topic, data, options?: BrokerPublishOptions) {
       checkTopic('publish', topic);
       const json = toJson(data);
-      const [epoch, streamId] = asArray(
+      const args = [newEpoch(), json, maxLength, maxAgeMs, wakeChannel, topic];
+      const once = options?.idempotency;
+      if (once === undefined) {
+        const [epoch, streamId] = asArray(
+          await run(PUBLISH, [streamKey(topic), metaKey(topic)], args),
+        );
+        return formatId(asString(epoch), asString(streamId));
+      }
+      checkKey('publish', once.key);
+      checkLimit('publish idempotency ttlMs', once.ttlMs, 1);
+      const [epoch, id] = asArray(
         await run(
-          PUBLISH,
-          [streamKey(topic), metaKey(topic)],
-          [newEpoch(), json, maxLength, maxAgeMs, wakeChannel, topic],
+          PUBLISH_ONCE,
+          [streamKey(topic), metaKey(topic), recordKey(topic, once.key)],
+          [...args, once.ttlMs],
         ),
       );
-      return formatId(asString(epoch), asString(streamId));
+      // '=': published before with this key; `id` is the message id it got.
+      return epoch === '=' ? asString(id) : formatId(asString(epoch), asString(id));
     },
 
     async read(topic, cursor, limit): Promise<BrokerReadResult> {
@@ -312,32 +324,6 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
       return () => {
         errorListeners.delete(onError);
       };
-    },
-
-    async reserve(key, ttlMs): Promise<IdempotencyReservation> {
-      checkKey('reserve', key);
-      checkLimit('reserve ttlMs', ttlMs, 1);
-      const [state, value] = asArray(await run(RESERVE, [idempotencyKey(key)], [ttlMs]));
-      if (state === 'new') return { state: 'new' };
-      if (state === 'pending') return { state: 'pending' };
-      return { state: 'done', value: asString(value) };
-    },
-
-    async complete(key, value, ttlMs) {
-      checkKey('complete', key);
-      checkLimit('complete ttlMs', ttlMs, 1);
-      if (typeof value !== 'string') throw new TypeError('complete: value must be a string');
-      await whenAvailable();
-      try {
-        await commands.set(idempotencyKey(key), `d${value}`, 'PX', ttlMs);
-      } catch (error) {
-        throw toBrokerError(error);
-      }
-    },
-
-    async release(key) {
-      checkKey('release', key);
-      await run(RELEASE, [idempotencyKey(key)], []);
     },
 
     close() {

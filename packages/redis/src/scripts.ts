@@ -1,13 +1,18 @@
 /**
  * The Lua scripts. Each topic's read and publish runs as one script so that the epoch check,
- * the range and the trim see one consistent stream, and a publish and its wake-up are one step.
+ * the range and the trim see one consistent stream, and a publish, its wake-up and its
+ * idempotency record are one step.
  *
- * Keys per topic (hash-tagged on the topic, so both land in one slot should Redis be a cluster):
+ * Keys per topic (hash-tagged on the topic, so they land in one slot should Redis be a cluster):
  * - `<prefix>{<topic>}:s`: the stream. Each entry has `p` (the id of the entry before it) and
  *   `d` (the JSON data). `p` makes gaps exact: a cursor is still in history when the first
  *   entry after it names it as its predecessor; anything else (trimmed, restored from an older
  *   snapshot, from the future) is a `reset`.
- * - `<prefix>{<topic>}:m`: a hash with `epoch` and, once published to, `pub`.
+ * - `<prefix>{<topic>}:m`: a hash with `epoch`, `since` (only when the stream outlived the
+ *   previous epoch: the newest stream id when this epoch was made; else the epoch starts at
+ *   `0-0`) and, once published to, `pub`.
+ * - `<prefix>{<topic>}:i:<key>`: an idempotency record, the message id that the first publish
+ *   with that key got; written by the same script as the message, expires after its ttl.
  */
 import { createHash } from 'node:crypto';
 
@@ -24,28 +29,53 @@ function script(source: string, keys: number): Script {
 
 // Shared prelude: find or make the epoch. A topic nobody published to gets a meta key that
 // expires (refreshed by each read), so polling made-up topic names cannot fill Redis.
+// Leaves `ep` (the epoch) and `last` (the newest stream id, '0-0' when none).
 const ENSURE_EPOCH = `
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local last = '0-0'
+if newest[1] then last = newest[1][1] end
 local ep = redis.call('HGET', KEYS[2], 'epoch')
 if not ep then
   ep = ARGV[1]
   redis.call('HSET', KEYS[2], 'epoch', ep)
+  -- The stream outlived the meta key: what it holds is from the epoch before.
+  if last ~= '0-0' then redis.call('HSET', KEYS[2], 'since', last) end
 end
 if redis.call('HEXISTS', KEYS[2], 'pub') == 0 then
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end
-local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local last = '0-0'
-if newest[1] then last = newest[1][1] end
+`;
+
+// Where a reset resumes when the client has seen up to 'from': just before the first entry
+// after it (that entry's 'p': every entry from there on is kept), or the newest id when none
+// follows.
+const RESUME = `
+local function resume(from)
+  local after = redis.pcall('XRANGE', KEYS[1], '(' .. from, '+', 'COUNT', 1)
+  if after.err or not after[1] then return last end
+  local fields = after[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'p' then return fields[i + 1] end
+  end
+  return last
+end
 `;
 
 /**
  * KEYS: stream, meta. ARGV: fresh epoch, empty-topic ttl ms, cursor epoch ('' = handshake),
- * cursor stream id, limit. Returns {epoch, newest id, reset 0|1, entries (at most limit + 1)}.
+ * cursor stream id, limit. Returns {epoch, position, reset 0|1, entries (at most limit + 1)}.
+ * The position is the newest id, or after a reset the one delivery resumes from, skipping
+ * nothing still kept that the client cannot have seen: a cursor of another epoch (a Redis
+ * restarted without persistence) resumes at the start of this epoch, a cursor of this epoch
+ * (trimmed, restored from an older snapshot) right after itself; either way just before the
+ * oldest entry kept from there.
  */
 export const READ = script(
-  `${ENSURE_EPOCH}
+  `${ENSURE_EPOCH}${RESUME}
 if ARGV[3] == '' then return {ep, last, 0, {}} end
-if ARGV[3] ~= ep then return {ep, last, 1, {}} end
+if ARGV[3] ~= ep then
+  return {ep, resume(redis.call('HGET', KEYS[2], 'since') or '0-0'), 1, {}}
+end
 local cursor = ARGV[4]
 if cursor == last then return {ep, last, 0, {}} end
 local entries = redis.pcall('XRANGE', KEYS[1], '(' .. cursor, '+', 'COUNT', tonumber(ARGV[5]) + 1)
@@ -55,7 +85,7 @@ local prev = nil
 for i = 1, #fields, 2 do
   if fields[i] == 'p' then prev = fields[i + 1] end
 end
-if prev ~= cursor then return {ep, last, 1, {}} end
+if prev ~= cursor then return {ep, prev or last, 1, {}} end
 return {ep, last, 0, entries}
 `,
   2,
@@ -73,25 +103,25 @@ return {ep, last, redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', tonumber(A
   2,
 );
 
-/**
- * KEYS: stream, meta. ARGV: fresh epoch, JSON data, max length (0 = none), max age ms
- * (0 = none), wake-up channel, topic. Returns {epoch, new id}.
- */
-export const PUBLISH = script(
-  `
+// The publish itself. KEYS[1] stream, KEYS[2] meta; ARGV[1..6]: fresh epoch, JSON data, max
+// length (0 = none), max age ms (0 = none), wake-up channel, topic. Leaves `ep` and `id`.
+const APPEND = `
 local ep = redis.call('HGET', KEYS[2], 'epoch')
 local exists = redis.call('EXISTS', KEYS[1]) == 1
+local prev = '0-0'
+if exists then
+  local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if newest[1] then prev = newest[1][1] end
+end
 -- Published to before, yet no stream: the history was lost (evicted, deleted), so old
 -- cursors must not continue into the new stream.
 if ep and not exists and redis.call('HEXISTS', KEYS[2], 'pub') == 1 then ep = false end
 if not ep then
   ep = ARGV[1]
   redis.call('HSET', KEYS[2], 'epoch', ep)
-end
-local prev = '0-0'
-if exists then
-  local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-  if newest[1] then prev = newest[1][1] end
+  redis.call('HDEL', KEYS[2], 'since')
+  -- The stream outlived the meta key: what it holds is from the epoch before.
+  if prev ~= '0-0' then redis.call('HSET', KEYS[2], 'since', prev) end
 end
 local id
 local maxLen = tonumber(ARGV[3])
@@ -110,30 +140,27 @@ if not exists then
   redis.call('PERSIST', KEYS[2])
 end
 redis.call('PUBLISH', ARGV[5], ARGV[6])
-return {ep, id}
-`,
-  2,
-);
+`;
 
 /**
- * KEYS: idempotency key. ARGV: ttl ms. Values are 'p' (pending) or 'd' .. answer.
- * Returns {'new'}, {'pending'} or {'done', answer}.
+ * KEYS: stream, meta. ARGV: fresh epoch, JSON data, max length (0 = none), max age ms
+ * (0 = none), wake-up channel, topic. Returns {epoch, new id}.
  */
-export const RESERVE = script(
-  `
-if redis.call('SET', KEYS[1], 'p', 'NX', 'PX', ARGV[1]) then return {'new'} end
-local v = redis.call('GET', KEYS[1])
-if v == 'p' then return {'pending'} end
-return {'done', string.sub(v, 2)}
-`,
-  1,
-);
+export const PUBLISH = script(`${APPEND}return {ep, id}\n`, 2);
 
-/** KEYS: idempotency key. Deletes it only while pending, never someone's stored answer. */
-export const RELEASE = script(
+/**
+ * {@link PUBLISH} once per idempotency key: KEYS adds the record, ARGV its ttl ms. The check,
+ * the publish and the record are one script, so neither a crash nor a concurrent retry can
+ * come between them: there is no "pending" state to wait on or to outlive a crash.
+ * Returns {epoch, new id}, or {'=', the recorded message id} when the key was published before.
+ */
+export const PUBLISH_ONCE = script(
   `
-if redis.call('GET', KEYS[1]) == 'p' then redis.call('DEL', KEYS[1]) end
-return 0
+local done = redis.call('GET', KEYS[3])
+if done then return {'=', done} end
+${APPEND}
+redis.call('SET', KEYS[3], ep .. ':' .. id, 'PX', ARGV[7])
+return {ep, id}
 `,
-  1,
+  3,
 );

@@ -139,15 +139,19 @@ describe.skipIf(!redisAvailable)('createRedisBroker', () => {
   });
 
   describe('resets', () => {
-    it('resets a cursor that was trimmed away by length', async () => {
+    it('resets a cursor that was trimmed away by length, resuming at the oldest message kept', async () => {
       const b = broker({ maxLength: 4 });
       const start = await b.read('busy', undefined, 10);
       const first = await b.publish('busy', 0);
       for (let index = 1; index < 40; index += 1) await b.publish('busy', index);
+      const kept = (await b.recent('busy', 100)).messages.map((message) => message.data);
+      expect(kept.length).toBeLessThan(40);
       for (const cursor of [start.position, first]) {
         const read = await b.read('busy', cursor, 100);
         expect(read).toMatchObject({ messages: [], reset: true, more: false });
-        expect(read.position).toBe((await b.read('busy', undefined, 1)).position);
+        const resumed = await b.read('busy', read.position, 100);
+        expect(resumed.reset).toBe(false);
+        expect(resumed.messages.map((message) => message.data)).toEqual(kept);
       }
       // A cursor still in history goes on without a reset.
       const recent = await b.recent('busy', 2);
@@ -175,26 +179,30 @@ describe.skipIf(!redisAvailable)('createRedisBroker', () => {
       const id = await b.publish('x', 1);
       const other = await b.publish('y', 1);
       const epoch = id.split(':')[0];
+      const start = `${epoch}:0-0`;
+      // Another epoch resumes at this epoch's start; a position of this epoch that never was
+      // resumes after the messages it can have seen (none newer: the newest).
       const bad = [
-        'garbage',
-        '',
-        '1-0',
-        `${epoch}:99999999999999-0`,
-        `${epoch}:18446744073709551615-18446744073709551615`,
-        `${epoch}:0-1`,
-        other,
-        `zzzzzzzz:${id.split(':')[1]}`,
+        ['garbage', start],
+        ['', start],
+        ['1-0', start],
+        [other, start],
+        [`zzzzzzzz:${id.split(':')[1]}`, start],
+        [`${epoch}:0-1`, start],
+        [`${epoch}:99999999999999-0`, id],
+        [`${epoch}:18446744073709551615-18446744073709551615`, id],
       ];
-      for (const cursor of bad) {
-        const read = await b.read('x', cursor, 10);
+      for (const [cursor, resume] of bad) {
+        const read = await b.read('x', cursor as string, 10);
         expect({ cursor, ...read }).toEqual({
           cursor,
           messages: [],
-          position: id,
+          position: resume,
           reset: true,
           more: false,
         });
       }
+      expect((await b.read('x', start, 10)).messages.map((message) => message.id)).toEqual([id]);
       expect((await b.read('x', position, 10)).reset).toBe(false);
     });
 
@@ -205,16 +213,31 @@ describe.skipIf(!redisAvailable)('createRedisBroker', () => {
       const id = await b.publish('gone', 'a');
       await raw.del('lost:{gone}:s');
       const next = await b.publish('gone', 'b');
-      expect(next.split(':')[0]).not.toBe(id.split(':')[0]);
+      const epoch = next.split(':')[0];
+      expect(epoch).not.toBe(id.split(':')[0]);
       for (const cursor of [empty, id]) {
         expect(await b.read('gone', cursor, 10)).toEqual({
           messages: [],
-          position: next,
+          position: `${epoch}:0-0`,
           reset: true,
           more: false,
         });
       }
+      expect((await b.read('gone', `${epoch}:0-0`, 10)).messages.map((m) => m.id)).toEqual([next]);
       expect((await b.read('gone', next, 10)).reset).toBe(false);
+    });
+
+    it('resumes an old cursor after what the stream held when its epoch was lost', async () => {
+      const b = broker({}, 'meta:');
+      const raw = rawClient();
+      const old = await b.publish('kept', 'a');
+      await raw.del('meta:{kept}:m');
+      // The stream outlived its epoch: 'a' is from before, the client may have seen it.
+      const next = await b.publish('kept', 'b');
+      expect(next.split(':')[0]).not.toBe(old.split(':')[0]);
+      const read = await b.read('kept', old, 10);
+      expect(read).toMatchObject({ messages: [], reset: true });
+      expect((await b.read('kept', read.position, 10)).messages.map((m) => m.data)).toEqual(['b']);
     });
   });
 
@@ -264,33 +287,46 @@ describe.skipIf(!redisAvailable)('createRedisBroker', () => {
   });
 
   describe('idempotency', () => {
-    it('reserves a key once across brokers, hands out the stored answer, and releases', async () => {
+    it('publishes once per key across brokers, answering the first id to every repeat', async () => {
       const prefix = `i${randomUUID()}:`;
       const one = broker({}, prefix);
       const two = broker({}, prefix);
-      expect(await one.reserve('send-1', 10_000)).toEqual({ state: 'new' });
-      expect(await two.reserve('send-1', 10_000)).toEqual({ state: 'pending' });
-      await one.complete('send-1', '{"messageId":"x"}', 10_000);
-      expect(await two.reserve('send-1', 10_000)).toEqual({
-        state: 'done',
-        value: '{"messageId":"x"}',
+      const woken = vi.fn();
+      two.listen(['chat'], woken);
+      const once = { idempotency: { key: 'send-1', ttlMs: 10_000 } };
+      const first = await one.publish('chat', 'hi', once);
+      expect(await two.publish('chat', 'hi', once)).toBe(first);
+      // Keys are per topic; another key publishes.
+      const other = await two.publish('news', 'hi', once);
+      expect(other).not.toBe(first);
+      const second = await two.publish('chat', 'yo', {
+        idempotency: { key: 'send-2', ttlMs: 10_000 },
       });
-      // Releasing a completed key keeps its answer.
-      await two.release('send-1');
-      expect(await one.reserve('send-1', 10_000)).toEqual({
-        state: 'done',
-        value: '{"messageId":"x"}',
-      });
-
-      expect(await one.reserve('send-2', 10_000)).toEqual({ state: 'new' });
-      await one.release('send-2');
-      expect(await two.reserve('send-2', 10_000)).toEqual({ state: 'new' });
+      const history = await one.recent('chat', 10);
+      expect(history.messages.map((message) => [message.id, message.data])).toEqual([
+        [first, 'hi'],
+        [second, 'yo'],
+      ]);
+      // A repeat wakes nobody: nothing was published.
+      await vi.waitFor(() => expect(woken).toHaveBeenCalledTimes(2));
     });
 
-    it('forgets a reservation after its ttl', async () => {
+    it('publishes concurrent repeats on several brokers once', async () => {
+      const prefix = `i${randomUUID()}:`;
+      const brokers = [broker({}, prefix), broker({}, prefix), broker({}, prefix)];
+      const once = { idempotency: { key: 'same', ttlMs: 10_000 } };
+      const ids = await Promise.all(
+        Array.from({ length: 30 }, (_, n) => (brokers[n % 3] as RedisBroker).publish('t', n, once)),
+      );
+      expect(new Set(ids).size).toBe(1);
+      expect((await brokers[0]?.recent('t', 100))?.messages).toHaveLength(1);
+    });
+
+    it('forgets a key after its ttl', async () => {
       const b = broker();
-      expect(await b.reserve('short', 30)).toEqual({ state: 'new' });
-      await vi.waitFor(async () => expect(await b.reserve('short', 30)).toEqual({ state: 'new' }), {
+      const once = { idempotency: { key: 'short', ttlMs: 30 } };
+      const first = await b.publish('t', 1, once);
+      await vi.waitFor(async () => expect(await b.publish('t', 2, once)).not.toBe(first), {
         timeout: 3000,
         interval: 20,
       });
@@ -306,8 +342,12 @@ describe.skipIf(!redisAvailable)('createRedisBroker', () => {
       await expect(b.read('t', undefined, 0)).rejects.toThrow(/integer >= 1/);
       await expect(b.read('t', undefined, 1.5)).rejects.toThrow(/integer >= 1/);
       await expect(b.recent('t', -1)).rejects.toThrow(/integer >= 0/);
-      await expect(b.reserve('', 1000)).rejects.toThrow(/key must be/);
-      await expect(b.reserve('k', 0)).rejects.toThrow(/integer >= 1/);
+      await expect(b.publish('t', 1, { idempotency: { key: '', ttlMs: 1000 } })).rejects.toThrow(
+        /key must be/,
+      );
+      await expect(b.publish('t', 1, { idempotency: { key: 'k', ttlMs: 0 } })).rejects.toThrow(
+        /integer >= 1/,
+      );
       expect(() => b.listen(['ok', ''], () => {})).toThrow(/topic must be/);
     });
 
@@ -362,17 +402,23 @@ describe.skipIf(!redisAvailable)('createRedisBroker', () => {
 
       await redis.start();
       const after = await eventually(() => b.publish('t', 'after'));
+      const later = [await b.publish('t', 'later'), await b.publish('t', 'latest')];
       // Re-subscribing wakes every listener, because publishes in the gap woke nobody.
       await vi.waitFor(() => expect(woken.mock.calls.length).toBeGreaterThanOrEqual(2));
       expect(errors).toHaveLength(1);
+      // An old cursor resumes at the first message of the new epoch, not at the newest: what
+      // was published since Redis came back is still delivered.
+      const epoch = after.split(':')[0];
       for (const cursor of [start.position, before]) {
         expect(await b.read('t', cursor, 10)).toEqual({
           messages: [],
-          position: after,
+          position: `${epoch}:0-0`,
           reset: true,
           more: false,
         });
       }
+      const resumed = await b.read('t', `${epoch}:0-0`, 10);
+      expect(resumed.messages.map((message) => message.id)).toEqual([after, ...later]);
     });
 
     it('resets cursors newer than a restored snapshot, and continues older ones', async () => {

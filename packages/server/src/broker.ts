@@ -19,44 +19,43 @@ export interface BrokerReadResult {
   /**
    * The topic's position after `messages`: the id of the last message returned, or, when none
    * were returned, the topic's current position (the newest id, or the topic's "empty" position).
+   * After a `reset`, the position delivery resumes from (see `reset`).
    */
   position: string;
   /**
    * True when the cursor is not in the broker's history (trimmed away, from another epoch or
-   * another broker): the messages after it cannot be known, so `messages` is empty and
-   * `position` is the current one. The server reports the topic in `resets`.
+   * another broker): the messages right after it cannot be known, so `messages` is empty and
+   * `position` is where delivery resumes, skipping nothing the broker still holds that the
+   * cursor's holder cannot have seen: just before the oldest message kept after the cursor (same
+   * epoch), or just before the oldest message of the current epoch (another epoch: a restarted
+   * Redis, a restarted memory broker). The server reports the topic in `resets`; the messages
+   * between the cursor and `position` are what could not be recovered.
    */
   reset: boolean;
   /** True when more messages than `limit` follow `position`. */
   more: boolean;
 }
 
-/**
- * Remembers the answer to a send for the idempotency window, so that a retried send (same
- * client-made id, possibly on another instance) publishes once.
- */
-export interface IdempotencyStore {
+/** Options of {@link Broker.publish}. */
+export interface BrokerPublishOptions {
   /**
-   * Reserves `key` for the caller if nobody has it. Answers `{state: 'new'}` when the caller now
-   * owns it (and must `complete` or `release` it), `{state: 'done', value}` with the stored
-   * answer, or `{state: 'pending'}` while another request is still publishing it.
+   * Publishes at most once per key: the first publish with `key` stores its message id for
+   * `ttlMs`, in the same atomic step as the message itself; a later publish to the same topic
+   * with the same key (a retried send, maybe on another instance, maybe after the first one's
+   * process died) publishes nothing and resolves with that id. There is no "pending" state: a
+   * crash before the step leaves nothing behind, a crash after it leaves both the message and
+   * the record. Keys are per topic.
    */
-  reserve(key: string, ttlMs: number): Promise<IdempotencyReservation>;
-  /** Stores the answer for `key` for `ttlMs`. */
-  complete(key: string, value: string, ttlMs: number): Promise<void>;
-  /** Gives up a reservation (the publish failed), so a retry may try again. */
-  release(key: string): Promise<void>;
+  idempotency?: { key: string; ttlMs: number };
 }
 
-export type IdempotencyReservation =
-  | { state: 'new' }
-  | { state: 'done'; value: string }
-  | { state: 'pending' };
-
 /** Storage and fan-out of messages, shared by every server instance that uses it. */
-export interface Broker extends IdempotencyStore {
-  /** Appends `data` to `topic`'s history and wakes every listener; resolves with the new id. */
-  publish(topic: string, data: unknown): Promise<string>;
+export interface Broker {
+  /**
+   * Appends `data` to `topic`'s history and wakes every listener; resolves with the new id.
+   * With `options.idempotency`, publishes once per key (see {@link BrokerPublishOptions}).
+   */
+  publish(topic: string, data: unknown, options?: BrokerPublishOptions): Promise<string>;
   /**
    * Reads `topic` after `cursor`. Without a cursor (a handshake) it returns no messages and the
    * current position.

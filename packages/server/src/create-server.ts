@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { PUBLISH_PATH, STREAM_PATH, topicProblem, WEBSOCKET_PATH } from '@cometkit/core/protocol';
-import type { Broker, BrokerMessage } from './broker';
+import type { Broker, BrokerMessage, BrokerPublishOptions } from './broker';
 import { createMemoryBroker } from './brokers/memory';
 import type { Abortable, EngineContext } from './engine/context';
 import { createHoldTimer } from './engine/hold-timer';
@@ -138,7 +138,11 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
   // The last topic that passed validation: a burst to one topic checks its name once, not
   // once per message (the broker trusts what the server hands it).
   let validTopic: string | undefined;
-  const publish = (topic: string, data: unknown): Promise<string> => {
+  const publish = (
+    topic: string,
+    data: unknown,
+    options?: BrokerPublishOptions,
+  ): Promise<string> => {
     if (topic !== validTopic) {
       const problem = topicProblem(topic);
       if (problem !== undefined) {
@@ -146,22 +150,13 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       }
       validTopic = topic;
     }
-    return broker.publish(topic, data);
+    return broker.publish(topic, data, options);
   };
-  const onRecordFailed = (error: unknown) =>
-    log({
-      level: 'warn',
-      event: 'publish.record-failed',
-      message:
-        'published, but the idempotency record could not be stored: a retry may publish again',
-      error,
-    });
   const publishWithId = (topic: string, data: unknown, id: string | undefined) =>
     publishOnce(
-      broker,
-      id === undefined ? { topic, data } : { topic, data, id },
-      { ttlMs: resolved.idempotencyTtl, onRecordFailed },
       publish,
+      id === undefined ? { topic, data } : { topic, data, id },
+      resolved.idempotencyTtl,
     );
   // A publish from outside (the publish API): per-topic rate limit, then once per id.
   const publishFromApi = async (message: PublishMessage): Promise<string> => {

@@ -2,9 +2,8 @@
 export type {
   Broker,
   BrokerMessage,
+  BrokerPublishOptions,
   BrokerReadResult,
-  IdempotencyReservation,
-  IdempotencyStore,
 } from './broker';
 export {
   createListenerRegistry,
@@ -57,8 +56,6 @@ export {
   publishIdProblem,
   publishKey,
   publishOnce,
-  type RunOnceOptions,
-  runOnce,
 } from './publish';
 export type { PublishApiOptions } from './publish-api';
 export {

@@ -18,7 +18,7 @@ export type RouteName = 'poll' | 'stream' | 'send' | 'publish' | 'other';
 export type LimitName = 'requests' | 'sends' | 'publishes' | 'body';
 
 /** The broker calls that are timed. */
-export type BrokerOperation = 'publish' | 'read' | 'recent' | 'reserve' | 'complete' | 'release';
+export type BrokerOperation = 'publish' | 'read' | 'recent';
 
 /** Receives the server's events; every method must be cheap and must not throw. */
 export interface ServerObserver {
@@ -71,8 +71,8 @@ function timed<T>(
  */
 export function observeBroker(broker: Broker, observer: ServerObserver): Broker {
   return {
-    publish(topic, data) {
-      return timed(observer, 'publish', () => broker.publish(topic, data)).then((id) => {
+    publish(topic, data, options) {
+      return timed(observer, 'publish', () => broker.publish(topic, data, options)).then((id) => {
         observer.published(topic);
         return id;
       });
@@ -84,10 +84,6 @@ export function observeBroker(broker: Broker, observer: ServerObserver): Broker 
       });
     },
     recent: (topic, limit) => timed(observer, 'recent', () => broker.recent(topic, limit)),
-    reserve: (key, ttl) => timed(observer, 'reserve', () => broker.reserve(key, ttl)),
-    complete: (key, value, ttl) =>
-      timed(observer, 'complete', () => broker.complete(key, value, ttl)),
-    release: (key) => timed(observer, 'release', () => broker.release(key)),
     listen: (topics, onPublish) => broker.listen(topics, onPublish),
     ...(broker.onError
       ? {

@@ -37,18 +37,30 @@ export type AuthorizeHook = (
 export interface SendContext {
   req: IncomingMessage;
   topic: string;
+  /**
+   * The client's id of the send (the same on every retry of it), when it gave one: key your own
+   * side effects on it (with `userId` or `sessionGuid`) to make them happen once too.
+   */
+  id: string | undefined;
   /** The `data` of the send, as the client sent it: validate it before use. */
   data: unknown;
   sessionGuid: string | undefined;
   userId: string | undefined;
-  /** Publishes to any topic through the server's broker; resolves with the message id. */
+  /**
+   * Publishes to any topic through the server's broker; resolves with the message id. For a send
+   * with an id, each publish is made once per idempotency window: a retried send runs the hook
+   * again, and its first, second… publish answers the first run's ids without publishing again
+   * (so publish the same things in the same order).
+   */
   publish: (topic: string, data: unknown) => Promise<string>;
 }
 
 /**
  * What a send does; resolves with the message id answered to the client. Throw a
  * `CometServerError` to refuse (e.g. `400 bad_request` with a message the UI shows).
- * The default publishes `data` to the topic.
+ * The default publishes `data` to the topic. A retried send (same id) runs the hook again:
+ * its publishes are not repeated (see {@link SendContext.publish}), its other effects are
+ * yours to make idempotent (see {@link SendContext.id}).
  */
 export type OnSendHook = (context: SendContext) => string | Promise<string>;
 

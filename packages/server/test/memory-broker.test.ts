@@ -31,25 +31,41 @@ describe('createMemoryBroker', () => {
     expect(read).toMatchObject({ position: 'e1-2', more: true });
   });
 
-  it('answers reset for a cursor of another epoch, from the future, or garbage', async () => {
+  it('resets a cursor of another epoch or garbage to the start of its history, skipping nothing kept', async () => {
     broker = createMemoryBroker({ epoch: 'e2' });
     await broker.publish('t', 1);
-    for (const cursor of ['e1-1', 'e2-9', 'nonsense', 'e2-x']) {
+    await broker.publish('t', 2);
+    for (const cursor of ['e1-1', 'e1-7', 'nonsense', 'e2-x']) {
       expect(await broker.read('t', cursor, 10)).toEqual({
         messages: [],
-        position: 'e2-1',
+        position: 'e2-0',
         reset: true,
         more: false,
       });
     }
+    // Delivery goes on from there: both messages of this epoch.
+    const next = await broker.read('t', 'e2-0', 10);
+    expect(next.messages.map((m) => m.data)).toEqual([1, 2]);
   });
 
-  it('keeps a ring of historySize messages and resets a cursor trimmed away', async () => {
+  it('resets a cursor from the future to the newest position', async () => {
+    broker = createMemoryBroker({ epoch: 'e2' });
+    await broker.publish('t', 1);
+    expect(await broker.read('t', 'e2-9', 10)).toEqual({
+      messages: [],
+      position: 'e2-1',
+      reset: true,
+      more: false,
+    });
+  });
+
+  it('keeps a ring of historySize messages and resets a cursor trimmed away to the oldest kept', async () => {
     broker = createMemoryBroker({ epoch: 'e', historySize: 3 });
     for (let i = 1; i <= 5; i += 1) await broker.publish('t', i);
     expect((await broker.recent('t', 10)).messages.map((m) => m.data)).toEqual([3, 4, 5]);
-    expect((await broker.read('t', 'e-1', 10)).reset).toBe(true);
-    const fromKept = await broker.read('t', 'e-2', 10);
+    const trimmed = await broker.read('t', 'e-1', 10);
+    expect(trimmed).toEqual({ messages: [], position: 'e-2', reset: true, more: false });
+    const fromKept = await broker.read('t', trimmed.position, 10);
     expect(fromKept.reset).toBe(false);
     expect(fromKept.messages.map((m) => m.id)).toEqual(['e-3', 'e-4', 'e-5']);
   });
@@ -107,27 +123,39 @@ describe('createMemoryBroker', () => {
     expect(woken).toEqual(['a']);
   });
 
-  it('reserves an idempotency key once, answers the stored value, and expires it', async () => {
+  it('publishes once per idempotency key and topic, answering the first id to a repeat', async () => {
     let time = 0;
-    broker = createMemoryBroker({ now: () => time });
-    expect(await broker.reserve('k', 1000)).toEqual({ state: 'new' });
-    expect(await broker.reserve('k', 1000)).toEqual({ state: 'pending' });
-    await broker.complete('k', 'id-1', 1000);
-    expect(await broker.reserve('k', 1000)).toEqual({ state: 'done', value: 'id-1' });
+    broker = createMemoryBroker({ epoch: 'e', now: () => time });
+    const woken: string[] = [];
+    broker.listen(['t', 'u'], (topic) => woken.push(topic));
+    const once = { idempotency: { key: 'k', ttlMs: 1000 } };
+    expect(await broker.publish('t', 'first', once)).toBe('e-1');
+    expect(await broker.publish('t', 'again', once)).toBe('e-1');
+    // Keys are per topic.
+    expect(await broker.publish('u', 'other topic', once)).toBe('e-1');
+    expect((await broker.recent('t', 10)).messages.map((m) => m.data)).toEqual(['first']);
+    expect(woken).toEqual(['t', 'u']);
+    // After the ttl the key is forgotten: a repeat publishes again.
     time += 1001;
-    expect(await broker.reserve('k', 1000)).toEqual({ state: 'new' });
-    await broker.release('k');
-    expect(await broker.reserve('k', 1000)).toEqual({ state: 'new' });
+    expect(await broker.publish('t', 'late', once)).toBe('e-2');
   });
 
-  it('bounds the idempotency store, dropping the oldest keys', async () => {
-    broker = createMemoryBroker({ maxIdempotencyKeys: 2 });
+  it('answers concurrent publishes with one key with one message', async () => {
+    broker = createMemoryBroker({ epoch: 'e' });
+    const once = { idempotency: { key: 'k', ttlMs: 1000 } };
+    const ids = await Promise.all([1, 2, 3].map((n) => broker?.publish('t', n, once)));
+    expect(ids).toEqual(['e-1', 'e-1', 'e-1']);
+    expect((await broker.recent('t', 10)).messages).toHaveLength(1);
+  });
+
+  it('bounds the idempotency records, dropping the oldest keys', async () => {
+    broker = createMemoryBroker({ epoch: 'e', maxIdempotencyKeys: 2 });
     for (const key of ['a', 'b', 'c']) {
-      await broker.reserve(key, 1000);
-      await broker.complete(key, key, 1000);
+      await broker.publish('t', key, { idempotency: { key, ttlMs: 1000 } });
     }
-    expect(await broker.reserve('a', 1000)).toEqual({ state: 'new' });
-    expect(await broker.reserve('c', 1000)).toEqual({ state: 'done', value: 'c' });
+    // 'a' was dropped: published again; 'c' is kept.
+    expect(await broker.publish('t', 'a', { idempotency: { key: 'a', ttlMs: 1000 } })).toBe('e-4');
+    expect(await broker.publish('t', 'c', { idempotency: { key: 'c', ttlMs: 1000 } })).toBe('e-3');
   });
 
   it('makes a new epoch per broker and rejects bad options', () => {

@@ -38,6 +38,70 @@ describe('send handler', () => {
     expect((await comet.recent('chat', 10)).messages).toHaveLength(1);
   });
 
+  it('keeps the sends of guid "G:a" to topic "b" and of guid "G" to topic "a:b" apart', async () => {
+    const { comet, base } = await serve();
+    const one = await post(`${base}/b`, send('1', 'to b', { sessionGuid: 'G:a' }));
+    const two = await post(
+      `${base}/${encodeURIComponent('a:b')}`,
+      send('1', 'to a:b', { sessionGuid: 'G' }),
+    );
+    expect(one.status).toBe(200);
+    expect(two.status).toBe(200);
+    expect((await comet.recent('b', 5)).messages.map((m) => m.data)).toEqual(['to b']);
+    expect((await comet.recent('a:b', 5)).messages.map((m) => m.data)).toEqual(['to a:b']);
+  });
+
+  it("publishes two users' legacy sends with the same id, each once", async () => {
+    const { comet, base } = await serve();
+    const ann = await post(`${base}/chat`, { userId: 'ann', id: '1', data: 'from ann' });
+    const bob = await post(`${base}/chat`, { userId: 'bob', id: '1', data: 'from bob' });
+    const annAgain = await post(`${base}/chat`, { userId: 'ann', id: '1', data: 'from ann' });
+    expect(bob.body.messageId).not.toBe(ann.body.messageId);
+    expect(annAgain.body).toEqual(ann.body);
+    expect((await comet.recent('chat', 5)).messages.map((m) => m.data)).toEqual([
+      'from ann',
+      'from bob',
+    ]);
+  });
+
+  it('scopes sends by user: another user reusing a session guid and id still publishes', async () => {
+    const { comet, base } = await serve();
+    const ann = await post(`${base}/chat`, send('x', 'from ann', { userId: 'ann' }));
+    const eve = await post(`${base}/chat`, send('x', 'from eve', { userId: 'eve' }));
+    expect(eve.body.messageId).not.toBe(ann.body.messageId);
+    expect((await comet.recent('chat', 5)).messages.map((m) => m.data)).toEqual([
+      'from ann',
+      'from eve',
+    ]);
+  });
+
+  it('publishes each anonymous legacy send, with no window shared between clients', async () => {
+    const { comet, base } = await serve();
+    await post(`${base}/chat`, { id: '1', data: 'one client' });
+    await post(`${base}/chat`, { id: '1', data: 'another' });
+    expect((await comet.recent('chat', 5)).messages.map((m) => m.data)).toEqual([
+      'one client',
+      'another',
+    ]);
+  });
+
+  it('runs onSend again for a retry, whose publishes answer the first ones without publishing', async () => {
+    const calls: Array<string | undefined> = [];
+    const { comet, base } = await serve({
+      onSend: async ({ id, topic, data, publish }) => {
+        calls.push(id);
+        await publish('audit', { of: id });
+        return publish(topic, data);
+      },
+    });
+    const first = await post(`${base}/chat`, send('c-1', 'hi'));
+    const retry = await post(`${base}/chat`, send('c-1', 'hi'));
+    expect(retry.body).toEqual(first.body);
+    expect(calls).toEqual(['c-1', 'c-1']);
+    expect((await comet.recent('chat', 5)).messages.map((m) => m.data)).toEqual(['hi']);
+    expect((await comet.recent('audit', 5)).messages.map((m) => m.data)).toEqual([{ of: 'c-1' }]);
+  });
+
   it('publishes once when the same send arrives twice at the same time', async () => {
     let release: () => void = () => {};
     const gate = new Promise<void>((resolve) => {

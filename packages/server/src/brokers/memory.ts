@@ -1,8 +1,8 @@
 /**
  * The in-memory broker: per-topic history in ring buffers, wake-ups in process (through the
- * shared listener registry) and an idempotency store, for one process.
+ * shared listener registry) and idempotency records written with the publish, for one process.
  */
-import type { Broker, BrokerMessage, BrokerReadResult, IdempotencyReservation } from '../broker';
+import type { Broker, BrokerMessage, BrokerPublishOptions, BrokerReadResult } from '../broker';
 import { createListenerRegistry } from './listeners';
 
 /** Options of {@link createMemoryBroker}. */
@@ -61,13 +61,11 @@ interface TopicLog {
   lastSeq: number;
 }
 
-interface IdempotencyEntry {
-  value: string | undefined;
+interface IdempotencyRecord {
+  /** The message id the first publish with the key got. */
+  id: string;
   expiresAt: number;
 }
-
-// Pending reservations expire too, so a crashed publish cannot block a key for good.
-const PENDING_TTL_MS = 30_000;
 
 function randomEpoch(): string {
   return `${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4)
@@ -101,8 +99,9 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   const prefix = `${epoch}-`;
   const logs = new Map<string, TopicLog>();
   const listeners = createListenerRegistry();
-  // A Map keeps insertion order, so the first keys are the oldest when trimming.
-  const keys = new Map<string, IdempotencyEntry>();
+  // Idempotency records by topic and key. A Map keeps insertion order, so the first keys are
+  // the oldest when trimming.
+  const records = new Map<string, IdempotencyRecord>();
   let closed = false;
 
   const idOf = (seq: number) => `${prefix}${seq}`;
@@ -168,6 +167,26 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     return Number(text);
   }
 
+  /** Appends to `topic`'s history, wakes its listeners and answers the new id. */
+  function append(topic: string, data: unknown): string {
+    const log = logOf(topic);
+    const time = now();
+    trimByAge(log, time);
+    if (log.count === log.capacity) {
+      if (log.capacity < historySize) grow(log);
+      else dropOldest(log);
+    }
+    log.lastSeq += 1;
+    const id = prefix + log.lastSeq;
+    const at = slot(log, log.count);
+    log.ids[at] = id;
+    log.times[at] = time;
+    log.data[at] = data;
+    log.count += 1;
+    listeners.notify(topic);
+    return id;
+  }
+
   function assertOpen(): void {
     if (closed) throw new Error('memory broker is closed');
   }
@@ -177,23 +196,26 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
 
     // Not `async`: a burst of publishes makes one promise each, not three (less GC). The
     // topic is not validated here: the server checks it once at its edge.
-    publish(topic, data) {
+    publish(topic, data, options?: BrokerPublishOptions) {
       if (closed) return Promise.reject(new Error('memory broker is closed'));
-      const log = logOf(topic);
+      const once = options?.idempotency;
+      if (once === undefined) return Promise.resolve(append(topic, data));
+      // The check, the append and the record are one synchronous step: no other publish (and
+      // no crash short of the process's, which takes the whole broker with it) comes between.
+      const recordKey = `${topic.length}:${topic}${once.key}`;
       const time = now();
-      trimByAge(log, time);
-      if (log.count === log.capacity) {
-        if (log.capacity < historySize) grow(log);
-        else dropOldest(log);
+      const record = records.get(recordKey);
+      if (record !== undefined && record.expiresAt > time) return Promise.resolve(record.id);
+      const id = append(topic, data);
+      records.delete(recordKey);
+      records.set(recordKey, { id, expiresAt: time + once.ttlMs });
+      // Bounded: the oldest records (first in the Map's order) make room.
+      if (records.size > maxKeys) {
+        for (const oldKey of records.keys()) {
+          records.delete(oldKey);
+          if (records.size <= maxKeys) break;
+        }
       }
-      log.lastSeq += 1;
-      const id = prefix + log.lastSeq;
-      const at = slot(log, log.count);
-      log.ids[at] = id;
-      log.times[at] = time;
-      log.data[at] = data;
-      log.count += 1;
-      listeners.notify(topic);
       return Promise.resolve(id);
     },
 
@@ -207,10 +229,13 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       if (cursor === undefined) return { messages: [], position, reset: false, more: false };
       const seq = seqOf(cursor);
       const firstKept = log ? firstSeq(log) : 1;
-      // Unknown epoch, a position this broker never reached, or history trimmed past it.
-      if (seq === undefined || seq > lastSeq || seq < firstKept - 1) {
-        return { messages: [], position, reset: true, more: false };
+      // Unknown epoch (another process: this one's history starts at seq 0) or history trimmed
+      // past the cursor: resume just before the oldest message kept, so nothing still here is
+      // skipped. A position this broker never reached: resume from the newest.
+      if (seq === undefined || seq < firstKept - 1) {
+        return { messages: [], position: idOf(firstKept - 1), reset: true, more: false };
       }
+      if (seq > lastSeq) return { messages: [], position, reset: true, more: false };
       if (!log || seq === lastSeq) return { messages: [], position, reset: false, more: false };
       const from = seq - firstKept + 1;
       const to = Math.min(log.count, from + Math.max(0, limit));
@@ -247,36 +272,6 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       return listeners.add(topics, onPublish);
     },
 
-    async reserve(key, ttlMs): Promise<IdempotencyReservation> {
-      assertOpen();
-      const time = now();
-      const entry = keys.get(key);
-      if (entry && entry.expiresAt > time) {
-        return entry.value === undefined
-          ? { state: 'pending' }
-          : { state: 'done', value: entry.value };
-      }
-      keys.delete(key);
-      keys.set(key, { value: undefined, expiresAt: time + Math.min(ttlMs, PENDING_TTL_MS) });
-      // Bounded: the oldest keys (first in the Map's order) make room.
-      for (const oldKey of keys.keys()) {
-        if (keys.size <= maxKeys) break;
-        keys.delete(oldKey);
-      }
-      return { state: 'new' };
-    },
-
-    async complete(key, value, ttlMs) {
-      assertOpen();
-      keys.delete(key);
-      keys.set(key, { value, expiresAt: now() + ttlMs });
-    },
-
-    async release(key) {
-      const entry = keys.get(key);
-      if (entry && entry.value === undefined) keys.delete(key);
-    },
-
     listenerCount() {
       return listeners.size();
     },
@@ -285,7 +280,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       closed = true;
       logs.clear();
       listeners.clear();
-      keys.clear();
+      records.clear();
     },
   };
 }

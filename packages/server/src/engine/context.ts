@@ -4,7 +4,7 @@
  * counters. Made once by `createCometServer`; the only state the server keeps.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Broker } from '../broker';
+import type { Broker, BrokerPublishOptions } from '../broker';
 import type { ServerObserver } from '../observer';
 import type { ResolvedServerOptions } from '../options';
 import type { RateLimiter } from '../rate-limit';
@@ -32,7 +32,7 @@ export interface EngineContext {
   /** `waiting`: how many requests wait for a publish right now (for stats). */
   readonly counters: { waiting: number };
   /** Publishes through the broker after checking the topic (the `publish` given to `onSend`). */
-  publish(topic: string, data: unknown): Promise<string>;
+  publish(topic: string, data: unknown, options?: BrokerPublishOptions): Promise<string>;
   /**
    * Counts `task` as in flight until it settles (`close()` waits for it): the work a held
    * long-poll does after a wake-up, outside the request's own promise.

@@ -1,10 +1,12 @@
 /**
  * A validated send, whichever transport carried it (HTTP or a WebSocket frame): `authorize`,
- * the idempotency window (a repeated id answers the first message id and publishes nothing),
- * then `onSend` or a plain publish.
+ * then `onSend` or a plain publish, once per client id: the publish carries the send's
+ * idempotency key, and the broker checks the key, publishes and records the message id in one
+ * atomic step (see `BrokerPublishOptions`), so a repeat answers the first message id at once,
+ * whichever instance took the first attempt and whenever its process died.
  */
 import type { IncomingMessage } from 'node:http';
-import { runOnce } from '../publish';
+import { type SendScope, sendKey, sendScope } from '../idempotency';
 import { authorizeTopic, refusalError } from './authorize';
 import type { EngineContext } from './context';
 import type { ValidSend } from './request';
@@ -21,52 +23,48 @@ export async function performSend(
   context: EngineContext,
   req: IncomingMessage,
   send: ValidSend,
-  signal?: AbortSignal,
 ): Promise<SendOutcome> {
   const refusal = await authorizeTopic(context, req, 'send', send.topic, send);
   if (refusal) throw refusalError(refusal);
-  if (send.id === undefined) {
-    return { id: undefined, messageId: await runOnSend(context, req, send) };
-  }
-  // Scoped by session: another client reusing an id cannot read or block this one's sends.
-  const key = `cometkit:send:${send.sessionGuid ?? ''}:${send.topic}:${send.id}`;
-  const messageId = await runOnce(
-    context.broker,
-    key,
-    {
-      ttlMs: context.options.idempotencyTtl,
-      signal,
-      // Published: this answer stands even if recording it fails (a 503 here would make the
-      // client retry into a key left pending and wait out the idempotency window).
-      onRecordFailed: (error) =>
-        context.options.log({
-          level: 'warn',
-          event: 'send.record-failed',
-          message:
-            'published, but the idempotency record could not be stored: a retry may publish again',
-          topic: send.topic,
-          error,
-        }),
-    },
-    () => runOnSend(context, req, send),
-  );
-  return { id: send.id, messageId };
+  const scope = send.id === undefined ? undefined : sendScope(send);
+  return { id: send.id, messageId: await runOnSend(context, req, send, scope) };
 }
 
 async function runOnSend(
   context: EngineContext,
   req: IncomingMessage,
   send: ValidSend,
+  scope: SendScope | undefined,
 ): Promise<string> {
+  const { id, topic } = send;
+  const ttlMs = context.options.idempotencyTtl;
   const onSend = context.options.onSend;
-  if (!onSend) return context.publish(send.topic, send.data);
+  if (!onSend) {
+    if (scope === undefined || id === undefined) return context.publish(topic, send.data);
+    return context.publish(topic, send.data, {
+      idempotency: { key: sendKey(scope, topic, id), ttlMs },
+    });
+  }
+  // The hook's n-th publish carries the n-th key: run again for a retry, it publishes nothing
+  // new and gets the same ids back.
+  let publishes = 0;
+  const publish =
+    scope === undefined || id === undefined
+      ? (to: string, data: unknown) => context.publish(to, data)
+      : (to: string, data: unknown) => {
+          publishes += 1;
+          return context.publish(to, data, {
+            idempotency: { key: sendKey(scope, topic, id, publishes), ttlMs },
+          });
+        };
   const messageId = await onSend({
     req,
-    topic: send.topic,
+    topic,
+    id,
     data: send.data,
     sessionGuid: send.sessionGuid,
     userId: send.userId,
-    publish: context.publish,
+    publish,
   });
   if (typeof messageId !== 'string') {
     throw new TypeError('the onSend hook must resolve with the message id (a string)');

@@ -14,21 +14,12 @@ export async function handleSend(
 ): Promise<void> {
   const topic = topicFromPath(segment);
   const send = parseSendRequest(topic, await readJsonBody(req, context.options.bodyLimit));
-  const controller = new AbortController();
-  const onClose = () => {
-    if (!res.writableEnded) controller.abort('gone');
-  };
-  res.on('close', onClose);
-  try {
-    const outcome = await performSend(context, req, send, controller.signal);
-    sendJson(
-      res,
-      200,
-      outcome.id === undefined
-        ? { messageId: outcome.messageId }
-        : { id: outcome.id, messageId: outcome.messageId },
-    );
-  } finally {
-    res.off('close', onClose);
-  }
+  const outcome = await performSend(context, req, send);
+  sendJson(
+    res,
+    200,
+    outcome.id === undefined
+      ? { messageId: outcome.messageId }
+      : { id: outcome.id, messageId: outcome.messageId },
+  );
 }
