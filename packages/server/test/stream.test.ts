@@ -103,6 +103,22 @@ async function streamServer(options: Parameters<typeof serve>[0] = {}) {
 }
 
 describe('streaming handler', () => {
+  it('after a reset in open, sends the messages from the resumed position without waiting for a publish', async () => {
+    const { comet, url } = await streamServer();
+    const ids = [await comet.publish('chat', 'a'), await comet.publish('chat', 'b')];
+    const stream = await openStream(url, poll(['chat'], { chat: 'oldepoch-7' }));
+    const open = await stream.nextEvent();
+    expect(open?.event).toBe('open');
+    expect(open?.data?.resets).toEqual(['chat']);
+    // Bounded: a stream that waits for the next publish instead fails here, not at the timeout.
+    const next = await Promise.race([
+      stream.nextEvent(),
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2000)),
+    ]);
+    expect(next?.event).toBe('messages');
+    expect(next?.data?.messages?.map((message) => message.id)).toEqual(ids);
+  });
+
   it('opens at once with the no-buffering headers and the position of every topic', async () => {
     const { comet, url } = await streamServer();
     await comet.publish('chat', 'before');

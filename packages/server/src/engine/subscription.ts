@@ -83,8 +83,9 @@ export async function runSubscription(
         });
         if (signal.aborted) return;
       }
-      // A full batch for a topic means more may follow: read on at once, without waiting.
-      if (!hitBatchLimit(read, context.options.batchLimit)) {
+      // A full batch for a topic means more may follow, and a reset's position is where
+      // delivery resumes, often with messages already after it: read on at once, without waiting.
+      if (read.resets.length === 0 && !hitBatchLimit(read, context.options.batchLimit)) {
         if (!(await waiter.next(signal))) return;
       }
       read = await readTopics(context, allowed, read.cursors, true);
