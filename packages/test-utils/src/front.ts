@@ -143,6 +143,11 @@ export async function createFront(initial: FrontOptions): Promise<Front> {
     });
     upstream.on('response', (answer) => {
       const headers = endToEnd(answer.headers);
+      // An instance that dies mid-answer (a held poll, a stream) cuts the client off too, as a
+      // real proxy does: the client must not wait on a silent connection for its watchdog.
+      answer.on('close', () => {
+        if (!answer.complete && !res.writableEnded) res.destroy();
+      });
       if (fault === 'lost-answer') {
         const lose = () => {
           clearTimeout(timer);
