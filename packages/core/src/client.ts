@@ -8,7 +8,7 @@ import { backoffDelay } from './backoff';
 import {
   ClosedError,
   CometError,
-  HttpError,
+  type HttpError,
   isHttpError,
   isTimeoutError,
   NetworkError,
@@ -19,6 +19,7 @@ import {
 import { httpError, networkError } from './http';
 import { type CometClientOptions, type HeaderRecord, resolveOptions } from './options';
 import { type ParsedAnswer, parseJson } from './parse';
+import { classifyFailure, loweredWait, nackError, nextFastStreak, repollDelay } from './policy';
 import { type PollRequest, type TopicErrorBody, topicProblem } from './protocol';
 import { IDLE, nextAttempt, reduce, type StateEvent } from './state';
 import { transportDefinitions } from './transports/select';
@@ -36,29 +37,12 @@ import type {
   TransportName,
 } from './types';
 
-/** Answers (or proxy timeouts) quicker than this count as "fast" for the fast-repoll backoff. */
-const FAST_MS = 1000;
-/** Consecutive fast empty answers tolerated before polling again backs off. */
-const FAST_LIMIT = 3;
-/** The shortest `wait` the adaptive hold lowers to, in ms. */
-const MIN_WAIT = 5000;
 /** Delivered ids remembered per topic to drop repeats. */
 const SEEN_LIMIT = 256;
 /** A transport that ends sooner than this after opening died "early"... */
 const EARLY_MS = 10_000;
 /** ...and this many early deaths in a row demote it. */
 const EARLY_LIMIT = 3;
-/** The status a `nack` code stands for, so a nack is handled like the HTTP answer. */
-const NACK_STATUS: Record<string, number> = {
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  too_large: 413,
-  rate_limited: 429,
-  internal: 500,
-  unavailable: 503,
-};
-
 /** One opened transport: the current one, or a probe for an upgrade. */
 interface Attempt {
   t: Transport;
@@ -399,7 +383,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
         drop(a);
         if (demoted(a, floor)) return;
         const held = env.now() - a.started;
-        fastStreak = a.delivered || held >= FAST_MS ? 0 : fastStreak + 1;
+        fastStreak = nextFastStreak(fastStreak, held, a.delivered);
         repoll(held);
       },
       onReply(id, messageId, error) {
@@ -469,8 +453,8 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
   }
 
   function repoll(held: number) {
-    if (fastStreak < FAST_LIMIT) return connect();
-    const delay = backoffDelay(fastStreak - FAST_LIMIT + 1, o.backoff, env.random);
+    const delay = repollDelay(fastStreak, o.backoff, env.random);
+    if (delay === undefined) return connect();
     diagnostic('fast-repoll-backoff', `fast empty answers: poll in ${delay} ms`, {
       heldMs: held,
       delayMs: delay,
@@ -479,32 +463,32 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     retryTimer = env.setTimeout(() => connect(), delay);
   }
 
+  /** After a failed poll: what `policy.ts` says (the same table as for sends). */
   function failure(error: CometError, held: number) {
-    if (isHttpError(error)) {
+    const action = classifyFailure('poll', error, o.auth !== undefined && !authTried);
+    // Only an `HttpError` is classified `repoll` or `auth`.
+    if (action === 'repoll' && isHttpError(error)) {
+      // A proxy cut the held poll: lower `wait` to what the path allows, and poll again.
       const { status } = error;
-      if (status === 408 || status === 504) {
-        if (held >= 2 * FAST_MS && held < wait) {
-          const lowered = Math.max(MIN_WAIT, Math.floor(held * 0.8));
-          if (lowered < wait) {
-            diagnostic('wait-lowered', `${status} after ${held} ms: wait now ${lowered} ms`, {
-              status,
-              heldMs: held,
-              wait: lowered,
-              previousWait: wait,
-            });
-            wait = lowered;
-          }
-        }
-        fastStreak = held < FAST_MS ? fastStreak + 1 : 0;
-        diagnostic('proxy-timeout', `${status} after ${held} ms: polling again`, {
+      const lowered = loweredWait(held, wait);
+      if (lowered !== undefined) {
+        diagnostic('wait-lowered', `${status} after ${held} ms: wait now ${lowered} ms`, {
           status,
           heldMs: held,
+          wait: lowered,
+          previousWait: wait,
         });
-        return repoll(held);
+        wait = lowered;
       }
-      if (status === 401 || status === 403) return refreshAuth(error);
-      if (status !== 404 && status !== 429 && status < 500) return fail(error);
+      fastStreak = nextFastStreak(fastStreak, held);
+      diagnostic('proxy-timeout', `${status} after ${held} ms: polling again`, {
+        status,
+        heldMs: held,
+      });
+      return repoll(held);
     }
+    if (action === 'auth' && isHttpError(error)) return refreshAuth(error);
+    if (action === 'fatal') return fail(error);
     if (isTimeoutError(error))
       diagnostic('watchdog-timeout', `no answer in ${error.waitedMs} ms: poll aborted`, {
         waitedMs: error.waitedMs,
@@ -544,7 +528,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
 
   function refreshAuth(error: HttpError) {
     const auth = o.auth;
-    if (!auth || authTried) return fail(error);
+    if (!auth) return fail(error);
     authTried = true;
     authPending = true;
     diagnostic('auth-refresh', `${error.status}: asking auth`, { status: error.status });
@@ -733,8 +717,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     if (!reply?.error)
       // Lost (or unanswered) before the ack: again at once, over whatever is current then.
       return { type: 'lost', error: new NetworkError('no ack on the WebSocket'), delay: 0 };
-    const { code, message } = reply.error;
-    return new HttpError(NACK_STATUS[code] ?? 400, code, message);
+    return nackError(reply.error);
   }
 
   /** A send as `POST {base}/{topic}`. */
@@ -775,11 +758,12 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
       ? sendFrame(item, current)
       : sendPost(item, base));
     if (!isHttpError(error)) return error.type === 'done' ? error : later(error.error, error.delay);
-    const { status } = error;
-    if ((status === 401 || status === 403) && o.auth && !item.authTried) {
+    // The same table as for polls (`policy.ts`), with the auth hook asked once per send.
+    const action = classifyFailure('send', error, o.auth !== undefined && !item.authTried);
+    if (action === 'auth') {
       item.authTried = true;
       try {
-        const fresh = await o.auth({ error });
+        const fresh = await o.auth?.({ error });
         if (fresh) {
           authHeaders = { ...fresh };
           return later(error, 0);
@@ -788,7 +772,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
         // A throwing hook is a refusal.
       }
     }
-    if (status === 408 || status === 429 || status >= 500) return later(error, error.retryAfterMs);
+    if (action === 'retry') return later(error, error.retryAfterMs);
     return { type: 'fatal', error };
   }
 
