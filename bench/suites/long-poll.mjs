@@ -10,6 +10,8 @@
  *              BENCH_HEAP_SNAPSHOT=dir writes a heap snapshot of the server at the memory
  *              figure's last step (comet and bare: compare them with DevTools' Comparison view);
  *              BENCH_TRACE_GC=1 runs the server with --trace-gc
+ * Metrics:     BENCH_METRICS=1 gives the server Prometheus metrics (`createCometMetrics()`), to
+ *              measure their overhead against a run without
  * Parts:       `latency`, `burst`, `fanout`, `memory`, `floor` are exported to run one alone;
  *              BENCH_ONLY=burst,fanout runs some from the command line.
  * Trials:      latency, burst and fan-out run BENCH_TRIALS times (default 5), each on a fresh
@@ -40,7 +42,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeHeapSnapshot } from 'node:v8';
-import { createCometServer, createMemoryBroker } from '@cometkit/server';
+import { createCometMetrics, createCometServer, createMemoryBroker } from '@cometkit/server';
 
 export const name = 'long-poll';
 
@@ -701,7 +703,11 @@ async function childServer(mode) {
     return;
   }
   const { broker, close: closeBroker } = await makeBroker();
-  const comet = createCometServer({ broker, maxWait: Number(process.env.BENCH_MAX_WAIT) });
+  const comet = createCometServer({
+    broker,
+    maxWait: Number(process.env.BENCH_MAX_WAIT),
+    ...(process.env.BENCH_METRICS === '1' ? { metrics: createCometMetrics() } : {}),
+  });
   const server = await listen(comet.handle);
   process.on('message', async (message) => {
     switch (message.type) {
@@ -871,7 +877,8 @@ export async function run({ print = true, only = PARTS } = {}) {
     await redis?.close();
   }
   if (print) {
-    console.log(`\nlong-poll on loopback (broker: ${kind})`);
+    const metrics = process.env.BENCH_METRICS === '1' ? 'on' : 'off';
+    console.log(`\nlong-poll on loopback (broker: ${kind}, metrics: ${metrics})`);
     console.table(
       rows.map((row) => ({
         figure: row.figure,

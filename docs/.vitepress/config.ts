@@ -36,6 +36,7 @@ const sidebar: DefaultTheme.SidebarItem[] = [
     items: [
       { text: 'Load balancers and proxies', link: '/deploy/load-balancers' },
       { text: 'Several instances (Redis)', link: '/guide/scaling' },
+      { text: 'Operations: metrics, limits, publishing', link: '/deploy/operations' },
     ],
   },
   {

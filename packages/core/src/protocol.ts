@@ -180,7 +180,11 @@ export type ServerFrame =
   | ({ type: 'open' } & Omit<PollAnswer, 'messages' | 'reconnect'>)
   | { type: 'messages'; messages: WireMessage[]; cursors: Cursors }
   | { type: 'ack'; id: string; messageId: string }
-  | { type: 'nack'; id: string; error: ErrorBody['error'] }
-  /** A frame the server could not take (not JSON, unknown type, invalid poll); the socket stays open. */
-  | { type: 'error'; error: ErrorBody['error'] }
+  /** `retryAfter` (seconds): when a `rate_limited` or `unavailable` send may be tried again. */
+  | { type: 'nack'; id: string; error: ErrorBody['error']; retryAfter?: number }
+  /**
+   * A frame the server could not take (not JSON, unknown type, invalid poll, a poll over the
+   * rate limit, with `retryAfter` in seconds); the socket stays open.
+   */
+  | { type: 'error'; error: ErrorBody['error']; retryAfter?: number }
   | { type: 'pong' };

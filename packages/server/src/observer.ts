@@ -42,6 +42,25 @@ export interface ServerObserver {
   limited(limit: LimitName): void;
 }
 
+/** Reports `messages` as delivered on `transport`, one call per run of one topic. */
+export function reportDelivered(
+  observer: ServerObserver,
+  transport: TransportName,
+  messages: readonly { topic: string }[],
+): void {
+  let topic: string | undefined;
+  let count = 0;
+  for (const message of messages) {
+    if (message.topic !== topic) {
+      if (topic !== undefined) observer.delivered(transport, topic, count);
+      topic = message.topic;
+      count = 0;
+    }
+    count += 1;
+  }
+  if (topic !== undefined) observer.delivered(transport, topic, count);
+}
+
 /** A clock in seconds, monotonic. */
 const now = () => performance.now() / 1000;
 

@@ -123,6 +123,8 @@ describe('a broker outage', () => {
         type: 'nack',
         id: 'w-1',
         error: { code: 'unavailable', message: expect.any(String) },
+        // The server's `retryAfter` option, as `Retry-After` on an HTTP 503.
+        retryAfter: 1,
       });
       state.down = false;
       ws.send(JSON.stringify({ type: 'send', topic: 'chat', id: 'w-1', data: 1 }));

@@ -2,6 +2,7 @@ import { startServer } from '@cometkit/test-utils';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { type CometMetrics, createCometMetrics } from '../src/index';
 import { poll, post, serve, stopAll } from './helpers';
 
@@ -95,6 +96,63 @@ describe('Prometheus metrics', () => {
     const after = await scrape(metrics);
     expect(after.value('cometkit_held_requests', { transport: 'longpoll' })).toBe(0);
     expect(after.value('cometkit_http_answers_total', { route: 'poll', status: '200' })).toBe(2);
+  });
+
+  it('counts deliveries per transport and opened and closed streams and WebSockets', async () => {
+    const metrics = createCometMetrics({ topics: ['chat'] });
+    const { comet, base, url } = await serve({ metrics });
+    // Long-poll: a held poll woken by one message.
+    const handshake = await post(base, poll(['chat']));
+    const held = post(base, poll(['chat'], handshake.body.cursors, 5000));
+    await expect.poll(() => comet.stats().waiting).toBe(1);
+    await comet.publish('chat', 1);
+    await held;
+    // Stream: open, then one message.
+    const controller = new AbortController();
+    const response = await fetch(`${base}/_stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(poll(['chat'], { chat: handshake.body.cursors?.chat as string })),
+      signal: controller.signal,
+    });
+    const reader = response.body?.getReader();
+    let text = '';
+    const readUntil = async (needle: string) => {
+      while (!text.includes(needle)) {
+        const chunk = await reader?.read();
+        if (!chunk || chunk.done) throw new Error('the stream ended');
+        text += new TextDecoder().decode(chunk.value);
+      }
+    };
+    // The stream starts after the first message: it gets it at once, as `messages`.
+    await readUntil('event: messages');
+    // WebSocket: open, poll from the newest position, one more message.
+    const ws = new WebSocket(`${url.replace('http', 'ws')}/api/comet/_ws`);
+    const frames: Array<{ type: string }> = [];
+    ws.on('message', (data) => frames.push(JSON.parse(data.toString())));
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    ws.send(JSON.stringify({ type: 'poll', ...poll(['chat']) }));
+    await expect.poll(() => frames.some((frame) => frame.type === 'open')).toBe(true);
+    await comet.publish('chat', 2);
+    await expect.poll(() => frames.some((frame) => frame.type === 'messages')).toBe(true);
+    await readUntil('"data":2');
+    const during = await scrape(metrics);
+    expect(during.value('cometkit_connections_opened_total', { transport: 'stream' })).toBe(1);
+    expect(during.value('cometkit_connections_opened_total', { transport: 'websocket' })).toBe(1);
+    expect(during.value('cometkit_held_requests', { transport: 'websocket' })).toBe(1);
+    expect(during.value('cometkit_held_requests', { transport: 'stream' })).toBe(1);
+    const delivered = (transport: string) =>
+      during.value('cometkit_messages_delivered_total', { transport, topic: 'chat' });
+    expect([delivered('longpoll'), delivered('stream'), delivered('websocket')]).toEqual([1, 2, 1]);
+    controller.abort();
+    ws.close();
+    await expect.poll(() => comet.stats().sockets + comet.stats().streams).toBe(0);
+    const after = await scrape(metrics);
+    expect(after.value('cometkit_connections_closed_total', { transport: 'stream' })).toBe(1);
+    expect(after.value('cometkit_connections_closed_total', { transport: 'websocket' })).toBe(1);
   });
 
   it('counts authorization refusals, resets and body limits', async () => {

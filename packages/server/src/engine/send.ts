@@ -24,6 +24,7 @@ export async function performSend(
   req: IncomingMessage,
   send: ValidSend,
 ): Promise<SendOutcome> {
+  await context.limits?.send({ req, sessionGuid: send.sessionGuid, userId: send.userId });
   const refusal = await authorizeTopic(context, req, 'send', send.topic, send);
   if (refusal) throw refusalError(refusal);
   const scope = send.id === undefined ? undefined : sendScope(send);
@@ -36,6 +37,9 @@ async function runOnSend(
   send: ValidSend,
   scope: SendScope | undefined,
 ): Promise<string> {
+  // Counted only for a send that is allowed: a refused send takes nothing from the topic's
+  // publishes (a repeat of an earlier send counts again: the broker knows it is one, not us).
+  await context.limits?.publish(send.topic);
   const { id, topic } = send;
   const ttlMs = context.options.idempotencyTtl;
   const onSend = context.options.onSend;

@@ -11,6 +11,7 @@ import { buildAnswer, encodeWoken, NOTHING_READ, readTopics } from '../engine/re
 import { parsePollRequest, type ValidPoll } from '../engine/request';
 import { type Sleeper, TopicWatch } from '../engine/wake';
 import { type FrameworkRequest, readJsonBody, sendJson, sendJsonBytes } from '../http';
+import { reportDelivered } from '../observer';
 
 /**
  * Handles one long-poll. Resolves once the poll is answered or held: a held poll is then a
@@ -26,6 +27,7 @@ export async function handleLongPoll(
     await readJsonBody(req, context.options.bodyLimit),
     context.options.maxTopics,
   );
+  await context.limits?.request({ req, sessionGuid: poll.sessionGuid, userId: poll.userId });
   await new LongPoll(context, res, poll.legacy).start(poll, req);
 }
 
@@ -139,6 +141,7 @@ class LongPoll implements Abortable, Sleeper {
         const result = await context.reads.read(only, this.#positions[0]);
         if (this.#state !== 'reading') return;
         if (result.messages.length > 0 || result.reset) {
+          if (context.observer) reportDelivered(context.observer, 'longpoll', result.messages);
           return this.#answerBytes(encodeWoken(only, result));
         }
         this.#positions[0] = result.position;
@@ -180,6 +183,14 @@ class LongPoll implements Abortable, Sleeper {
   }
 
   #answer(body: PollAnswer | LegacyAnswer): void {
+    const observer = this.#context.observer;
+    if (observer) {
+      if ('messages' in body && body.messages) {
+        reportDelivered(observer, 'longpoll', body.messages);
+      } else if ('topic' in body && typeof body.topic === 'string') {
+        observer.delivered('longpoll', body.topic, 1);
+      }
+    }
     this.#dispose();
     sendJson(this.#res, 200, body);
   }

@@ -10,6 +10,7 @@ import { parsePollRequest } from '../engine/request';
 import { runSubscription } from '../engine/subscription';
 import { CometServerError } from '../errors';
 import { type FrameworkRequest, readJsonBody } from '../http';
+import { reportDelivered } from '../observer';
 
 /** Why a stream ends: the client left, the server drains, or the stream time cap. */
 type StreamEnd = 'gone' | 'drain' | 'cap';
@@ -61,6 +62,8 @@ export async function handleStream(
   if (poll.legacy) {
     throw new CometServerError(400, 'bad_request', 'streaming needs protocol version 1 ("v": 1)');
   }
+  await context.limits?.request({ req, sessionGuid: poll.sessionGuid, userId: poll.userId });
+  const observer = context.observer;
   const { heartbeatInterval, streamMaxTime } = context.options;
   const controller = new AbortController();
   const signal = controller.signal;
@@ -80,6 +83,7 @@ export async function handleStream(
       open: (payload, listening) => {
         if (signal.aborted) return Promise.resolve();
         res.writeHead(200, STREAM_HEADERS);
+        observer?.connection('stream', 'open');
         if (!listening) return write(res, event('open', payload), signal);
         heartbeat = setInterval(() => {
           if (signal.aborted || res.destroyed) stop('gone');
@@ -88,7 +92,10 @@ export async function handleStream(
         const timings = { heartbeat: heartbeatInterval };
         return write(res, event('open', { ...payload, timings }), signal);
       },
-      messages: (payload) => write(res, event('messages', payload), signal),
+      messages: (payload) => {
+        if (observer) reportDelivered(observer, 'stream', payload.messages);
+        return write(res, event('messages', payload), signal);
+      },
     });
     if (!res.headersSent) {
       if (signal.reason === 'gone') return;
@@ -98,6 +105,7 @@ export async function handleStream(
   } finally {
     stop('cap');
     clearTimeout(cap);
+    if (res.headersSent) observer?.connection('stream', 'close');
     context.held.delete(controller);
     res.off('close', onClose);
     if (res.headersSent && !res.writableEnded && !res.destroyed) res.end();

@@ -21,6 +21,7 @@ import { performSend } from '../engine/send';
 import { runSubscription } from '../engine/subscription';
 import { isBrokerUnavailable, isCometServerError, toServerError } from '../errors';
 import { subPath } from '../http';
+import { reportDelivered } from '../observer';
 import { originAllowed, refuse } from './upgrade';
 
 /** WebSocket close codes the server uses (RFC 6455 §7.4 and the IANA registry). */
@@ -42,6 +43,8 @@ const CLOSE_GRACE_MS = 1000;
 export interface ErrorFrame {
   type: 'error';
   error: ErrorBody['error'];
+  /** Seconds before a poll over the rate limit may be sent again. */
+  retryAfter?: number;
 }
 
 /** Serves `{base}/_ws`. */
@@ -58,6 +61,13 @@ function errorOf(error: unknown): ErrorBody['error'] {
   const known = toServerError(error);
   if (known) return { code: known.code, message: known.message };
   return { code: 'internal', message: 'the server could not handle the frame' };
+}
+
+/** The `retryAfter` (seconds) of a frame answering `error`: for a 429 and a 503 only. */
+function retryAfterOf(error: unknown, fallback: number): { retryAfter?: number } {
+  const known = toServerError(error);
+  if (known?.status !== 429 && known?.status !== 503) return {};
+  return { retryAfter: known.retryAfter ?? fallback };
 }
 
 /** Makes the WebSocket side of a server: `isDraining` refuses new sockets with 503. */
@@ -88,10 +98,12 @@ export function createWebSocketHub(
       // Resolves once written, so a subscription does not read ahead of a slow client.
       return new Promise((resolve) => ws.send(JSON.stringify(frame), () => resolve()));
     };
-    const sendError = (code: string, message: string) => {
-      const frame: ErrorFrame = { type: 'error', error: { code, message } };
+    const sendError = (code: string, message: string, extra: { retryAfter?: number } = {}) => {
+      const frame: ErrorFrame = { type: 'error', error: { code, message }, ...extra };
       void send(frame);
     };
+    const observer = context.observer;
+    observer?.connection('websocket', 'open');
 
     const idle = setTimeout(() => {
       log({
@@ -143,16 +155,29 @@ export function createWebSocketHub(
       subscription = controller;
       context.held.add(controller);
       const signal = controller.signal;
-      runSubscription(context, poll, req, signal, {
-        open: (payload) => send({ type: 'open', ...payload, timings }),
-        messages: (payload) => send({ type: 'messages', ...payload }),
-      })
+      const subscribe = async () => {
+        // A poll frame counts as a request; over the limit it gets an `error` frame (below).
+        await context.limits?.request({ req, sessionGuid, userId });
+        if (signal.aborted) return;
+        await runSubscription(context, poll, req, signal, {
+          open: (payload) => send({ type: 'open', ...payload, timings }),
+          messages: (payload) => {
+            if (observer) reportDelivered(observer, 'websocket', payload.messages);
+            return send({ type: 'messages', ...payload });
+          },
+        });
+      };
+      subscribe()
         .then(
           () => {
             // Aborted by the server (drain, broker failure), not replaced by the client.
             if (signal.reason === 'drain') void shutdown();
           },
           (error: unknown) => {
+            if (isCometServerError(error) && error.status === 429) {
+              const { code, message } = errorOf(error);
+              return sendError(code, message, retryAfterOf(error, options.retryAfter));
+            }
             log({
               level: 'error',
               event: 'websocket.failed',
@@ -180,9 +205,13 @@ export function createWebSocketHub(
         // Without a usable id there is nothing a nack could name.
         return sendError('bad_request', errorOf(error).message);
       }
-      const nack = (code: string, message: string) =>
-        send({ type: 'nack', id, error: { code, message } });
-      if (shuttingDown) return void nack('unavailable', 'the server is shutting down; retry');
+      const nack = (code: string, message: string, extra: { retryAfter?: number } = {}) =>
+        send({ type: 'nack', id, error: { code, message }, ...extra });
+      if (shuttingDown) {
+        return void nack('unavailable', 'the server is shutting down; retry', {
+          retryAfter: options.retryAfter,
+        });
+      }
       let parsed: ValidSend;
       try {
         parsed = parseSendFrame(frame, { sessionGuid, userId });
@@ -203,7 +232,7 @@ export function createWebSocketHub(
               });
             }
             const { code, message } = errorOf(error);
-            return nack(code, message);
+            return nack(code, message, retryAfterOf(error, options.retryAfter));
           },
         )
         .finally(() => sends.delete(task));
@@ -243,6 +272,7 @@ export function createWebSocketHub(
       log({ level: 'warn', event: 'websocket.error', message: error.message, error });
     });
     ws.on('close', () => {
+      observer?.connection('websocket', 'close');
       clearTimeout(idle);
       stopSubscription();
       connections.delete(connection);
