@@ -229,6 +229,12 @@ export async function runFaultRun(options: FaultRunOptions): Promise<FaultRunRep
 
     const publisher = async () => {
       while (acknowledgedPublishes < half && remaining() > 0) {
+        // Publishes keep pace with sends (sends are slower: one in flight per client), so the
+        // kill and the restart find both kinds in flight.
+        if (acknowledgedPublishes > acknowledgedSends + 200 && sendsStarted < half) {
+          await sleep(10);
+          continue;
+        }
         const group: Array<Promise<void>> = [];
         for (let k = 0; k < 10 && acknowledgedPublishes + publishing < half; k += 1) {
           const up = live();
