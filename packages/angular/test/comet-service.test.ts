@@ -2,13 +2,13 @@ import './setup-angular';
 import { Injectable, Injector, PLATFORM_ID } from '@angular/core';
 import { TestBed } from '@angular/core/testing';
 import { CometError, type CometMessage } from '@cometkit/core';
+import type { FakeBackend } from '@cometkit/test-utils';
 import { firstValueFrom, type Subscription, take, toArray } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { COMET_CLIENT, CometService } from '../src/index';
-import { type CometBackend, createCometBackend } from './comet-backend';
-import { configure } from './helpers';
+import { configure, createCometBackend } from './helpers';
 
-let backend: CometBackend;
+let backend: FakeBackend;
 const subscriptions: Subscription[] = [];
 
 beforeEach(() => {

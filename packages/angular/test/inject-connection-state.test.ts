@@ -1,10 +1,10 @@
 import './setup-angular';
 import { Component, Injector } from '@angular/core';
 import { TestBed } from '@angular/core/testing';
+import type { FakeBackend } from '@cometkit/test-utils';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CometService, injectConnectionState, injectTopic } from '../src/index';
-import { type CometBackend, createCometBackend } from './comet-backend';
-import { configure } from './helpers';
+import { configure, createCometBackend } from './helpers';
 
 const StatusComponent = Component({
   selector: 'test-status',
@@ -15,7 +15,7 @@ const StatusComponent = Component({
   },
 );
 
-let backend: CometBackend;
+let backend: FakeBackend;
 
 beforeEach(() => {
   backend = createCometBackend();

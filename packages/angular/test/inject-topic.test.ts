@@ -1,10 +1,10 @@
 import './setup-angular';
 import { Component, Injector } from '@angular/core';
 import { TestBed } from '@angular/core/testing';
+import type { FakeBackend } from '@cometkit/test-utils';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CometService, injectTopic, injectTopicMessages } from '../src/index';
-import { type CometBackend, createCometBackend } from './comet-backend';
-import { configure } from './helpers';
+import { configure, createCometBackend } from './helpers';
 
 // Test components are declared with the decorator called as a function: no decorator syntax
 // needed from the test transform, the same metadata for Angular's JIT compiler.
@@ -26,7 +26,7 @@ const TickerComponent = Component({
   },
 );
 
-let backend: CometBackend;
+let backend: FakeBackend;
 
 beforeEach(() => {
   backend = createCometBackend();

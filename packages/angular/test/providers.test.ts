@@ -2,12 +2,12 @@ import './setup-angular';
 import { provideZonelessChangeDetection } from '@angular/core';
 import { TestBed } from '@angular/core/testing';
 import { createCometClient } from '@cometkit/core';
+import type { FakeBackend } from '@cometkit/test-utils';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { COMET_CLIENT, CometService, provideComet } from '../src/index';
-import { type CometBackend, createCometBackend } from './comet-backend';
-import { clientOptions, configure } from './helpers';
+import { clientOptions, configure, createCometBackend } from './helpers';
 
-let backend: CometBackend;
+let backend: FakeBackend;
 
 beforeEach(() => {
   backend = createCometBackend();

@@ -8,10 +8,10 @@ import {
 } from '@angular/core';
 import { toSignal } from '@angular/core/rxjs-interop';
 import { TestBed } from '@angular/core/testing';
+import type { FakeBackend } from '@cometkit/test-utils';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CometService, injectTopic, provideComet } from '../src/index';
-import { type CometBackend, createCometBackend } from './comet-backend';
-import { clientOptions } from './helpers';
+import { clientOptions, createCometBackend } from './helpers';
 
 const NewsComponent = Component({
   selector: 'test-news',
@@ -24,10 +24,10 @@ const NewsComponent = Component({
 );
 
 /** True once one held poll carries both topics of the component. */
-const bothHeld = (backend: CometBackend) =>
+const bothHeld = (backend: FakeBackend) =>
   backend.held().some((poll) => poll.topics.includes('news') && poll.topics.includes('alerts'));
 
-let backend: CometBackend;
+let backend: FakeBackend;
 
 beforeEach(() => {
   backend = createCometBackend();

@@ -1,3 +1,4 @@
+import { createFakeBackend } from '@cometkit/test-utils';
 import { HttpResponse } from 'msw';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createCometClient } from '../src/client';
@@ -12,9 +13,10 @@ import {
 } from '../src/errors';
 import type { CometClientOptions } from '../src/options';
 import type { CometClient, Diagnostic } from '../src/types';
-import { BASE, createClock, createOnline, createPollServer } from './helpers';
+import { createClock, createOnline } from './helpers';
 
-const net = createPollServer();
+const net = createFakeBackend({ mode: 'scripted', listen: false });
+const BASE = net.url;
 let clock: ReturnType<typeof createClock>;
 let online: ReturnType<typeof createOnline>;
 let clients: CometClient[] = [];
@@ -710,7 +712,7 @@ describe('send', () => {
 
   it('retries with the same id after a network error, so a lost answer never publishes twice', async () => {
     const client = make();
-    net.onSend((_t, body, n) =>
+    net.onSend(({ body }, n) =>
       n === 1 ? HttpResponse.error() : HttpResponse.json({ id: body.id, messageId: 'once' }),
     );
     const sent = client.send('chat', 'x');
@@ -722,7 +724,7 @@ describe('send', () => {
 
   it('gives up a send that hangs after watchdogGrace and retries it with the same id', async () => {
     const client = make({ watchdogGrace: 100 });
-    net.onSend((_t, body, n) =>
+    net.onSend(({ body }, n) =>
       n === 1
         ? new Promise<Response>(() => {})
         : HttpResponse.json({ id: body.id, messageId: 'late' }),
@@ -736,7 +738,7 @@ describe('send', () => {
 
   it('honours Retry-After on a 429 and retries a 5xx', async () => {
     const client = make();
-    net.onSend((_t, body, n) =>
+    net.onSend(({ body }, n) =>
       n === 1
         ? HttpResponse.json({}, { status: 429, headers: { 'Retry-After': '3' } })
         : n === 2
@@ -835,7 +837,7 @@ describe('send', () => {
 
   it('asks the auth hook on a 401 and retries the send with its headers', async () => {
     const client = make({ auth: () => ({ authorization: 'Bearer new' }) });
-    net.onSend((_t, body, n) =>
+    net.onSend(({ body }, n) =>
       n === 1
         ? HttpResponse.json({}, { status: 401 })
         : HttpResponse.json({ id: body.id, messageId: 'ok' }),

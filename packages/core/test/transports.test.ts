@@ -3,6 +3,8 @@
  * network edge for HTTP (SSE as a `ReadableStream` response), an injected fake WebSocket, and
  * the injected manual clock for every timer (open timeout, ping/pong, backoff, probes).
  */
+
+import { createFakeBackend } from '@cometkit/test-utils';
 import { HttpResponse, http } from 'msw';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createCometClient } from '../src/client';
@@ -11,7 +13,7 @@ import { isHttpError } from '../src/errors';
 import type { CometClientOptions } from '../src/options';
 import type { PollRequest } from '../src/protocol';
 import type { CometClient, Diagnostic } from '../src/types';
-import { BASE, createClock, createOnline, createPollServer } from './helpers';
+import { createClock, createOnline } from './helpers';
 
 type Frame = Record<string, unknown> & { type: string };
 
@@ -65,7 +67,8 @@ interface HeldStream {
   end(): void;
 }
 
-const net = createPollServer();
+const net = createFakeBackend({ mode: 'scripted', listen: false });
+const BASE = net.url;
 const streams: HeldStream[] = [];
 let streamAnswer: 'stream' | 'refuse' = 'stream';
 const encoder = new TextEncoder();

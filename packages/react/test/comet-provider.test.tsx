@@ -3,7 +3,7 @@ import { cleanup, render } from '@testing-library/react';
 import { StrictMode } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CometProvider, useCometClient } from '../src/index';
-import { COMET_URL, createTestClient } from './msw-comet';
+import { COMET_URL, createTestClient } from './fake-comet';
 
 let seen: CometClient | undefined;
 function Capture() {

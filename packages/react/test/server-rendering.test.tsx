@@ -1,5 +1,6 @@
 // @vitest-environment node
 import type { CometClient } from '@cometkit/core';
+import type { FakeBackend } from '@cometkit/test-utils';
 import { renderToString } from 'react-dom/server';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -10,16 +11,16 @@ import {
   useTopicMessages,
   useTopicValue,
 } from '../src/index';
-import { createTestClient, type FakeComet, startFakeComet } from './msw-comet';
+import { createTestClient, startFakeComet } from './fake-comet';
 
-let fake: FakeComet;
+let fake: FakeBackend;
 
 beforeEach(() => {
   fake = startFakeComet();
 });
 
 afterEach(() => {
-  fake.server.close();
+  fake.close();
 });
 
 function Page() {

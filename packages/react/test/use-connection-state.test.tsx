@@ -1,22 +1,12 @@
 import type { CometClient } from '@cometkit/core';
-import { cleanup, render, screen } from '@testing-library/react';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { render, screen } from '@testing-library/react';
+import { describe, expect, it, vi } from 'vitest';
 import { CometProvider, useConnectionState, useTopic } from '../src/index';
-import { createTestClient, type FakeComet, startFakeComet } from './msw-comet';
+import { withFakeComet } from './fake-comet';
 
-let fake: FakeComet;
 let client: CometClient;
-
-beforeEach(() => {
-  fake = startFakeComet();
-  client = createTestClient();
-});
-
-afterEach(() => {
-  // Unmount first, so the hooks unsubscribe from a client that is still open.
-  cleanup();
-  client.close();
-  fake.server.close();
+withFakeComet((test) => {
+  client = test.client;
 });
 
 function Status() {

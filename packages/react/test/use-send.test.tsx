@@ -1,22 +1,14 @@
 import type { CometClient } from '@cometkit/core';
-import { cleanup, render } from '@testing-library/react';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { FakeBackend } from '@cometkit/test-utils';
+import { render } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
 import { CometProvider, useSend } from '../src/index';
-import { createTestClient, type FakeComet, startFakeComet } from './msw-comet';
+import { withFakeComet } from './fake-comet';
 
-let fake: FakeComet;
+let fake: FakeBackend;
 let client: CometClient;
-
-beforeEach(() => {
-  fake = startFakeComet();
-  client = createTestClient();
-});
-
-afterEach(() => {
-  // Unmount first, so the hooks unsubscribe from a client that is still open.
-  cleanup();
-  client.close();
-  fake.server.close();
+withFakeComet((test) => {
+  ({ fake, client } = test);
 });
 
 type Send = ReturnType<typeof useSend>;
@@ -51,15 +43,17 @@ describe('useSend', () => {
     const { send, stable } = renderSend();
     expect(stable).toBe(true);
     await expect(send('chat:support', { text: 'hi' })).resolves.toBe('1');
-    expect(fake.sends).toEqual([{ topic: 'chat:support', data: { text: 'hi' } }]);
+    expect(fake.sends.map(({ topic, data }) => ({ topic, data }))).toEqual([
+      { topic: 'chat:support', data: { text: 'hi' } },
+    ]);
   });
 
   it("rejects with the server's error", async () => {
-    fake.onSend = () => ({
+    fake.onSend(() => ({
       status: 400,
       code: 'bad_request',
       message: 'text must be 1 to 2000 characters',
-    });
+    }));
     const { send } = renderSend();
     await expect(send('chat:support', { text: '' })).rejects.toMatchObject({
       status: 400,

@@ -1,22 +1,14 @@
 import type { CometClient } from '@cometkit/core';
-import { cleanup, render, screen } from '@testing-library/react';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { FakeBackend } from '@cometkit/test-utils';
+import { render, screen } from '@testing-library/react';
+import { describe, expect, it, vi } from 'vitest';
 import { CometProvider, useTopicMessages } from '../src/index';
-import { createTestClient, type FakeComet, startFakeComet } from './msw-comet';
+import { withFakeComet } from './fake-comet';
 
-let fake: FakeComet;
+let fake: FakeBackend;
 let client: CometClient;
-
-beforeEach(() => {
-  fake = startFakeComet();
-  client = createTestClient();
-});
-
-afterEach(() => {
-  // Unmount first, so the hooks unsubscribe from a client that is still open.
-  cleanup();
-  client.close();
-  fake.server.close();
+withFakeComet((test) => {
+  ({ fake, client } = test);
 });
 
 function Lines(props: { keep: number }) {
@@ -38,7 +30,7 @@ describe('useTopicMessages', () => {
       </CometProvider>,
     );
     expect(screen.queryAllByRole('listitem')).toHaveLength(0);
-    await vi.waitFor(() => expect(fake.held()).toBe(1));
+    await vi.waitFor(() => expect(fake.held()).toHaveLength(1));
     fake.publish('chat', 'a');
     fake.publish('chat', 'b');
     fake.publish('chat', 'c');

@@ -1,22 +1,14 @@
 import type { CometClient, TopicStore } from '@cometkit/core';
-import { cleanup, render, screen } from '@testing-library/react';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { FakeBackend } from '@cometkit/test-utils';
+import { render, screen } from '@testing-library/react';
+import { describe, expect, it, vi } from 'vitest';
 import { CometProvider, useTopic, useTopicValue } from '../src/index';
-import { createTestClient, type FakeComet, startFakeComet } from './msw-comet';
+import { withFakeComet } from './fake-comet';
 
-let fake: FakeComet;
+let fake: FakeBackend;
 let client: CometClient;
-
-beforeEach(() => {
-  fake = startFakeComet();
-  client = createTestClient();
-});
-
-afterEach(() => {
-  // Unmount first, so the hooks unsubscribe from a client that is still open.
-  cleanup();
-  client.close();
-  fake.server.close();
+withFakeComet((test) => {
+  ({ fake, client } = test);
 });
 
 function Price(props: { id: string; onRender?: () => void }) {
@@ -39,7 +31,7 @@ describe('useTopicValue', () => {
       </CometProvider>,
     );
     expect(screen.getByTestId('a').textContent).toBe('none');
-    await vi.waitFor(() => expect(fake.held()).toBe(1));
+    await vi.waitFor(() => expect(fake.held()).toHaveLength(1));
     fake.publish('price', 10);
     fake.publish('price', 11);
     await vi.waitFor(() => expect(screen.getByTestId('a').textContent).toBe('11'));
@@ -60,7 +52,7 @@ describe('useTopicValue', () => {
         <Price id="b" />
       </CometProvider>,
     );
-    await vi.waitFor(() => expect(fake.held()).toBe(1));
+    await vi.waitFor(() => expect(fake.held()).toHaveLength(1));
     fake.publish('price', 7);
     expect(await screen.findByText('7', { selector: '[data-testid="a"]' })).toBeTruthy();
     expect(screen.getByTestId('b').textContent).toBe('7');
@@ -83,7 +75,7 @@ describe('useTopicValue', () => {
         <Witness onMessage={(data) => delivered.push(data)} />
       </CometProvider>,
     );
-    await vi.waitFor(() => expect(fake.held()).toBe(1));
+    await vi.waitFor(() => expect(fake.held()).toHaveLength(1));
     expect(renders).toBe(1);
     fake.publish('price', 5);
     await vi.waitFor(() => expect(screen.getByTestId('a').textContent).toBe('5'));

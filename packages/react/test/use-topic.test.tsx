@@ -1,23 +1,15 @@
 import type { CometClient, MessageHandler } from '@cometkit/core';
-import { cleanup, render } from '@testing-library/react';
+import type { FakeBackend } from '@cometkit/test-utils';
+import { render } from '@testing-library/react';
 import { StrictMode } from 'react';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CometProvider, type UseTopicOptions, useTopic } from '../src/index';
-import { createTestClient, type FakeComet, startFakeComet } from './msw-comet';
+import { withFakeComet } from './fake-comet';
 
-let fake: FakeComet;
+let fake: FakeBackend;
 let client: CometClient;
-
-beforeEach(() => {
-  fake = startFakeComet();
-  client = createTestClient();
-});
-
-afterEach(() => {
-  // Unmount first, so the hooks unsubscribe from a client that is still open.
-  cleanup();
-  client.close();
-  fake.server.close();
+withFakeComet((test) => {
+  ({ fake, client } = test);
 });
 
 function Listener(props: {
@@ -40,7 +32,7 @@ describe('useTopic', () => {
         <Listener topic="chat" handler={handler} />
       </CometProvider>,
     );
-    await vi.waitFor(() => expect(fake.held()).toBe(1));
+    await vi.waitFor(() => expect(fake.held()).toHaveLength(1));
     fake.publish('chat', { text: 'hello' });
     await vi.waitFor(() => expect(handler).toHaveBeenCalledTimes(1));
     expect(handler).toHaveBeenCalledWith(
@@ -58,7 +50,7 @@ describe('useTopic', () => {
         <Listener topic={['chat']} handler={first} />
       </CometProvider>,
     );
-    await vi.waitFor(() => expect(fake.held()).toBe(1));
+    await vi.waitFor(() => expect(fake.held()).toHaveLength(1));
     // A new handler and a new (equal) topic array on this render.
     view.rerender(
       <CometProvider client={client}>
@@ -78,7 +70,7 @@ describe('useTopic', () => {
         <Listener topic={['chat', 'typing']} handler={handler} />
       </CometProvider>,
     );
-    await vi.waitFor(() => expect(fake.held()).toBe(1));
+    await vi.waitFor(() => expect(fake.held()).toHaveLength(1));
     fake.publish('chat', 'a');
     fake.publish('typing', 'b');
     await vi.waitFor(() => expect(handler).toHaveBeenCalledTimes(2));
@@ -97,10 +89,10 @@ describe('useTopic', () => {
         </CometProvider>
       </StrictMode>,
     );
-    await vi.waitFor(() => expect(fake.held()).toBe(1));
+    await vi.waitFor(() => expect(fake.held()).toHaveLength(1));
     fake.publish('chat', 'once');
     await vi.waitFor(() => expect(handler).toHaveBeenCalled());
-    await vi.waitFor(() => expect(fake.held()).toBe(1));
+    await vi.waitFor(() => expect(fake.held()).toHaveLength(1));
     expect(handler).toHaveBeenCalledTimes(1);
     expect(handshakes('chat')).toBe(1);
     expect(fake.peakHeld()).toBe(1);
@@ -113,10 +105,10 @@ describe('useTopic', () => {
         <Listener topic="chat" handler={() => {}} />
       </CometProvider>,
     );
-    await vi.waitFor(() => expect(fake.held()).toBe(1));
+    await vi.waitFor(() => expect(fake.held()).toHaveLength(1));
     view.unmount();
     await vi.waitFor(() => {
-      expect(fake.held()).toBe(0);
+      expect(fake.held()).toHaveLength(0);
       expect(client.getState().status).toBe('idle');
     });
   });
@@ -135,7 +127,7 @@ describe('useTopic', () => {
         <Listener topic="chat" handler={handler} options={{ enabled: true, cursor: '1' }} />
       </CometProvider>,
     );
-    await vi.waitFor(() => expect(fake.held()).toBe(1));
+    await vi.waitFor(() => expect(fake.held()).toHaveLength(1));
     expect(fake.polls[0]?.cursors).toEqual({ chat: '1' });
     fake.publish('chat', 'new');
     await vi.waitFor(() => expect(handler).toHaveBeenCalledTimes(1));

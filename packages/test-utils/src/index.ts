@@ -1,3 +1,4 @@
+export * from './fake-backend';
 export * from './fault-run';
 export * from './front';
 export * from './legacy-server';
