@@ -1,0 +1,400 @@
+/**
+ * The connection: the attempt lifecycle. Opens the ladder's transport (or a probe of a better
+ * one), feeds answers to the topic registry, and after a failure asks `policy.ts` what to do:
+ * poll again, retry after a backoff, refresh credentials, or fail. Every state change goes
+ * through the pure `reduce`; timers and I/O run here, after it. Every attempt is an object,
+ * and a callback from an attempt that is no longer current or the probe is ignored.
+ */
+import type { ClientContext } from './context';
+import { CometError, type HttpError, isHttpError, isTimeoutError } from './errors';
+import { classifyFailure, loweredWait, nextFastStreak, repollDelay, retryDelay } from './policy';
+import type { SendHooks } from './send-queue';
+import { IDLE, nextAttempt, reduce, type StateEvent } from './state';
+import type { TopicRegistry } from './topic-registry';
+import { createLadder, type Rung } from './transports/ladder';
+import type { TransportHandle } from './transports/types';
+import type { ConnectionState } from './types';
+
+/** The connection of one client. */
+export interface Connection {
+  getState(): ConnectionState;
+  /** The open transport, when it can carry sends (a WebSocket). */
+  sender(): TransportHandle | undefined;
+  /** Starts following the runtime's online state (a send needs it too). */
+  watchOnline(): void;
+  /** Applies the registry's new topic set: starts, updates, or stops after `idleGrace`. */
+  topicsChanged(): void;
+  /** Drops the current attempt and connects again now. */
+  reconnect(reason?: string): void;
+  /** Stops for good (the client is closing). */
+  close(): void;
+}
+
+/** One opened transport: the current one, or a probe for an upgrade. */
+interface Attempt {
+  rung: Rung;
+  index: number;
+  handle?: TransportHandle;
+  topics: string[];
+  opened: boolean;
+  delivered: boolean;
+  /** When the request went out. */
+  started: number;
+  /** When it opened (until then, when it started). */
+  openedAt: number;
+  openTimer?: unknown;
+}
+
+/** Makes the connection; nothing runs until the registry reports topics. */
+export function createConnection(
+  context: ClientContext,
+  registry: TopicRegistry,
+  sends: SendHooks,
+): Connection {
+  const { options, environment: env, events } = context;
+  const ladder = createLadder(context);
+  let state: ConnectionState = IDLE;
+  let wait = options.wait;
+  let generation = 0;
+  let current: Attempt | undefined;
+  let probe: Attempt | undefined;
+  let probeTimer: unknown;
+  let retryTimer: unknown;
+  let idleTimer: unknown;
+  let fastStreak = 0;
+  // One auth refresh per failure streak: reset when a transport opens or on `reconnect()`.
+  let authTried = false;
+  let authPending = false;
+  let stopOnline: (() => void) | undefined;
+
+  function dispatch(event: StateEvent) {
+    const previous = state;
+    state = reduce(state, event);
+    if (state === previous) return;
+    events.emit('state', state, previous);
+    sends.wake();
+  }
+
+  function watchOnline() {
+    stopOnline ??= env.online.subscribe((online) => {
+      if (context.closed) return;
+      sends.wake();
+      if (!online) {
+        if (state.status === 'idle' || state.status === 'failed') return;
+        halt();
+        events.diagnostic('offline', 'offline: requests paused');
+        dispatch({ type: 'offline' });
+      } else if (state.status === 'offline') {
+        events.diagnostic('online', 'online: polling');
+        connect(true);
+      }
+    });
+  }
+
+  function drop(attempt: Attempt | undefined) {
+    if (attempt && attempt === current) current = undefined;
+    if (attempt?.handle) sends.dropped(attempt.handle);
+  }
+  function closeCurrent() {
+    generation++;
+    const attempt = current;
+    env.clearTimeout(attempt?.openTimer);
+    attempt?.handle?.close();
+    drop(attempt);
+  }
+  function closeProbe() {
+    env.clearTimeout(probeTimer);
+    probeTimer = undefined;
+    const attempt = probe;
+    probe = undefined;
+    env.clearTimeout(attempt?.openTimer);
+    attempt?.handle?.close();
+  }
+  function clearRetry() {
+    env.clearTimeout(retryTimer);
+    retryTimer = undefined;
+  }
+  /** Stops every request and timer of the poll loop. */
+  function halt() {
+    closeCurrent();
+    closeProbe();
+    clearRetry();
+  }
+
+  function connect(restart = false) {
+    clearRetry();
+    closeCurrent();
+    if (context.closed || !registry.hasTopics()) return;
+    watchOnline();
+    if (!env.online.isOnline()) return dispatch({ type: 'offline' });
+    if (context.baseUrl() === undefined) return fail(context.badUrl());
+    const rung = ladder.at(ladder.level);
+    if (!rung)
+      return fail(new CometError(`no usable transport in ${options.transports.join(', ')}`));
+    dispatch({ type: 'connect', transport: rung.transport.name, restart });
+    start(ladder.level, false);
+  }
+
+  /** Opens rung `index`, as the current attempt or as a probe for an upgrade. */
+  function start(index: number, probing: boolean) {
+    const rung = ladder.at(index);
+    if (!rung) return;
+    const { transport, floor } = rung;
+    const request = registry.pollRequest(wait);
+    const now = env.now();
+    const attempt: Attempt = {
+      rung,
+      index,
+      topics: request.topics,
+      opened: false,
+      delivered: false,
+      started: now,
+      openedAt: now,
+    };
+    const live = () => !context.closed && (attempt === current || attempt === probe);
+    /** Falls back unless this is the current floor, which has nowhere to fall to. */
+    const notOpen = (reason: string) => {
+      if (floor && attempt === current) return false;
+      cannotOpen(attempt, reason);
+      return true;
+    };
+    if (probing) probe = attempt;
+    else current = attempt;
+    if (!floor)
+      attempt.openTimer = env.setTimeout(() => {
+        if (live())
+          cannotOpen(
+            attempt,
+            `no open event in ${options.openTimeout / 1000} s: a buffering proxy?`,
+          );
+      }, options.openTimeout);
+    attempt.handle = transport.open(request, {
+      onOpen() {
+        if (!live()) return;
+        env.clearTimeout(attempt.openTimer);
+        // A WebSocket answers every `poll` frame (a topic change) with another `open`.
+        if (attempt.opened) return;
+        attempt.opened = true;
+        attempt.openedAt = env.now();
+        authTried = false;
+        if (attempt === probe) {
+          closeCurrent();
+          probe = undefined;
+          current = attempt;
+          ladder.moveUp(index);
+        }
+        ladder.remember(transport.name);
+        dispatch({ type: 'open', transport: transport.name });
+        scheduleProbe();
+      },
+      onMessages(answer) {
+        if (!live() || attempt !== current) return;
+        attempt.delivered ||= answer.messages.length > 0;
+        registry.deliver(answer);
+      },
+      onError(error) {
+        if (!live()) return;
+        const auth = isHttpError(error) && (error.status === 401 || error.status === 403);
+        if (!attempt.opened && !auth && notOpen(rung.openFailure(error))) return;
+        if (attempt === probe) return cannotOpen(attempt, error.message);
+        drop(attempt);
+        if (!demoted(attempt, error)) failure(error, env.now() - attempt.started);
+      },
+      onClose() {
+        if (!live()) return;
+        if (!attempt.opened && notOpen(`${transport.name} ended before open`)) return;
+        drop(attempt);
+        if (demoted(attempt)) return;
+        const held = env.now() - attempt.started;
+        fastStreak = nextFastStreak(fastStreak, held, attempt.delivered);
+        repoll(held);
+      },
+      onReply(id, messageId, error) {
+        if (attempt.handle) sends.reply(attempt.handle, id, messageId, error);
+      },
+    });
+  }
+
+  /** A transport could not open: the current one falls back, a probe tries the next or waits. */
+  function cannotOpen(attempt: Attempt, reason: string) {
+    if (attempt === probe) {
+      closeProbe();
+      ladder.probeFailed(attempt.index, reason);
+      if (attempt.index + 1 < ladder.level) start(attempt.index + 1, true);
+      else scheduleProbe();
+      return;
+    }
+    ladder.fallBack(attempt.index, reason);
+    connect();
+  }
+
+  /** After an opened transport ended: true when the ladder demoted it (and the session moved on). */
+  function demoted(attempt: Attempt, error?: CometError): boolean {
+    if (!attempt.opened || attempt.rung.floor) return false;
+    if (!ladder.demoted(attempt.index, attempt.openedAt, error)) return false;
+    connect();
+    return true;
+  }
+
+  /** While below the best transport, tries the better ones again now and then. */
+  function scheduleProbe() {
+    const interval = options.upgradeInterval;
+    if (probeTimer !== undefined || probe || ladder.level === 0 || !interval || context.closed)
+      return;
+    const delay = Math.round(interval * (0.75 + env.random() / 2));
+    probeTimer = env.setTimeout(() => {
+      probeTimer = undefined;
+      if (state.status === 'connected') start(0, true);
+    }, delay);
+  }
+
+  function repoll(held: number) {
+    const delay = repollDelay(fastStreak, options.backoff, env.random);
+    if (delay === undefined) return connect();
+    events.diagnostic('fast-repoll-backoff', `fast empty answers: poll in ${delay} ms`, {
+      heldMs: held,
+      delayMs: delay,
+      streak: fastStreak,
+    });
+    retryTimer = env.setTimeout(() => connect(), delay);
+  }
+
+  function failure(error: CometError, held: number) {
+    const action = classifyFailure('poll', error, options.auth !== undefined && !authTried);
+    // Only an `HttpError` is classified `repoll` or `auth`.
+    if (action === 'repoll' && isHttpError(error)) return proxyTimeout(error, held);
+    if (action === 'auth' && isHttpError(error)) return refreshAuth(error);
+    if (action === 'fatal') return fail(error);
+    if (isTimeoutError(error))
+      events.diagnostic('watchdog-timeout', `no answer in ${error.waitedMs} ms: poll aborted`, {
+        waitedMs: error.waitedMs,
+      });
+    retry(error);
+  }
+
+  /** A proxy cut a held poll: lower `wait` to what the path allows, and poll again. */
+  function proxyTimeout({ status }: HttpError, held: number) {
+    const lowered = loweredWait(held, wait);
+    if (lowered !== undefined) {
+      events.diagnostic('wait-lowered', `${status} after ${held} ms: wait now ${lowered} ms`, {
+        status,
+        heldMs: held,
+        wait: lowered,
+        previousWait: wait,
+      });
+      wait = lowered;
+    }
+    fastStreak = nextFastStreak(fastStreak, held);
+    events.diagnostic('proxy-timeout', `${status} after ${held} ms: polling again`, {
+      status,
+      heldMs: held,
+    });
+    repoll(held);
+  }
+
+  function retry(error: CometError) {
+    const attempt = nextAttempt(state);
+    const delay = retryDelay(error, attempt, options.backoff, env.random);
+    const retryAfter = isHttpError(error) && error.retryAfterMs !== undefined;
+    dispatch({ type: 'retry', error, retryInMs: delay });
+    events.emit('error', error);
+    events.diagnostic(
+      retryAfter ? 'retry-after' : 'retry-scheduled',
+      `${error.message}: retry ${attempt} in ${delay} ms`,
+      {
+        attempt,
+        delayMs: delay,
+        error: error.name,
+        status: isHttpError(error) ? error.status : undefined,
+      },
+    );
+    retryTimer = env.setTimeout(() => connect(), delay);
+  }
+
+  function fail(error: CometError) {
+    halt();
+    dispatch({ type: 'fail', error });
+    events.emit('error', error);
+    events.diagnostic('failed', `failed: ${error.message}`, {
+      error: error.name,
+      status: isHttpError(error) ? error.status : undefined,
+    });
+  }
+
+  function refreshAuth(error: HttpError) {
+    authTried = true;
+    authPending = true;
+    events.diagnostic('auth-refresh', `${error.status}: asking auth`, { status: error.status });
+    const startedIn = generation;
+    const stale = () => context.closed || startedIn !== generation;
+    Promise.resolve()
+      .then(() => context.refreshAuth(error))
+      .then(
+        (fresh) => {
+          authPending = false;
+          if (stale()) return;
+          if (fresh) connect();
+          else fail(error);
+        },
+        (cause) => {
+          authPending = false;
+          if (!stale()) fail(new CometError('auth hook threw', { cause }));
+        },
+      );
+  }
+
+  function stop() {
+    idleTimer = undefined;
+    if (registry.hasTopics() || context.closed) return;
+    halt();
+    fastStreak = 0;
+    events.diagnostic('idle-stop', 'no topics: stopped');
+    dispatch({ type: 'stop' });
+  }
+
+  return {
+    getState: () => state,
+    sender: () => (current?.opened && current.handle?.send ? current.handle : undefined),
+    watchOnline,
+
+    topicsChanged() {
+      if (!registry.hasTopics()) {
+        if (state.status !== 'idle' && idleTimer === undefined)
+          idleTimer = env.setTimeout(stop, options.idleGrace);
+        return;
+      }
+      env.clearTimeout(idleTimer);
+      idleTimer = undefined;
+      if (state.status === 'idle') return connect();
+      if (state.status === 'failed' || state.status === 'offline') return;
+      if (current) {
+        if (registry.isCurrent(current.topics)) return;
+        const topics = registry.topics();
+        events.diagnostic('topics-changed', 'topics changed: poll sent again', { topics });
+        // The probe's request names the old topics.
+        closeProbe();
+        scheduleProbe();
+        if (!current.handle?.update) return connect();
+        current.topics = topics;
+        return current.handle.update(registry.pollRequest(wait));
+      }
+      if (retryTimer === undefined && !authPending) connect();
+    },
+
+    reconnect(reason) {
+      events.diagnostic('reconnect-requested', `reconnect: ${reason}`, { reason });
+      authTried = false;
+      fastStreak = 0;
+      sends.wake();
+      if (registry.hasTopics()) connect(true);
+    },
+
+    close() {
+      halt();
+      env.clearTimeout(idleTimer);
+      context.closed = true;
+      stopOnline?.();
+      dispatch({ type: 'close' });
+    },
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * The topics the client follows: their callbacks, cursors and recently delivered ids. Delivers
+ * an answer's messages to the callbacks (dropping repeats), applies its resets and refusals,
+ * and applies the topic set once per tick however many changes the tick made.
+ */
+import type { ClientContext } from './context';
+import { TopicError } from './errors';
+import type { ParsedAnswer } from './parse';
+import type { PollRequest } from './protocol';
+import type { CometMessage, MessageHandler } from './types';
+
+/** Delivered ids remembered per topic to drop repeats. */
+const SEEN_LIMIT = 256;
+
+/** One `subscribe` call: one callback, possibly over several topics. */
+interface Subscription {
+  callback: MessageHandler;
+}
+
+/** The topic registry of one client. */
+export interface TopicRegistry {
+  /** True while at least one topic has a callback. */
+  hasTopics(): boolean;
+  /** The followed topics, in subscription order. */
+  topics(): string[];
+  /** True when `topics` is exactly the followed set. */
+  isCurrent(topics: readonly string[]): boolean;
+  /** Adds `callback` to `topics`, starting a new topic at `cursor`; returns its removal. */
+  add(topics: readonly string[], callback: MessageHandler, cursor?: string): () => void;
+  /** Removes every callback of `topics`. */
+  remove(topics: readonly string[]): void;
+  /** The poll request for the followed topics and their cursors. */
+  pollRequest(wait: number): PollRequest;
+  /** Delivers a checked answer: refusals, resets, then messages, then cursors. */
+  deliver(answer: ParsedAnswer): void;
+  /** Forgets every topic (on `close()`). */
+  clear(): void;
+}
+
+/**
+ * Makes the registry. `onTopicsChanged` runs once per tick after the topic set changed (a
+ * microtask), when the connection applies the new set.
+ */
+export function createTopicRegistry(
+  context: ClientContext,
+  onTopicsChanged: () => void,
+): TopicRegistry {
+  const { events, options } = context;
+  const handlers = new Map<string, Set<Subscription>>();
+  const cursors = new Map<string, string>();
+  const seen = new Map<string, Set<string>>();
+  let flushQueued = false;
+
+  function forget(topic: string) {
+    cursors.delete(topic);
+    seen.delete(topic);
+  }
+
+  function scheduleFlush() {
+    if (flushQueued) return;
+    flushQueued = true;
+    queueMicrotask(() => {
+      flushQueued = false;
+      if (context.closed) return;
+      for (const topic of [...cursors.keys(), ...seen.keys()])
+        if (!handlers.has(topic)) forget(topic);
+      onTopicsChanged();
+    });
+  }
+
+  /** True when `id` was delivered on `topic` already; otherwise remembers it. */
+  function isRepeat(topic: string, id: string): boolean {
+    let ids = seen.get(topic);
+    if (!ids) {
+      ids = new Set();
+      seen.set(topic, ids);
+    }
+    if (ids.has(id)) return true;
+    ids.add(id);
+    if (ids.size > SEEN_LIMIT) ids.delete(ids.values().next().value as string);
+    return false;
+  }
+
+  return {
+    hasTopics: () => handlers.size > 0,
+    topics: () => [...handlers.keys()],
+    isCurrent: (topics) =>
+      topics.length === handlers.size && topics.every((topic) => handlers.has(topic)),
+
+    add(topics, callback, cursor) {
+      const subscription: Subscription = { callback };
+      for (const topic of topics) {
+        let subscriptions = handlers.get(topic);
+        if (!subscriptions) {
+          subscriptions = new Set();
+          handlers.set(topic, subscriptions);
+          if (cursor !== undefined && !cursors.has(topic)) cursors.set(topic, cursor);
+        }
+        subscriptions.add(subscription);
+      }
+      scheduleFlush();
+      let active = true;
+      return () => {
+        if (!active) return;
+        active = false;
+        for (const topic of topics) {
+          const subscriptions = handlers.get(topic);
+          if (subscriptions?.delete(subscription) && subscriptions.size === 0)
+            handlers.delete(topic);
+        }
+        scheduleFlush();
+      };
+    },
+
+    remove(topics) {
+      for (const topic of topics) handlers.delete(topic);
+      scheduleFlush();
+    },
+
+    pollRequest(wait) {
+      const request: PollRequest = {
+        v: 1,
+        sessionGuid: context.sessionGuid,
+        userId: options.userId,
+        topics: [...handlers.keys()],
+        wait,
+      };
+      // Only topics in this request: an unsubscribe not yet flushed leaves its cursor behind.
+      const positions = [...cursors].filter(([topic]) => handlers.has(topic));
+      if (positions.length > 0) request.cursors = Object.fromEntries(positions);
+      return request;
+    },
+
+    deliver(answer) {
+      for (const [topic, body] of answer.errors) {
+        if (!handlers.has(topic)) continue;
+        forget(topic);
+        handlers.delete(topic);
+        const error = new TopicError(topic, `${topic} refused: ${body.message}`, body.code);
+        events.diagnostic('topic-refused', error.message, { topic, code: body.code });
+        events.emit('error', error);
+        scheduleFlush();
+      }
+      for (const topic of answer.resets) {
+        if (!handlers.has(topic)) continue;
+        const cursor = cursors.get(topic);
+        const position = answer.cursors.get(topic);
+        // A reset may start a new id space: old ids say nothing about new ones.
+        seen.delete(topic);
+        if (position === undefined) cursors.delete(topic);
+        else cursors.set(topic, position);
+        events.diagnostic('topic-reset', `reset ${topic}`, { topic, cursor, position });
+        events.emit('reset', { topic, cursor, position });
+      }
+      for (const { topic, id, data } of answer.messages) {
+        const subscriptions = handlers.get(topic);
+        if (context.closed || !subscriptions) continue;
+        if (id !== undefined) {
+          if (isRepeat(topic, id)) {
+            events.diagnostic('duplicate-dropped', `duplicate ${id}`, { topic, id });
+            continue;
+          }
+          cursors.set(topic, id);
+        }
+        const message: CometMessage = { topic, id, data };
+        // A callback may unsubscribe another one of the same topic: it is not called then.
+        for (const subscription of [...subscriptions])
+          if (subscriptions.has(subscription)) events.call(subscription.callback, [data, message]);
+        events.emit('message', message);
+      }
+      for (const [topic, id] of answer.cursors) if (handlers.has(topic)) cursors.set(topic, id);
+    },
+
+    clear() {
+      handlers.clear();
+    },
+  };
+}
