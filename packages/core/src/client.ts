@@ -38,7 +38,11 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     if (typeof callback !== 'function') throw new CometError('callback must be a function');
     return registry.add(topics, callback, checkCursor(subscribeOptions));
   };
-  const stores = createTopicStores(context, subscribe);
+  // Through the public method, as an application's own subscription would go (a wrapper or spy
+  // on the client sees the stores' subscriptions too).
+  const stores = createTopicStores(context, (topic, callback, storeOptions) =>
+    client.subscribe(topic, callback, storeOptions),
+  );
 
   const client: CometClient = {
     sessionGuid: context.sessionGuid,
