@@ -5,6 +5,7 @@
  */
 import type { Cursors, PollAnswer, TopicErrorBody, WireMessage } from '@cometkit/core/protocol';
 import type { Broker, BrokerReadResult } from '../broker';
+import { type EncodedJson, encodeJson } from '../http';
 import type { EngineContext } from './context';
 
 /**
@@ -124,10 +125,10 @@ export function buildAnswer(
 // One serialized body per broker read result: the held polls one publish wakes at the same
 // cursor share that result (through the read cache), and so get the same bytes, built once.
 // Keyed weakly: the cache drops its results after the turn, and the bodies go with them.
-const encoded = new WeakMap<BrokerReadResult, Buffer>();
+const encoded = new WeakMap<BrokerReadResult, EncodedJson>();
 
 /** The answer body for a one-topic poll woken with `result` (messages or a reset). */
-export function encodeWoken(topic: string, result: BrokerReadResult): Buffer {
+export function encodeWoken(topic: string, result: BrokerReadResult): EncodedJson {
   let body = encoded.get(result);
   if (body === undefined) {
     const answer: PollAnswer = {};
@@ -136,7 +137,7 @@ export function encodeWoken(topic: string, result: BrokerReadResult): Buffer {
     }
     answer.cursors = { [topic]: result.position };
     if (result.reset) answer.resets = [topic];
-    body = Buffer.from(JSON.stringify(answer));
+    body = encodeJson(JSON.stringify(answer));
     encoded.set(result, body);
   }
   return body;

@@ -10,7 +10,13 @@ import type { Abortable, EngineContext } from '../engine/context';
 import { buildAnswer, encodeWoken, NOTHING_READ, readTopics } from '../engine/read';
 import { parsePollRequest, type ValidPoll } from '../engine/request';
 import { type Sleeper, TopicWatch } from '../engine/wake';
-import { type FrameworkRequest, readJsonBody, sendJson, sendJsonBytes } from '../http';
+import {
+  type EncodedJson,
+  type FrameworkRequest,
+  readJsonBody,
+  sendEncodedJson,
+  sendJson,
+} from '../http';
 import { reportDelivered } from '../observer';
 
 /**
@@ -142,7 +148,7 @@ class LongPoll implements Abortable, Sleeper {
         if (this.#state !== 'reading') return;
         if (result.messages.length > 0 || result.reset) {
           if (context.observer) reportDelivered(context.observer, 'longpoll', result.messages);
-          return this.#answerBytes(encodeWoken(only, result));
+          return this.#answerEncoded(encodeWoken(only, result));
         }
         this.#positions[0] = result.position;
       } else {
@@ -195,9 +201,9 @@ class LongPoll implements Abortable, Sleeper {
     sendJson(this.#res, 200, body);
   }
 
-  #answerBytes(body: Buffer): void {
+  #answerEncoded(body: EncodedJson): void {
     this.#dispose();
-    sendJsonBytes(this.#res, body);
+    sendEncodedJson(this.#res, body);
   }
 
   /** Leaves nothing behind: no listener, deadline, coalescing window or drain entry. */
