@@ -50,6 +50,40 @@ describe('long-poll handler', () => {
     expect(answer.body.cursors).toEqual({ chat: id });
   });
 
+  it('writes a woken answer, header and body, in one socket write', async () => {
+    const { comet, base, started } = await serve();
+    const writes: unknown[] = [];
+    started.server.on('connection', (socket) => {
+      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+      socket.write = ((...args: unknown[]) => {
+        writes.push(args[0]);
+        return write(...args);
+      }) as typeof socket.write;
+    });
+    const { cursors } = (await post(base, poll(['chat']))).body;
+    const pending = post(base, poll(['chat'], cursors));
+    await expect.poll(() => comet.stats().waiting).toBe(1);
+    writes.length = 0;
+    const id = await comet.publish('chat', 'hi');
+    expect((await pending).body.messages).toEqual([{ topic: 'chat', id, data: 'hi' }]);
+    // Node's `end` adds an empty write that carries its callback: only bytes count.
+    const sent = writes.map(String).filter((chunk) => chunk.length > 0);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n\{"messages"/);
+  });
+
+  it('answers a large woken body with multi-byte text intact (its byte length, not its length)', async () => {
+    const { comet, base } = await serve();
+    const { cursors } = (await post(base, poll(['chat']))).body;
+    const pending = post(base, poll(['chat'], cursors));
+    await expect.poll(() => comet.stats().waiting).toBe(1);
+    const small = 'é€😀'.repeat(10);
+    const large = 'é€😀'.repeat(5_000);
+    await Promise.all([comet.publish('chat', small), comet.publish('chat', large)]);
+    const answer = await pending;
+    expect(answer.body.messages?.map((m) => m.data)).toEqual([small, large]);
+  });
+
   it('sends a burst published in one turn as one answer', async () => {
     const { comet, base } = await serve();
     const { cursors } = (await post(base, poll(['a', 'b']))).body;
