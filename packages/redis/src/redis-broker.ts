@@ -15,7 +15,8 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { RedisBrokerError } from './errors';
 import { formatId, newEpoch, parseCursor } from './ids';
 import { type RedisBrokerOptions, resolveOptions } from './options';
-import { PUBLISH, PUBLISH_ONCE, READ, RECENT, type Script } from './scripts';
+import { createPublishBatcher } from './publish-batch';
+import { PUBLISH, PUBLISH_ONCE, READ, RECENT, SCRIPTS, type Script } from './scripts';
 import {
   asArray,
   asString,
@@ -34,6 +35,8 @@ export interface RedisBroker extends Broker {
 
 // A topic nobody publishes to keeps its epoch this long after its last read (see scripts.ts).
 const EMPTY_TOPIC_TTL_MS = 24 * 60 * 60 * 1000;
+// Most messages in one publish script call: it blocks Redis for everyone while it runs.
+const MAX_PUBLISH_BATCH = 256;
 // Longest wait for QUIT at close before the socket is simply dropped.
 const QUIT_TIMEOUT_MS = 1000;
 
@@ -129,7 +132,16 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
       lastConnectionError = error;
     });
   }
-  commands.on('ready', () => setState(() => (commandsReady = true)));
+  // The scripts are loaded before the connection counts as ready: a first EVALSHA answered
+  // NOSCRIPT would be sent again as EVAL after a round trip, behind later calls, out of order.
+  commands.on('ready', () => {
+    const ready = () => {
+      // Unless the connection dropped while the scripts were loading.
+      if (commands.status === 'ready') setState(() => (commandsReady = true));
+    };
+    // A refused SCRIPT LOAD (an ACL) leaves the EVAL fallback: ready all the same.
+    Promise.all(SCRIPTS.map((script) => commands.script('LOAD', script.source))).then(ready, ready);
+  });
   commands.on('close', () => setState(() => (commandsReady = false)));
   subscriber.on('close', () => setState(() => (subscribed = false)));
   subscriber.on('ready', () => {
@@ -190,13 +202,21 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     });
   }
 
-  async function run(script: Script, keys: string[], args: Array<string | number>) {
-    await whenAvailable();
+  /**
+   * Runs a script. While Redis is available the call is written at once (no await first), so
+   * calls reach Redis in the order they were made: a topic's publishes keep their order.
+   */
+  function run(script: Script, keys: string[], args: Array<string | number>): Promise<unknown> {
+    if (closed || !available()) return whenAvailable().then(() => call(script, keys, args));
+    return call(script, keys, args);
+  }
+
+  async function call(script: Script, keys: string[], args: Array<string | number>) {
     try {
       try {
         return (await commands.evalsha(script.sha, script.keys, ...keys, ...args)) as unknown;
       } catch (error) {
-        // After a Redis restart the script cache is empty: send the source once.
+        // The script cache was flushed (it is loaded on every connect, see `loadScripts`).
         if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
         return (await commands.eval(script.source, script.keys, ...keys, ...args)) as unknown;
       }
@@ -208,6 +228,16 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   const streamKey = (topic: string) => `${keyPrefix}{${topic}}:s`;
   const metaKey = (topic: string) => `${keyPrefix}{${topic}}:m`;
   const recordKey = (topic: string, key: string) => `${keyPrefix}{${topic}}:i:${key}`;
+
+  const publishArgs = (topic: string) => [newEpoch(), maxLength, maxAgeMs, wakeChannel, topic];
+  // Plain publishes of one turn: one script call per topic (see publish-batch.ts).
+  const batcher = createPublishBatcher(async (topic, jsons) => {
+    const reply = asArray(
+      await run(PUBLISH, [streamKey(topic), metaKey(topic)], [...publishArgs(topic), '', ...jsons]),
+    );
+    const epoch = asString(reply[0]);
+    return jsons.map((_, index) => formatId(epoch, asString(reply[index + 1])));
+  }, MAX_PUBLISH_BATCH);
 
   function toMessages(topic: string, epoch: string, entries: unknown[]): BrokerMessage[] {
     return entries.map((entry) => {
@@ -239,21 +269,17 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     async publish(topic, data, options?: BrokerPublishOptions) {
       checkTopic('publish', topic);
       const json = toJson(data);
-      const args = [newEpoch(), json, maxLength, maxAgeMs, wakeChannel, topic];
       const once = options?.idempotency;
-      if (once === undefined) {
-        const [epoch, streamId] = asArray(
-          await run(PUBLISH, [streamKey(topic), metaKey(topic)], args),
-        );
-        return formatId(asString(epoch), asString(streamId));
-      }
+      if (once === undefined) return batcher.add(topic, json);
       checkKey('publish', once.key);
       checkLimit('publish idempotency ttlMs', once.ttlMs, 1);
+      // After the topic's messages already waiting, so that its order is the publish order.
+      batcher.flush(topic);
       const [epoch, id] = asArray(
         await run(
           PUBLISH_ONCE,
           [streamKey(topic), metaKey(topic), recordKey(topic, once.key)],
-          [...args, once.ttlMs],
+          [...publishArgs(topic), once.ttlMs, json],
         ),
       );
       // '=': published before with this key; `id` is the message id it got.
@@ -328,6 +354,8 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
 
     close() {
       if (closing) return closing;
+      // Publishes made before close() in this turn go out, as they would have unbatched.
+      batcher.flushAll();
       closed = true;
       listeners.clear();
       errorListeners.clear();

@@ -103,8 +103,11 @@ return {ep, last, redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', tonumber(A
   2,
 );
 
-// The publish itself. KEYS[1] stream, KEYS[2] meta; ARGV[1..6]: fresh epoch, JSON data, max
-// length (0 = none), max age ms (0 = none), wake-up channel, topic. Leaves `ep` and `id`.
+// The publish itself, of one message or of a batch. KEYS[1] stream, KEYS[2] meta; ARGV: fresh
+// epoch, max length (0 = none), max age ms (0 = none), wake-up channel, topic, idempotency ttl
+// ms (PUBLISH_ONCE only), then the JSON data of each message from ARGV[7] on. Every message
+// is appended with its predecessor's id; the trims and the one wake-up come after the last.
+// Leaves `ep` and `ids`.
 const APPEND = `
 local ep = redis.call('HGET', KEYS[2], 'epoch')
 local exists = redis.call('EXISTS', KEYS[1]) == 1
@@ -123,44 +126,55 @@ if not ep then
   -- The stream outlived the meta key: what it holds is from the epoch before.
   if prev ~= '0-0' then redis.call('HSET', KEYS[2], 'since', prev) end
 end
-local id
-local maxLen = tonumber(ARGV[3])
-if maxLen > 0 then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxLen, '*', 'p', prev, 'd', ARGV[2])
-else
-  id = redis.call('XADD', KEYS[1], '*', 'p', prev, 'd', ARGV[2])
+local ids = {}
+for i = 7, #ARGV do
+  prev = redis.call('XADD', KEYS[1], '*', 'p', prev, 'd', ARGV[i])
+  ids[#ids + 1] = prev
 end
-local maxAge = tonumber(ARGV[4])
+local maxLen = tonumber(ARGV[2])
+if maxLen > 0 then redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', maxLen) end
+local maxAge = tonumber(ARGV[3])
 if maxAge > 0 then
-  local ms = tonumber(string.match(id, '^(%d+)'))
+  local ms = tonumber(string.match(prev, '^(%d+)'))
   redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', ms - maxAge))
 end
 if not exists then
   redis.call('HSET', KEYS[2], 'pub', '1')
   redis.call('PERSIST', KEYS[2])
 end
-redis.call('PUBLISH', ARGV[5], ARGV[6])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 `;
 
 /**
- * KEYS: stream, meta. ARGV: fresh epoch, JSON data, max length (0 = none), max age ms
- * (0 = none), wake-up channel, topic. Returns {epoch, new id}.
+ * KEYS: stream, meta. ARGV: fresh epoch, max length (0 = none), max age ms (0 = none), wake-up
+ * channel, topic, '' (no idempotency), then the JSON data of one or more messages, in order.
+ * Returns {epoch, the new id of each message}: a batch costs one call and one wake-up.
  */
-export const PUBLISH = script(`${APPEND}return {ep, id}\n`, 2);
+export const PUBLISH = script(
+  `${APPEND}
+table.insert(ids, 1, ep)
+return ids
+`,
+  2,
+);
 
 /**
- * {@link PUBLISH} once per idempotency key: KEYS adds the record, ARGV its ttl ms. The check,
- * the publish and the record are one script, so neither a crash nor a concurrent retry can
- * come between them: there is no "pending" state to wait on or to outlive a crash.
- * Returns {epoch, new id}, or {'=', the recorded message id} when the key was published before.
+ * {@link PUBLISH} of one message once per idempotency key: KEYS adds the record, ARGV[6] is its
+ * ttl ms. The check, the publish and the record are one script, so neither a crash nor a
+ * concurrent retry can come between them: there is no "pending" state to wait on or to outlive
+ * a crash. Returns {epoch, new id}, or {'=', the recorded message id} when the key was
+ * published before.
  */
 export const PUBLISH_ONCE = script(
   `
 local done = redis.call('GET', KEYS[3])
 if done then return {'=', done} end
 ${APPEND}
-redis.call('SET', KEYS[3], ep .. ':' .. id, 'PX', ARGV[7])
-return {ep, id}
+redis.call('SET', KEYS[3], ep .. ':' .. ids[1], 'PX', ARGV[6])
+return {ep, ids[1]}
 `,
   3,
 );
+
+/** Every script, loaded on each connect. */
+export const SCRIPTS: readonly Script[] = [READ, RECENT, PUBLISH, PUBLISH_ONCE];

@@ -286,6 +286,83 @@ describe.skipIf(!redisAvailable)('createRedisBroker', () => {
     });
   });
 
+  describe('batched publishes', () => {
+    /** Counts the wake-up messages on the Pub/Sub channel of `prefix`. */
+    async function countWakes(prefix: string): Promise<string[]> {
+      const heard: string[] = [];
+      const sub = rawClient();
+      sub.on('message', (_channel: string, topic: string) => heard.push(topic));
+      await sub.subscribe(`${prefix}wake`);
+      return heard;
+    }
+
+    it('publishes the messages of one turn in one call per topic: each its id, in order, one wake-up per topic', async () => {
+      const prefix = `b${randomUUID()}:`;
+      const b = broker({}, prefix);
+      const wakes = await countWakes(prefix);
+      const start = await b.read('a', undefined, 1);
+      const ids = await Promise.all(
+        Array.from({ length: 20 }, (_, n) => b.publish(n % 2 === 0 ? 'a' : 'b', n)),
+      );
+      expect(new Set(ids).size).toBe(20);
+      const read = await b.read('a', start.position, 100);
+      expect(read.messages.map((m) => [m.id, m.data])).toEqual(
+        ids.flatMap((id, n) => (n % 2 === 0 ? [[id, n]] : [])),
+      );
+      await b.publish('marker', 0);
+      await vi.waitFor(() => expect(wakes).toContain('marker'));
+      expect(wakes).toEqual(['a', 'b', 'marker']);
+    });
+
+    it('splits a long run of publishes into several calls, keeping every message in order', async () => {
+      const prefix = `b${randomUUID()}:`;
+      const b = broker({ maxLength: 10_000 }, prefix);
+      const wakes = await countWakes(prefix);
+      const start = await b.read('t', undefined, 1);
+      const ids = await Promise.all(Array.from({ length: 600 }, (_, n) => b.publish('t', n)));
+      const read = await b.read('t', start.position, 1000);
+      expect(read.messages.map((m) => m.data)).toEqual(Array.from({ length: 600 }, (_, n) => n));
+      expect(read.messages.map((m) => m.id)).toEqual(ids);
+      await b.publish('marker', 0);
+      await vi.waitFor(() => expect(wakes).toContain('marker'));
+      // 256 + 256 + 88, then the marker.
+      expect(wakes).toEqual(['t', 't', 't', 'marker']);
+    });
+
+    it('keeps the order of a topic when a publish with an idempotency key comes between plain ones', async () => {
+      const b = broker();
+      const start = await b.read('t', undefined, 1);
+      await Promise.all([
+        b.publish('t', 1),
+        b.publish('t', 2, { idempotency: { key: 'k', ttlMs: 10_000 } }),
+        b.publish('t', 3),
+      ]);
+      const read = await b.read('t', start.position, 10);
+      expect(read.messages.map((m) => m.data)).toEqual([1, 2, 3]);
+    });
+
+    it('still publishes what was published just before close()', async () => {
+      const prefix = `b${randomUUID()}:`;
+      const b = broker({}, prefix);
+      await b.read('t', undefined, 1);
+      const published = b.publish('t', 'last');
+      await b.close();
+      const id = await published;
+      const other = broker({}, prefix);
+      expect((await other.recent('t', 10)).messages.map((m) => [m.id, m.data])).toEqual([
+        [id, 'last'],
+      ]);
+    });
+
+    it('rejects every publish of a batch when its call fails', async () => {
+      const b = broker();
+      await b.read('t', undefined, 1);
+      await b.close();
+      const results = await Promise.allSettled([b.publish('t', 1), b.publish('t', 2)]);
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    });
+  });
+
   describe('idempotency', () => {
     it('publishes once per key across brokers, answering the first id to every repeat', async () => {
       const prefix = `i${randomUUID()}:`;
