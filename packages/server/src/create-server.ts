@@ -8,6 +8,11 @@ import type { Duplex } from 'node:stream';
 import { PUBLISH_PATH, STREAM_PATH, topicProblem, WEBSOCKET_PATH } from '@cometkit/core/protocol';
 import type { Broker, BrokerMessage, BrokerPublishOptions } from './broker';
 import { createMemoryBroker } from './brokers/memory';
+import {
+  createConnectionRegistry,
+  createControlChannel,
+  parseDisconnectFilter,
+} from './engine/connections';
 import type { Abortable, EngineContext } from './engine/context';
 import { createHoldTimer } from './engine/hold-timer';
 import { createReadCache } from './engine/read';
@@ -20,7 +25,7 @@ import { handleStream } from './handlers/stream';
 import { createWebSocketHub } from './handlers/websocket';
 import { applyCors, type FrameworkRequest, sendError, subPath } from './http';
 import { observeAuthorize, observeBroker, type RouteName } from './observer';
-import { type CometServerOptions, resolveServerOptions } from './options';
+import { type CometServerOptions, type DisconnectFilter, resolveServerOptions } from './options';
 import { type PublishMessage, type PublishOptions, publishIdProblem, publishOnce } from './publish';
 import { handlePublishApi } from './publish-api';
 import { createRateLimiter } from './rate-limit';
@@ -96,6 +101,16 @@ export interface CometServer {
   readonly publishHandler:
     | ((req: IncomingMessage, res: ServerResponse, next?: NextFunction) => void)
     | undefined;
+  /**
+   * Revocation: ends the connections and held requests that `filter` matches (by the identity
+   * from your `identify` hook, the session, or the client's user id), on this instance at once
+   * and on every instance sharing the broker (a control message through it). A held long-poll
+   * is answered `reconnect`, a stream ends, a WebSocket closes with 4001; the client
+   * reconnects and `authorize` decides again, so make it refuse first (mark the session
+   * revoked), then call this. Resolves with the number of local connections ended, once the
+   * control message is published; rejects with `400` for an empty or bad filter.
+   */
+  disconnect(filter: DisconnectFilter): Promise<number>;
   /** The last `limit` messages of `topic` still in history and the position after them. */
   recent(topic: string, limit?: number): Promise<{ messages: BrokerMessage[]; position: string }>;
   /**
@@ -128,6 +143,23 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     resolved.authorize = observeAuthorize(resolved.authorize, observer);
   }
   const limits = createRateLimiter(options.rateLimit, resolved.log, observer?.limited);
+  const connections = createConnectionRegistry();
+  // Revocations from other instances sharing the broker.
+  const control = createControlChannel(
+    broker,
+    (filter) => {
+      const ended = connections.revokeMatching(filter);
+      if (ended > 0) {
+        resolved.log({
+          level: 'info',
+          event: 'connections.revoked',
+          message: `${ended} connection(s) ended by another instance's disconnect()`,
+          ended,
+        });
+      }
+    },
+    resolved.log,
+  );
   const held = new Set<Abortable>();
   const counters = { waiting: 0 };
   const inFlight = new Set<Promise<void>>();
@@ -223,6 +255,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     broker,
     options: resolved,
     held,
+    connections,
     holds: createHoldTimer(),
     publish,
     reads: createReadCache(broker, resolved.batchLimit),
@@ -346,6 +379,19 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       return publishWithId(topic, data, id);
     },
 
+    async disconnect(filter) {
+      const valid = parseDisconnectFilter(filter);
+      const ended = connections.revokeMatching(valid);
+      log({
+        level: 'info',
+        event: 'connections.revoked',
+        message: `disconnect(): ${ended} connection(s) ended here; telling the other instances`,
+        ended,
+      });
+      await control.broadcast(valid);
+      return ended;
+    },
+
     async recent(topic, limit = 50) {
       assertTopic(topic);
       if (!Number.isInteger(limit) || limit < 0) {
@@ -366,6 +412,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
         wakeAll();
         await Promise.allSettled([hub.close(), ...inFlight]);
         stopBrokerErrors?.();
+        control.close();
         metrics?.stop();
         if (ownsBroker) await givenBroker.close();
       })();

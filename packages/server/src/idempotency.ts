@@ -1,30 +1,40 @@
 /**
  * The idempotency key of a send: which earlier send a retry repeats. One home for the rule, so
- * the authentication work can scope keys by a verified identity in one place (`sendScope`).
+ * the keys are scoped by the `identify` hook's verified identity in one place (`sendScope`).
  *
  * A key is made of parts, each written as `<length>:<part>`: no part can run into the next, so
  * two different part lists never make the same key, whatever characters the parts hold (guid
  * `G:a` with topic `b` and guid `G` with topic `a:b` are two keys).
  */
 
-/** Whose sends a key belongs to: a kind (`user`, `session`) and a value. */
-export type SendScope = readonly [kind: 'user' | 'session', value: string];
+/** Whose sends a key belongs to: a kind (`identity`, `user`, `session`) and a value. */
+export type SendScope = readonly [kind: 'identity' | 'user' | 'session', value: string];
 
 /** What the scope is read from: the parts of a send that say who it is from. */
 export interface SendOrigin {
   sessionGuid: string | undefined;
-  /** As the client says; the authentication hook will give a verified identity instead. */
+  /** As the client says: trusted for the scope only when the server has no `identify` hook. */
   userId: string | undefined;
+  /** What the server's `identify` hook answered (verified), if it has one. */
+  identity?: string | undefined;
 }
 
 /**
- * Who a send is from, for its idempotency key: the user when the request names one, else the
- * session. `undefined` when it names neither (a legacy send without a session): such a send
- * has no idempotency window (each one publishes), because one shared scope would let any two
- * anonymous clients' ids collide.
+ * Who a send is from, for its idempotency key. With an `identify` hook (`identifies`): the
+ * verified identity, else the session; the client's own `userId` is not used then, so nobody
+ * can claim another user's keys (read their message ids or block their sends) by naming them.
+ * Without one: the user when the request names one, else the session. `undefined` when it names
+ * neither (a legacy send without a session): such a send has no idempotency window (each one
+ * publishes), because one shared scope would let any two anonymous clients' ids collide.
  */
-export function sendScope(origin: SendOrigin): SendScope | undefined {
-  if (origin.userId !== undefined && origin.userId !== '') return ['user', origin.userId];
+export function sendScope(origin: SendOrigin, identifies = false): SendScope | undefined {
+  if (identifies) {
+    if (origin.identity !== undefined && origin.identity !== '') {
+      return ['identity', origin.identity];
+    }
+  } else if (origin.userId !== undefined && origin.userId !== '') {
+    return ['user', origin.userId];
+  }
   if (origin.sessionGuid !== undefined && origin.sessionGuid !== '') {
     return ['session', origin.sessionGuid];
   }

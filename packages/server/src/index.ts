@@ -44,6 +44,8 @@ export type {
   AuthorizeHook,
   CometServerOptions,
   CorsOptions,
+  DisconnectFilter,
+  IdentifyHook,
   OnSendHook,
   SendContext,
   ServerLogEvent,

@@ -22,6 +22,8 @@ export interface AuthorizeContext {
   sessionGuid: string | undefined;
   /** As the client says: check it against your own authentication before trusting it. */
   userId: string | undefined;
+  /** What your `identify` hook answered for this request (undefined without one). */
+  identity: string | undefined;
 }
 
 /**
@@ -32,6 +34,28 @@ export interface AuthorizeContext {
 export type AuthorizeHook = (
   context: AuthorizeContext,
 ) => boolean | TopicErrorBody | Promise<boolean | TopicErrorBody>;
+
+/**
+ * Says who a request is from, from its verified credentials (a session cookie, a bearer token):
+ * a user id, a service name… or undefined for an anonymous request. `req` is the request as
+ * every hook sees it: on a WebSocket, the upgrade request with the `headers` of the socket's
+ * frames (so `req.headers.authorization` works on every transport). The answer scopes the
+ * idempotency keys of sends, is given to `authorize` and `onSend` as `identity`, and is what
+ * `disconnect({ identity })` matches.
+ */
+export type IdentifyHook = (
+  req: IncomingMessage,
+) => string | undefined | Promise<string | undefined>;
+
+/** Which connections {@link CometServer.disconnect} ends; every given field must match. */
+export interface DisconnectFilter {
+  /** The identity your `identify` hook gave the connection. */
+  identity?: string;
+  /** The client's `sessionGuid` (one browser tab). */
+  sessionGuid?: string;
+  /** The client's `userId`, as the client said it (prefer `identity`). */
+  userId?: string;
+}
 
 /** The argument of {@link OnSendHook}. */
 export interface SendContext {
@@ -46,6 +70,8 @@ export interface SendContext {
   data: unknown;
   sessionGuid: string | undefined;
   userId: string | undefined;
+  /** What your `identify` hook answered for this request (undefined without one). */
+  identity: string | undefined;
   /**
    * Publishes to any topic through the server's broker; resolves with the message id. For a send
    * with an id, each publish is made once per idempotency window: a retried send runs the hook
@@ -82,7 +108,8 @@ export interface CorsOptions {
    */
   origins: readonly string[] | '*' | ((origin: string) => boolean);
   /**
-   * Sends `Access-Control-Allow-Credentials: true` (cookies on cross-origin requests).
+   * Sends `Access-Control-Allow-Credentials: true` (cookies on cross-origin requests) and
+   * lets an allowed origin's WebSocket upgrade carry cookies to the hooks. Not with `'*'`.
    * @default false
    */
   credentials?: boolean;
@@ -167,8 +194,10 @@ export interface CometServerOptions {
    * Cross-origin access. For WebSocket (where CORS does not apply) `origins` also decides
    * which other `Origin` may upgrade. An upgrade without `Origin` (not a browser) or whose
    * `Origin` host equals the request's `Host` (same origin) is always accepted; any other
-   * origin gets `403`. A proxy in front must pass `Host` through (nginx:
-   * `proxy_set_header Host $host;`).
+   * origin gets `403`. Without `credentials`, an allowed cross-origin request or upgrade
+   * reaches the hooks without its cookies (as a browser's `fetch` would send it), so one rule
+   * holds on every transport. `'*'` with `credentials: true` is refused at startup. A proxy
+   * in front must pass `Host` through (nginx: `proxy_set_header Host $host;`).
    * @default undefined (closed: no CORS headers; WebSocket same-origin or no Origin only)
    */
   cors?: CorsOptions;
@@ -177,6 +206,20 @@ export interface CometServerOptions {
    * @default undefined (everything allowed)
    */
   authorize?: AuthorizeHook;
+  /**
+   * Who a request is from, from its verified credentials; see {@link IdentifyHook}.
+   * @default undefined (no identity: sends are scoped by the client's userId, else its session)
+   */
+  identify?: IdentifyHook;
+  /**
+   * Runs `authorize` again on every open stream and WebSocket every this many ms, with the
+   * connection's current credentials (a WebSocket's latest frame headers). A topic refused
+   * then stops at once and its refusal goes to the client in the `errors` of a `messages`
+   * event/frame (the client asks its `auth` hook for fresh credentials and polls again from
+   * its cursor). Bounds how long an expired token keeps receiving.
+   * @default undefined (authorize runs when a poll arrives or a stream opens)
+   */
+  reauthorizeInterval?: number;
   /**
    * What a send does.
    * @default publishes the send's data to its topic
@@ -221,6 +264,8 @@ export interface ResolvedServerOptions {
   webSocketIdleTimeout: number;
   cors: Required<CorsOptions> | undefined;
   authorize: AuthorizeHook | undefined;
+  identify: IdentifyHook | undefined;
+  reauthorizeInterval: number | undefined;
   onSend: OnSendHook | undefined;
   publishApi: ResolvedPublishApiOptions | undefined;
   log: (event: ServerLogEvent) => void;
@@ -232,6 +277,13 @@ function integer(name: string, value: number | undefined, fallback: number, min:
     throw new TypeError(
       `createCometServer: ${name} must be an integer >= ${min}, got ${String(value)}`,
     );
+  }
+  return value;
+}
+
+function hook<T>(name: string, value: T | undefined): T | undefined {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new TypeError(`createCometServer: ${name} must be a function, got ${typeof value}`);
   }
   return value;
 }
@@ -248,6 +300,12 @@ export function resolveServerOptions(options: CometServerOptions): ResolvedServe
     const origins = cors.origins;
     if (origins !== '*' && typeof origins !== 'function' && !Array.isArray(origins)) {
       throw new TypeError('createCometServer: cors.origins must be a list, "*" or a function');
+    }
+    if (origins === '*' && cors.credentials === true) {
+      // Every site could then act with every visitor's cookies: name the origins instead.
+      throw new TypeError(
+        'createCometServer: cors.origins "*" with cors.credentials would let every site use your visitors\' cookies; list the origins',
+      );
     }
   }
   const logger = options.logger;
@@ -268,7 +326,12 @@ export function resolveServerOptions(options: CometServerOptions): ResolvedServe
       credentials: cors.credentials ?? false,
       maxAge: integer('cors.maxAge', cors.maxAge, 600, 0),
     },
-    authorize: options.authorize,
+    authorize: hook('authorize', options.authorize),
+    identify: hook('identify', options.identify),
+    reauthorizeInterval:
+      options.reauthorizeInterval === undefined
+        ? undefined
+        : integer('reauthorizeInterval', options.reauthorizeInterval, 0, 100),
     onSend: options.onSend,
     publishApi:
       options.publishApi === undefined ? undefined : resolvePublishApiOptions(options.publishApi),

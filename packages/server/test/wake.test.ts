@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryBroker, type MemoryBroker } from '../src/brokers/memory';
+import { createConnectionRegistry } from '../src/engine/connections';
 import type { EngineContext } from '../src/engine/context';
 import { createHoldTimer } from '../src/engine/hold-timer';
 import { createReadCache } from '../src/engine/read';
@@ -22,6 +23,7 @@ function engine(): EngineContext & { broker: MemoryBroker } {
     wakes: createWakeBatcher(0),
     holds: createHoldTimer(),
     held: new Set(),
+    connections: createConnectionRegistry(),
     counters: { waiting: 0 },
     publish: (topic, data) => broker.publish(topic, data),
     track: () => {},

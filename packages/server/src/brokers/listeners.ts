@@ -33,7 +33,10 @@ export interface ListenerRegistry {
   notify(topic: string): void;
   /** Wakes every listener for each of its topics (wake-ups may have been lost: read again). */
   notifyAll(): void;
-  /** How many listeners are registered (one per `add` not yet removed). */
+  /**
+   * How many listeners are registered (one per `add` not yet removed), without the server's
+   * own listeners on reserved topics (those starting with `_`: its control channel).
+   */
   size(): number;
   /** Removes every listener. */
   clear(): void;
@@ -87,12 +90,13 @@ export function createListenerRegistry(options: ListenerRegistryOptions = {}): L
       // The common poll has one topic: no Set and array made for it.
       const unique = topics.length === 1 ? topics : [...new Set(topics)];
       for (const topic of unique) writable(topic, true)?.set.add(listener);
-      count += 1;
+      const counted = unique.some((topic) => !topic.startsWith('_'));
+      if (counted) count += 1;
       let active = true;
       return () => {
         if (!active) return;
         active = false;
-        count -= 1;
+        if (counted) count -= 1;
         for (const topic of unique) {
           const entry = writable(topic, false);
           if (!entry) continue;

@@ -39,7 +39,10 @@ export interface MemoryBrokerOptions {
 export interface MemoryBroker extends Broker {
   /** The epoch of this broker's ids. */
   readonly epoch: string;
-  /** How many listeners are registered (one per held request): 0 when nothing is held. */
+  /**
+   * How many listeners are registered (one per held request): 0 when nothing is held. The
+   * servers' control listeners (reserved `_` topics) are not counted.
+   */
   listenerCount(): number;
 }
 

@@ -2,11 +2,10 @@
  * Runs the application's `authorize` hook for polls and sends, and turns a refusal into the
  * error it answers. A throwing or odd hook refuses the topic; it never fails the request.
  */
-import type { IncomingMessage } from 'node:http';
 import type { TopicErrorBody } from '@cometkit/core/protocol';
 import { CometServerError } from '../errors';
 import type { EngineContext } from './context';
-import type { Session } from './request';
+import type { Caller } from './credentials';
 
 /** The topics a request may poll, and the refusals of the others. */
 export interface AuthorizedTopics {
@@ -17,13 +16,12 @@ export interface AuthorizedTopics {
 /** Asks the `authorize` hook about every topic of a poll (in parallel). */
 export async function authorizeTopics(
   context: EngineContext,
-  req: IncomingMessage,
-  topics: string[],
-  session: Session,
+  caller: Caller,
+  topics: readonly string[],
 ): Promise<AuthorizedTopics> {
-  if (!context.options.authorize) return { allowed: topics, errors: new Map() };
+  if (!context.options.authorize) return { allowed: [...topics], errors: new Map() };
   const verdicts = await Promise.all(
-    topics.map((topic) => authorizeTopic(context, req, 'poll', topic, session)),
+    topics.map((topic) => authorizeTopic(context, caller, 'poll', topic)),
   );
   const allowed: string[] = [];
   const errors = new Map<string, TopicErrorBody>();
@@ -38,15 +36,14 @@ export async function authorizeTopics(
 /** Runs `authorize` for one topic: undefined when allowed, else the refusal. Never throws. */
 export async function authorizeTopic(
   context: EngineContext,
-  req: IncomingMessage,
+  { req, sessionGuid, userId, identity }: Caller,
   action: 'poll' | 'send',
   topic: string,
-  { sessionGuid, userId }: Session,
 ): Promise<TopicErrorBody | undefined> {
   const authorize = context.options.authorize;
   if (!authorize) return undefined;
   try {
-    const verdict = await authorize({ req, action, topic, sessionGuid, userId });
+    const verdict = await authorize({ req, action, topic, sessionGuid, userId, identity });
     if (verdict === true) return undefined;
     if (
       typeof verdict === 'object' &&

@@ -8,6 +8,7 @@ import type { Broker, BrokerPublishOptions } from '../broker';
 import type { ServerObserver } from '../observer';
 import type { ResolvedServerOptions } from '../options';
 import type { RateLimiter } from '../rate-limit';
+import type { ConnectionRegistry } from './connections';
 import type { HoldTimer } from './hold-timer';
 import type { ReadCache } from './read';
 import type { WakeBatcher } from './wake';
@@ -29,6 +30,8 @@ export interface EngineContext {
   readonly holds: HoldTimer;
   /** Every held request; a drain aborts them with `'drain'` (answered with `reconnect`). */
   readonly held: Set<Abortable>;
+  /** Who is connected (held polls, streams, WebSockets), for `disconnect(filter)`. */
+  readonly connections: ConnectionRegistry;
   /** `waiting`: how many requests wait for a publish right now (for stats). */
   readonly counters: { waiting: number };
   /** Publishes through the broker after checking the topic (the `publish` given to `onSend`). */

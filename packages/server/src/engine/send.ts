@@ -5,10 +5,10 @@
  * atomic step (see `BrokerPublishOptions`), so a repeat answers the first message id at once,
  * whichever instance took the first attempt and whenever its process died.
  */
-import type { IncomingMessage } from 'node:http';
 import { type SendScope, sendKey, sendScope } from '../idempotency';
 import { authorizeTopic, refusalError } from './authorize';
 import type { EngineContext } from './context';
+import type { Caller } from './credentials';
 import type { ValidSend } from './request';
 
 /** The outcome of a send, whichever transport carried it. */
@@ -21,19 +21,26 @@ export interface SendOutcome {
 /** Runs a validated send. Throws a `CometServerError` to refuse. */
 export async function performSend(
   context: EngineContext,
-  req: IncomingMessage,
+  caller: Caller,
   send: ValidSend,
 ): Promise<SendOutcome> {
-  await context.limits?.send({ req, sessionGuid: send.sessionGuid, userId: send.userId });
-  const refusal = await authorizeTopic(context, req, 'send', send.topic, send);
+  await context.limits?.send({
+    req: caller.req,
+    sessionGuid: send.sessionGuid,
+    userId: send.userId,
+  });
+  const refusal = await authorizeTopic(context, caller, 'send', send.topic);
   if (refusal) throw refusalError(refusal);
-  const scope = send.id === undefined ? undefined : sendScope(send);
-  return { id: send.id, messageId: await runOnSend(context, req, send, scope) };
+  const scope =
+    send.id === undefined
+      ? undefined
+      : sendScope({ ...send, identity: caller.identity }, context.options.identify !== undefined);
+  return { id: send.id, messageId: await runOnSend(context, caller, send, scope) };
 }
 
 async function runOnSend(
   context: EngineContext,
-  req: IncomingMessage,
+  { req, identity }: Caller,
   send: ValidSend,
   scope: SendScope | undefined,
 ): Promise<string> {
@@ -68,6 +75,7 @@ async function runOnSend(
     data: send.data,
     sessionGuid: send.sessionGuid,
     userId: send.userId,
+    identity,
     publish,
   });
   if (typeof messageId !== 'string') {

@@ -2,12 +2,14 @@
  * A poll run as a subscription, for the transports that keep a connection open (stream and
  * WebSocket): `open` at once, then `messages` as they are published, each with the cursors
  * after it. The same engine as long-poll (authorize, read, {@link TopicWatch}, batch limit) in
- * a loop that carries the cursors forward; the transport only frames what it is given.
+ * a loop that carries the cursors forward; the transport only frames what it is given. With
+ * `reauthorizeInterval`, `authorize` runs again on the open subscription with the caller's
+ * current credentials; a topic refused then stops, and its refusal goes out in `errors`.
  */
-import type { IncomingMessage } from 'node:http';
 import type { Cursors, TopicErrorBody, WireMessage } from '@cometkit/core/protocol';
 import { authorizeTopics } from './authorize';
 import type { EngineContext } from './context';
+import type { Caller } from './credentials';
 import { hitBatchLimit, readTopics } from './read';
 import type { ValidPoll } from './request';
 import { TopicWatch } from './wake';
@@ -25,6 +27,8 @@ export interface MessagesPayload {
   cursors: Cursors;
   /** Topics whose cursor fell out of history while the connection was open (rare). */
   resets?: string[];
+  /** Topics refused by a later `authorize` (`reauthorizeInterval`): they are no longer read. */
+  errors?: Record<string, TopicErrorBody>;
 }
 
 /** Where a subscription writes; each call resolves once the transport took the data. */
@@ -39,16 +43,18 @@ export interface SubscriptionSink {
 
 /**
  * Runs `poll` as a subscription until `signal` aborts (or at once after `open` when every
- * topic is refused). Listener and hold are gone when it settles. Throws when the broker fails.
+ * topic is refused, or when a later check refuses the last one). `caller` gives the current
+ * credentials (a WebSocket's change with its frames). Listener, hold and timer are gone when
+ * it settles. Throws when the broker fails.
  */
 export async function runSubscription(
   context: EngineContext,
   poll: ValidPoll,
-  req: IncomingMessage,
+  caller: () => Caller,
   signal: AbortSignal,
   sink: SubscriptionSink,
 ): Promise<void> {
-  const { allowed, errors } = await authorizeTopics(context, req, poll.topics, poll);
+  const { allowed, errors } = await authorizeTopics(context, caller(), poll.topics);
   if (signal.aborted) return;
   const refusals = errors.size > 0 ? { errors: Object.fromEntries(errors) } : {};
   if (allowed.length === 0) {
@@ -56,15 +62,25 @@ export async function runSubscription(
     await sink.open({ cursors: {}, ...refusals }, false);
     return;
   }
+  let topics = allowed;
   // Listening starts before the first read so that a publish in between is not missed.
-  const waiter = createPublishWaiter(context, allowed);
+  let waiter = createPublishWaiter(context, topics);
+  let recheckDue = false;
+  const interval = context.options.authorize ? context.options.reauthorizeInterval : undefined;
+  const recheck =
+    interval === undefined
+      ? undefined
+      : setInterval(() => {
+          recheckDue = true;
+          waiter.wake();
+        }, interval);
   try {
-    let read = await readTopics(context, allowed, poll.cursors);
+    let read = await readTopics(context, topics, poll.cursors);
     if (signal.aborted) return;
     // `open` carries the positions before the first batch, so a client that keeps them and
     // loses the connection right after asks for that batch again.
     const before: Cursors = {};
-    for (const topic of allowed) {
+    for (const topic of topics) {
       const given = poll.cursors.get(topic);
       const position = read.cursors.get(topic);
       const value = given !== undefined && !read.resets.includes(topic) ? given : position;
@@ -73,25 +89,52 @@ export async function runSubscription(
     const resets = read.resets.length > 0 ? { resets: read.resets } : {};
     await sink.open({ cursors: before, ...resets, ...refusals }, true);
     let laterResets: string[] = [];
+    let lost: Map<string, TopicErrorBody> | undefined;
     for (;;) {
       if (signal.aborted) return;
-      if (read.messages.length > 0 || laterResets.length > 0) {
+      if (read.messages.length > 0 || laterResets.length > 0 || lost) {
         await sink.messages({
           messages: read.messages,
           cursors: Object.fromEntries(read.cursors),
           ...(laterResets.length > 0 ? { resets: laterResets } : {}),
+          ...(lost ? { errors: Object.fromEntries(lost) } : {}),
         });
-        if (signal.aborted) return;
+        lost = undefined;
+        if (signal.aborted || topics.length === 0) return;
       }
       // A full batch for a topic means more may follow, and a reset's position is where
-      // delivery resumes, often with messages already after it: read on at once, without waiting.
-      if (read.resets.length === 0 && !hitBatchLimit(read, context.options.batchLimit)) {
+      // delivery resumes, often with messages already after it: read on at once, without waiting
+      // (and a check that came due while writing runs at once).
+      if (
+        read.resets.length === 0 &&
+        !hitBatchLimit(read, context.options.batchLimit) &&
+        !recheckDue
+      ) {
         if (!(await waiter.next(signal))) return;
       }
-      read = await readTopics(context, allowed, read.cursors, true);
+      if (recheckDue) {
+        recheckDue = false;
+        const verdict = await authorizeTopics(context, caller(), topics);
+        if (signal.aborted) return;
+        if (verdict.errors.size > 0) {
+          // Nothing of a refused topic goes out after this point.
+          lost = verdict.errors;
+          topics = verdict.allowed;
+          waiter.close();
+          waiter = createPublishWaiter(context, topics);
+          const cursors = new Map([...read.cursors].filter(([topic]) => !lost?.has(topic)));
+          read = { ...read, messages: [], cursors };
+          if (topics.length === 0) {
+            laterResets = [];
+            continue;
+          }
+        }
+      }
+      read = await readTopics(context, topics, read.cursors, true);
       laterResets = read.resets;
     }
   } finally {
+    if (recheck !== undefined) clearInterval(recheck);
     waiter.close();
   }
 }
@@ -100,6 +143,8 @@ export async function runSubscription(
 interface PublishWaiter {
   /** Resolves true after the next publish (and its coalescing window), false when `signal` aborts. */
   next(signal: AbortSignal): Promise<boolean>;
+  /** Ends the current wait as if a publish came (the loop then does what it has to). */
+  wake(): void;
   close(): void;
 }
 
@@ -126,6 +171,11 @@ function createPublishWaiter(context: EngineContext, topics: readonly string[]):
         signal.addEventListener('abort', onAbort, { once: true });
         watch.hold();
       });
+    },
+    wake() {
+      if (!settle) return;
+      watch.release();
+      settle(true);
     },
     close() {
       watch.close();

@@ -7,6 +7,7 @@ import type { ServerResponse } from 'node:http';
 import type { Cursors, LegacyAnswer, PollAnswer, TopicErrorBody } from '@cometkit/core/protocol';
 import { authorizeTopics, refusalError } from '../engine/authorize';
 import type { Abortable, EngineContext } from '../engine/context';
+import { type Caller, callerOf } from '../engine/credentials';
 import { buildAnswer, encodeWoken, NOTHING_READ, readTopics } from '../engine/read';
 import { parsePollRequest, type ValidPoll } from '../engine/request';
 import { type Sleeper, TopicWatch } from '../engine/wake';
@@ -34,7 +35,8 @@ export async function handleLongPoll(
     context.options.maxTopics,
   );
   await context.limits?.request({ req, sessionGuid: poll.sessionGuid, userId: poll.userId });
-  await new LongPoll(context, res, poll.legacy).start(poll, req);
+  const caller = await callerOf(context.options, req, poll);
+  await new LongPoll(context, res, poll.legacy, caller).start(poll);
 }
 
 /** Where a long-poll is: before its hold, held, reading after a wake-up, or answered/gone. */
@@ -52,6 +54,8 @@ class LongPoll implements Abortable, Sleeper {
   readonly #res: ServerResponse;
   readonly #legacy: boolean;
   readonly #onClose: () => void;
+  readonly #unregister: () => void;
+  readonly #caller: Caller;
   #state: LongPollState = 'starting';
   /** A drain that came before the hold began or during a read: acted on when it ends. */
   #draining = false;
@@ -62,8 +66,9 @@ class LongPoll implements Abortable, Sleeper {
   #deadline = 0;
   #watch: TopicWatch | undefined = undefined;
 
-  constructor(context: EngineContext, res: ServerResponse, legacy: boolean) {
+  constructor(context: EngineContext, res: ServerResponse, legacy: boolean, caller: Caller) {
     this.#context = context;
+    this.#caller = caller;
     this.#res = res;
     this.#legacy = legacy;
     // `close` on the response fires when it is finished or when the socket goes away first.
@@ -72,13 +77,17 @@ class LongPoll implements Abortable, Sleeper {
     };
     res.on('close', this.#onClose);
     context.held.add(this);
+    this.#unregister = context.connections.add({
+      who: () => caller,
+      revoke: () => this.abort('revoked'),
+    });
   }
 
   /** Authorizes, listens, reads; answers at once or holds. Throws what the route answers. */
-  async start(poll: ValidPoll, req: FrameworkRequest): Promise<void> {
+  async start(poll: ValidPoll): Promise<void> {
     const context = this.#context;
     try {
-      const { allowed, errors } = await authorizeTopics(context, req, poll.topics, poll);
+      const { allowed, errors } = await authorizeTopics(context, this.#caller, poll.topics);
       if (this.#ended()) return;
       if (allowed.length === 0) {
         if (this.#legacy) throw refusalError(errors.values().next().value);
@@ -106,7 +115,10 @@ class LongPoll implements Abortable, Sleeper {
     }
   }
 
-  /** Stops the poll: `'drain'` answers it with `reconnect`, `'gone'` drops it. */
+  /**
+   * Stops the poll: `'gone'` drops it; `'drain'` and `'revoked'` (`disconnect()`) answer it
+   * with `reconnect` (the client polls again at once, and `authorize` decides).
+   */
   abort(reason?: unknown): void {
     if (this.#state === 'done') return;
     if (reason === 'gone') this.#dispose();
@@ -213,6 +225,7 @@ class LongPoll implements Abortable, Sleeper {
     this.#watch?.close();
     this.#watch = undefined;
     this.#context.held.delete(this);
+    this.#unregister();
     this.#res.off('close', this.#onClose);
   }
 }

@@ -1,6 +1,7 @@
 /** `POST {base}/{topic}`: a send over HTTP, answered `{id, messageId}` (or an error body). */
 import type { ServerResponse } from 'node:http';
 import type { EngineContext } from '../engine/context';
+import { callerOf } from '../engine/credentials';
 import { parseSendRequest, topicFromPath } from '../engine/request';
 import { performSend } from '../engine/send';
 import { type FrameworkRequest, readJsonBody, sendJson } from '../http';
@@ -14,7 +15,8 @@ export async function handleSend(
 ): Promise<void> {
   const topic = topicFromPath(segment);
   const send = parseSendRequest(topic, await readJsonBody(req, context.options.bodyLimit));
-  const outcome = await performSend(context, req, send);
+  const caller = await callerOf(context.options, req, send);
+  const outcome = await performSend(context, caller, send);
   sendJson(
     res,
     200,

@@ -6,14 +6,15 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { EngineContext } from '../engine/context';
+import { callerOf } from '../engine/credentials';
 import { parsePollRequest } from '../engine/request';
 import { runSubscription } from '../engine/subscription';
 import { CometServerError } from '../errors';
 import { type FrameworkRequest, readJsonBody } from '../http';
 import { reportDelivered } from '../observer';
 
-/** Why a stream ends: the client left, the server drains, or the stream time cap. */
-type StreamEnd = 'gone' | 'drain' | 'cap';
+/** Why a stream ends: the client left, the server drains, the time cap, or `disconnect()`. */
+type StreamEnd = 'gone' | 'drain' | 'cap' | 'revoked';
 
 const STREAM_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -64,6 +65,7 @@ export async function handleStream(
   }
   await context.limits?.request({ req, sessionGuid: poll.sessionGuid, userId: poll.userId });
   const observer = context.observer;
+  const caller = await callerOf(context.options, req, poll);
   const { heartbeatInterval, streamMaxTime } = context.options;
   const controller = new AbortController();
   const signal = controller.signal;
@@ -76,10 +78,14 @@ export async function handleStream(
   const onClose = () => stop('gone');
   res.on('close', onClose);
   context.held.add(controller);
+  const unregister = context.connections.add({
+    who: () => caller,
+    revoke: () => stop('revoked'),
+  });
   // Up to 10% early, so streams opened together (after a deploy) do not all reconnect together.
   const cap = setTimeout(() => stop('cap'), Math.round(streamMaxTime * (1 - Math.random() * 0.1)));
   try {
-    await runSubscription(context, poll, req, signal, {
+    await runSubscription(context, poll, () => caller, signal, {
       open: (payload, listening) => {
         if (signal.aborted) return Promise.resolve();
         res.writeHead(200, STREAM_HEADERS);
@@ -107,6 +113,7 @@ export async function handleStream(
     clearTimeout(cap);
     if (res.headersSent) observer?.connection('stream', 'close');
     context.held.delete(controller);
+    unregister();
     res.off('close', onClose);
     if (res.headersSent && !res.writableEnded && !res.destroyed) res.end();
   }

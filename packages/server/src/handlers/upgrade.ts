@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ErrorBody } from '@cometkit/core/protocol';
+import { sameHost } from '../engine/credentials';
 import { corsAllows } from '../http';
 import type { ResolvedServerOptions } from '../options';
 
@@ -12,26 +13,14 @@ import type { ResolvedServerOptions } from '../options';
  * True when the upgrade's `Origin` may open a socket. CORS does not apply to WebSocket, so
  * without this check any page could open one with its visitor's cookies (cross-site WebSocket
  * hijacking). Allowed: no `Origin` (not a browser), an `Origin` whose host is the request's
- * `Host` (same origin), and the origins of `cors.origins`.
+ * `Host` (same origin), and the origins of `cors.origins`. An allowed cross-origin upgrade
+ * without `cors.credentials` reaches the hooks without its cookies (`credentialRequest`).
  */
 export function originAllowed(req: IncomingMessage, options: ResolvedServerOptions): boolean {
   const origin = req.headers.origin;
   // Browsers always send Origin on an upgrade; a request without one is not from a page.
   if (typeof origin !== 'string') return true;
   return sameHost(origin, req.headers.host) || corsAllows(options.cors, origin);
-}
-
-/** True when `origin`'s host (and port) is `host`, default ports and case aside. */
-function sameHost(origin: string, host: string | undefined): boolean {
-  if (typeof host !== 'string' || host.length === 0) return false;
-  try {
-    const from = new URL(origin);
-    // `Host` read with the origin's scheme, so `a.test:443` equals `https://a.test`.
-    return from.host === new URL(`${from.protocol}//${host}`).host;
-  } catch {
-    // `Origin: null` (sandboxed frames, file: pages) or garbage: not the same origin.
-    return false;
-  }
 }
 
 const REASONS: Record<number, string> = {

@@ -2,12 +2,21 @@
  * `{base}/_ws`: the WebSocket transport. Takes upgrades (path, drain and origin checks), then
  * frames: `poll` runs a subscription (its `open` carries the idle timeout in `timings`), `send`
  * runs a send answered `ack`/`nack`, `ping` answers `pong`. An idle socket is terminated.
+ * The `headers` of `poll` and `send` frames are the socket's credentials from then on (see
+ * `engine/credentials.ts`); `disconnect()` closes a socket with 4001.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type ErrorBody, WEBSOCKET_PATH } from '@cometkit/core/protocol';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { EngineContext } from '../engine/context';
+import {
+  type Caller,
+  type Credentials,
+  credentialsOf,
+  type FrameHeaders,
+  parseFrameHeaders,
+} from '../engine/credentials';
 import {
   type Frame,
   parseFrame,
@@ -34,6 +43,8 @@ export const CLOSE_CODES = {
   internalError: 1011,
   /** The server drains (`close()`) or its broker failed: reconnect, elsewhere. */
   serviceRestart: 1012,
+  /** `disconnect()` ended the socket: reconnect, and `authorize` decides again. */
+  revoked: 4001,
 } as const;
 
 // After a close frame, how long a client gets to answer before its socket is destroyed.
@@ -92,6 +103,21 @@ export function createWebSocketHub(
     let userId: string | undefined;
     let shuttingDown: Promise<void> | undefined;
     const sends = new Set<Promise<void>>();
+    // The socket's credentials: the upgrade request's, then with the latest frame headers.
+    // Updated in frame order, so a frame that follows new headers is checked with them.
+    let credentials: Credentials = { req, identity: undefined };
+    const adopt = (given: Credentials) => {
+      credentials = given;
+      return given;
+    };
+    let credentialsReady: Promise<Credentials> = credentialsOf(options, req).then(adopt);
+    const setHeaders = (headers: FrameHeaders | undefined) => {
+      if (headers === undefined) return;
+      credentialsReady = credentialsReady.then(() =>
+        credentialsOf(options, req, headers).then(adopt),
+      );
+    };
+    const caller = (): Caller => ({ ...credentials, sessionGuid, userId });
 
     const send = (frame: object): Promise<void> => {
       if (ws.readyState !== ws.OPEN) return Promise.resolve();
@@ -139,27 +165,42 @@ export function createWebSocketHub(
     };
     const connection = { shutdown };
     connections.add(connection);
+    const unregister = context.connections.add({
+      who: () => ({ identity: credentials.identity, sessionGuid, userId }),
+      revoke: () => {
+        stopSubscription();
+        if (ws.readyState !== ws.OPEN) return;
+        const force = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+        ws.once('close', () => clearTimeout(force));
+        ws.close(CLOSE_CODES.revoked, 'disconnected by the server');
+      },
+    });
 
     const startPoll = (frame: Frame) => {
       stopSubscription();
       let poll: ValidPoll;
+      let headers: FrameHeaders | undefined;
       try {
         poll = parsePollRequest(frame, options.maxTopics);
+        headers = parseFrameHeaders(frame.headers);
       } catch (error) {
         return sendError('bad_request', errorOf(error).message);
       }
       if (poll.legacy) return sendError('bad_request', 'poll frames need "v": 1');
       sessionGuid = poll.sessionGuid;
       userId = poll.userId;
+      setHeaders(headers);
       const controller = new AbortController();
       subscription = controller;
       context.held.add(controller);
       const signal = controller.signal;
+      const ready = credentialsReady;
       const subscribe = async () => {
         // A poll frame counts as a request; over the limit it gets an `error` frame (below).
         await context.limits?.request({ req, sessionGuid, userId });
+        await ready;
         if (signal.aborted) return;
-        await runSubscription(context, poll, req, signal, {
+        await runSubscription(context, poll, caller, signal, {
           open: (payload) => send({ type: 'open', ...payload, timings }),
           messages: (payload) => {
             if (observer) reportDelivered(observer, 'websocket', payload.messages);
@@ -215,11 +256,19 @@ export function createWebSocketHub(
       let parsed: ValidSend;
       try {
         parsed = parseSendFrame(frame, { sessionGuid, userId });
+        setHeaders(parseFrameHeaders(frame.headers));
       } catch (error) {
         const { code, message } = errorOf(error);
         return void nack(code, message);
       }
-      const task = performSend(context, req, parsed)
+      const task = credentialsReady
+        .then((given) =>
+          performSend(
+            context,
+            { ...given, sessionGuid: parsed.sessionGuid, userId: parsed.userId },
+            parsed,
+          ),
+        )
         .then(
           (outcome) => send({ type: 'ack', id, messageId: outcome.messageId }),
           (error: unknown) => {
@@ -276,6 +325,7 @@ export function createWebSocketHub(
       clearTimeout(idle);
       stopSubscription();
       connections.delete(connection);
+      unregister();
     });
   };
 

@@ -1,0 +1,186 @@
+/**
+ * The one credential path of every transport: what the application's hooks (`authorize`,
+ * `identify`, `onSend`) see as "the request". A long-poll or a stream is its own HTTP request;
+ * a WebSocket is its upgrade request plus the `headers` its frames carry (browsers cannot set
+ * headers on an upgrade). Either way the hooks read `req.headers.authorization` (or a cookie)
+ * the same way. Cookies of a cross-origin request are stripped here when `cors.credentials` is
+ * off, so a WebSocket (which CORS does not cover) follows the same rule as `fetch`.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { ResolvedServerOptions } from '../options';
+import { badRequest, isRecord, type Session } from './request';
+
+/** The most headers one frame may carry, and the longest name. */
+const MAX_FRAME_HEADERS = 32;
+const MAX_HEADER_NAME = 100;
+
+/**
+ * Headers a frame may never set: the ones a page cannot set on `fetch` either (the Fetch
+ * standard's forbidden request headers), so a frame cannot claim another `Origin`, `Host` or
+ * cookie than the connection really has.
+ */
+const FORBIDDEN = new Set([
+  'accept-charset',
+  'accept-encoding',
+  'access-control-request-headers',
+  'access-control-request-method',
+  'connection',
+  'content-length',
+  'cookie',
+  'cookie2',
+  'date',
+  'dnt',
+  'expect',
+  'host',
+  'keep-alive',
+  'origin',
+  'referer',
+  'set-cookie',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'via',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-real-ip',
+]);
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+
+/** Headers of a frame, lowercased, validated. */
+export type FrameHeaders = ReadonlyMap<string, string>;
+
+/**
+ * The `headers` field of a `poll` or `send` frame: an object of header name to string value.
+ * Undefined when absent. Throws `400` for anything else or for a name a frame may not set.
+ */
+export function parseFrameHeaders(value: unknown): FrameHeaders | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isRecord(value)) throw badRequest('"headers" must be an object {name: value}');
+  const entries = Object.entries(value);
+  if (entries.length > MAX_FRAME_HEADERS) {
+    throw badRequest(`at most ${MAX_FRAME_HEADERS} headers per frame`);
+  }
+  const headers = new Map<string, string>();
+  for (const [raw, headerValue] of entries) {
+    const name = raw.toLowerCase();
+    if (name.length > MAX_HEADER_NAME || !TOKEN.test(name)) {
+      throw badRequest(`"headers": ${JSON.stringify(raw.slice(0, 40))} is not a header name`);
+    }
+    if (FORBIDDEN.has(name) || name.startsWith('sec-') || name.startsWith('proxy-')) {
+      throw badRequest(`"headers": a frame may not set ${name}`);
+    }
+    if (typeof headerValue !== 'string' || /[\r\n\0]/.test(headerValue)) {
+      throw badRequest(`"headers": the value of ${name} must be a string on one line`);
+    }
+    headers.set(name, headerValue);
+  }
+  return headers;
+}
+
+/** True when `origin` is not the request's own host (a browser on another site or port). */
+export function isCrossOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (typeof origin !== 'string') return false;
+  return !sameHost(origin, req.headers.host);
+}
+
+/** True when `origin`'s host (and port) is `host`, default ports and case aside. */
+export function sameHost(origin: string, host: string | undefined): boolean {
+  if (typeof host !== 'string' || host.length === 0) return false;
+  try {
+    const from = new URL(origin);
+    // `Host` read with the origin's scheme, so `a.test:443` equals `https://a.test`.
+    return from.host === new URL(`${from.protocol}//${host}`).host;
+  } catch {
+    // `Origin: null` (sandboxed frames, file: pages) or garbage: not the same origin.
+    return false;
+  }
+}
+
+/**
+ * The request the hooks see: `req` itself when nothing changes, else a view of it (its
+ * prototype is `req`, so `req.user` set by middleware and every other property still read
+ * through) with other `headers`: the cookie dropped for a cross-origin request without
+ * `cors.credentials`, and a frame's headers added (never replacing the upgrade's own).
+ */
+export function credentialRequest(
+  req: IncomingMessage,
+  options: ResolvedServerOptions,
+  frame?: FrameHeaders,
+): IncomingMessage {
+  const strip = !options.cors?.credentials && isCrossOrigin(req);
+  if (!strip && (frame === undefined || frame.size === 0)) return req;
+  const headers: IncomingMessage['headers'] = { ...req.headers };
+  if (strip) {
+    // What a browser would not have sent to a `fetch` with credentials off: its cookies, and on
+    // an upgrade the HTTP authentication it adds by itself (a page's own `Authorization` header
+    // on a `fetch` is no ambient credential and stays).
+    delete headers.cookie;
+    if (req.headers.upgrade !== undefined) delete headers.authorization;
+  }
+  if (frame) {
+    for (const [name, value] of frame) {
+      if (headers[name] === undefined) headers[name] = value;
+    }
+  }
+  return Object.create(req, {
+    headers: { value: headers, enumerable: true },
+  }) as IncomingMessage;
+}
+
+/** What the credentials of a request come to: the view the hooks see and the identity. */
+export interface Credentials {
+  /** The request as the hooks see it (see {@link credentialRequest}). */
+  req: IncomingMessage;
+  /** What the `identify` hook answered: a verified user, service or session; else undefined. */
+  identity: string | undefined;
+}
+
+/** Who a request is from: its credentials and the client's own words (session, user). */
+export interface Caller extends Credentials, Session {}
+
+/** Runs the `identify` hook on `req`. A hook that throws or answers a non-string: anonymous. */
+export async function identify(
+  options: ResolvedServerOptions,
+  req: IncomingMessage,
+): Promise<string | undefined> {
+  const hook = options.identify;
+  if (!hook) return undefined;
+  try {
+    const identity = await hook(req);
+    return typeof identity === 'string' && identity.length > 0 ? identity : undefined;
+  } catch (error) {
+    options.log({
+      level: 'error',
+      event: 'hook.failed',
+      message: 'the identify hook threw; the request is anonymous',
+      hook: 'identify',
+      error,
+    });
+    return undefined;
+  }
+}
+
+/** The {@link Credentials} of `req` (with a WebSocket frame's headers). */
+export async function credentialsOf(
+  options: ResolvedServerOptions,
+  req: IncomingMessage,
+  frame?: FrameHeaders,
+): Promise<Credentials> {
+  const view = credentialRequest(req, options, frame);
+  return { req: view, identity: await identify(options, view) };
+}
+
+/** The {@link Caller} of an HTTP request: its credentials, session and user. */
+export async function callerOf(
+  options: ResolvedServerOptions,
+  req: IncomingMessage,
+  session: Session,
+): Promise<Caller> {
+  const credentials = await credentialsOf(options, req);
+  return { ...credentials, sessionGuid: session.sessionGuid, userId: session.userId };
+}
