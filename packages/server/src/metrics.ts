@@ -64,6 +64,129 @@ export interface CometMetrics {
   observe(source: MetricsSource): { observer: ServerObserver; stop(): void };
 }
 
+interface TallyEntry {
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Plain counts by one or two label values, copied into a prom-client counter at scrape time. */
+interface Tally {
+  add(first: string, second?: string | number, amount?: number): void;
+  /** Sets `counter` to the totals (called from its `collect`). */
+  flush(counter: Counter): void;
+}
+
+function createTally(labelNames: readonly [string, string?]): Tally {
+  const [firstName, secondName] = labelNames;
+  // Two levels of Map, so the hot path builds no key string.
+  const table = new Map<string, Map<string | number, TallyEntry>>();
+  return {
+    add(first, second = '', amount = 1) {
+      let row = table.get(first);
+      if (row === undefined) {
+        row = new Map();
+        table.set(first, row);
+      }
+      let entry = row.get(second);
+      if (entry === undefined) {
+        const labels: Record<string, string> = { [firstName]: first };
+        if (secondName !== undefined) labels[secondName] = String(second);
+        entry = { labels, value: 0 };
+        row.set(second, entry);
+      }
+      entry.value += amount;
+    },
+    flush(counter) {
+      counter.reset();
+      for (const row of table.values()) {
+        for (const entry of row.values()) counter.inc(entry.labels, entry.value);
+      }
+    },
+  };
+}
+
+/** The upper bounds of the broker latency buckets, in seconds. */
+const BROKER_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+type HistogramData = ReturnType<Histogram<'operation'>['get']>;
+
+interface TimingRow {
+  /** Observations per bucket (not cumulative); the last slot is above every bound. */
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/**
+ * The broker latency histogram. prom-client's `observe` hashes its labels on every call (about
+ * 1 µs, once per publish and read); here a call adds to plain arrays, and the registry reads
+ * the histogram through `get()` as it reads any other.
+ */
+class OperationHistogram extends Histogram<'operation'> {
+  // Made lazily: the base constructor calls `reset()` before this class's fields exist.
+  private rows: Map<string, TimingRow> | undefined;
+
+  record(operation: string, seconds: number): void {
+    this.rows ??= new Map();
+    let row = this.rows.get(operation);
+    if (row === undefined) {
+      row = { counts: new Array<number>(BROKER_BUCKETS.length + 1).fill(0), sum: 0, count: 0 };
+      this.rows.set(operation, row);
+    }
+    let index = 0;
+    while (index < BROKER_BUCKETS.length && seconds > (BROKER_BUCKETS[index] as number)) index += 1;
+    row.counts[index] = (row.counts[index] as number) + 1;
+    row.sum += seconds;
+    row.count += 1;
+  }
+
+  override async get(): HistogramData {
+    const name = (this as unknown as { name: string }).name;
+    const values: Array<{
+      metricName: string;
+      labels: Record<string, string | number>;
+      value: number;
+    }> = [];
+    for (const [operation, row] of this.rows ?? []) {
+      let cumulative = 0;
+      BROKER_BUCKETS.forEach((bound, index) => {
+        cumulative += row.counts[index] as number;
+        values.push({
+          metricName: `${name}_bucket`,
+          labels: { le: bound, operation },
+          value: cumulative,
+        });
+      });
+      values.push({
+        metricName: `${name}_bucket`,
+        labels: { le: '+Inf', operation },
+        value: row.count,
+      });
+      values.push({ metricName: `${name}_sum`, labels: { operation }, value: row.sum });
+      values.push({ metricName: `${name}_count`, labels: { operation }, value: row.count });
+    }
+    // The shape prom-client's own histograms answer (its `type` is the string at run time).
+    const data = {
+      name,
+      help: (this as unknown as { help: string }).help,
+      type: 'histogram',
+      values,
+      aggregator: 'sum',
+    };
+    return data as unknown as Awaited<HistogramData>;
+  }
+
+  /** What the registry reads for the text format. */
+  getForPromString() {
+    return this.get();
+  }
+
+  override reset(): void {
+    super.reset();
+    this.rows = undefined;
+  }
+}
+
 /** The label of a topic outside the allow-list. */
 export const OTHER_TOPIC = '_other';
 
@@ -129,123 +252,104 @@ export function createCometMetrics(options: CometMetricsOptions = {}): CometMetr
   });
   new Gauge({
     name: `${prefix}in_flight_requests`,
-    help: 'HTTP requests being handled right now (held ones included).',
+    help: 'HTTP requests being worked on right now (open streams included; a held long-poll waits outside this count).',
     registers,
     collect() {
       this.set(sum((stats) => stats.inFlight));
     },
   });
-  const opened = new Counter({
-    name: `${prefix}connections_opened_total`,
-    help: 'Streams and WebSockets opened.',
-    labelNames: ['transport'],
-    registers,
-  });
-  const closed = new Counter({
-    name: `${prefix}connections_closed_total`,
-    help: 'Streams and WebSockets closed (by either side).',
-    labelNames: ['transport'],
-    registers,
-  });
-  const published = new Counter({
-    name: `${prefix}messages_published_total`,
-    help: 'Messages published through this instance (sends, the publish API, your code).',
-    labelNames: ['topic'],
-    registers,
-  });
-  const delivered = new Counter({
-    name: `${prefix}messages_delivered_total`,
-    help: 'Messages written to clients, by transport (one message to 100 clients counts 100).',
-    labelNames: ['transport', 'topic'],
-    registers,
-  });
-  const answers = new Counter({
-    name: `${prefix}http_answers_total`,
-    help: 'HTTP answers written, by route and status.',
-    labelNames: ['route', 'status'],
-    registers,
-  });
-  const resets = new Counter({
-    name: `${prefix}resets_total`,
-    help: 'Reads whose cursor was outside the topic history (the client gets a reset and may have missed messages).',
-    labelNames: ['topic'],
-    registers,
-  });
-  const refusals = new Counter({
-    name: `${prefix}authorization_refusals_total`,
-    help: 'Topics refused by the authorize hook, by action and code.',
-    labelNames: ['action', 'code'],
-    registers,
-  });
-  const brokerSeconds = new Histogram({
+  /** A counter whose hot path adds to a plain number; prom-client gets the totals at scrape. */
+  const counter = (name: string, help: string, labelNames: readonly [string, string?]) => {
+    const tally = createTally(labelNames);
+    new Counter({
+      name: `${prefix}${name}`,
+      help,
+      labelNames: labelNames.filter((label): label is string => label !== undefined),
+      registers,
+      collect() {
+        tally.flush(this);
+      },
+    });
+    return tally;
+  };
+  const opened = counter('connections_opened_total', 'Streams and WebSockets opened.', [
+    'transport',
+  ]);
+  const closed = counter(
+    'connections_closed_total',
+    'Streams and WebSockets closed (by either side).',
+    ['transport'],
+  );
+  const published = counter(
+    'messages_published_total',
+    'Messages published through this instance (sends, the publish API, your code).',
+    ['topic'],
+  );
+  const delivered = counter(
+    'messages_delivered_total',
+    'Messages written to clients, by transport (one message to 100 clients counts 100).',
+    ['transport', 'topic'],
+  );
+  const answers = counter('http_answers_total', 'HTTP answers written, by route and status.', [
+    'route',
+    'status',
+  ]);
+  const resets = counter(
+    'resets_total',
+    'Reads whose cursor was outside the topic history (the client gets a reset and may have missed messages).',
+    ['topic'],
+  );
+  const refusals = counter(
+    'authorization_refusals_total',
+    'Topics refused by the authorize hook, by action and code.',
+    ['action', 'code'],
+  );
+  const brokerErrors = counter(
+    'broker_errors_total',
+    'Failed broker calls by operation, and losses of the backing store (operation="connection").',
+    ['operation'],
+  );
+  const limits = counter(
+    'limits_hit_total',
+    'Requests refused by a limit: rate limits (requests, sends, publishes) and the body size (body).',
+    ['limit'],
+  );
+  const brokerSeconds = new OperationHistogram({
     name: `${prefix}broker_duration_seconds`,
     help: 'Time of broker calls, by operation.',
     labelNames: ['operation'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    buckets: [...BROKER_BUCKETS],
     registers,
   });
-  const brokerErrors = new Counter({
-    name: `${prefix}broker_errors_total`,
-    help: 'Failed broker calls by operation, and losses of the backing store (operation="connection").',
-    labelNames: ['operation'],
-    registers,
-  });
-  const limits = new Counter({
-    name: `${prefix}limits_hit_total`,
-    help: 'Requests refused by a limit: rate limits (requests, sends, publishes) and the body size (body).',
-    labelNames: ['limit'],
-    registers,
-  });
-
-  // Children by label values, made once: the hot path does a Map lookup, not label hashing.
-  const children = new Map<string, { inc(value?: number): void }>();
-  const child = (counter: Counter, ...values: string[]) => {
-    const key = `${(counter as unknown as { name: string }).name}\u0000${values.join('\u0000')}`;
-    let found = children.get(key);
-    if (found === undefined) {
-      found = counter.labels(...values);
-      children.set(key, found);
-    }
-    return found;
-  };
-  const timers = new Map<string, Histogram.Internal<string>>();
-  const timer = (operation: string) => {
-    let found = timers.get(operation);
-    if (found === undefined) {
-      found = brokerSeconds.labels(operation);
-      timers.set(operation, found);
-    }
-    return found;
-  };
 
   const observer: ServerObserver = {
     answered(route: RouteName, status: number) {
-      child(answers, route, String(status)).inc();
+      answers.add(route, status);
     },
     connection(transport, change) {
-      child(change === 'open' ? opened : closed, transport).inc();
+      (change === 'open' ? opened : closed).add(transport);
     },
     published(topic) {
-      child(published, topicLabel(topic)).inc();
+      published.add(topicLabel(topic));
     },
     delivered(transport: TransportName, topic, count) {
-      if (count > 0) child(delivered, transport, topicLabel(topic)).inc(count);
+      if (count > 0) delivered.add(transport, topicLabel(topic), count);
     },
     reset(topic) {
-      child(resets, topicLabel(topic)).inc();
+      resets.add(topicLabel(topic));
     },
     refused(action: AuthorizeAction, code) {
-      child(refusals, action, code).inc();
+      refusals.add(action, code);
     },
     brokerCall(operation: BrokerOperation, seconds, failed) {
-      timer(operation).observe(seconds);
-      if (failed) child(brokerErrors, operation).inc();
+      brokerSeconds.record(operation, seconds);
+      if (failed) brokerErrors.add(operation);
     },
     brokerDown() {
-      child(brokerErrors, 'connection').inc();
+      brokerErrors.add('connection');
     },
     limited(limit: LimitName) {
-      child(limits, limit).inc();
+      limits.add(limit);
     },
   };
 

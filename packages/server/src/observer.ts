@@ -64,10 +64,15 @@ export function reportDelivered(
 /** A clock in seconds, monotonic. */
 const now = () => performance.now() / 1000;
 
+/**
+ * `call()` timed as `operation`, then `onResult` with its result. One `then` per call (a burst
+ * of publishes makes no extra promises beyond it).
+ */
 function timed<T>(
   observer: ServerObserver,
   operation: BrokerOperation,
   call: () => Promise<T>,
+  onResult?: (result: T) => void,
 ): Promise<T> {
   const started = now();
   let promise: Promise<T>;
@@ -77,11 +82,17 @@ function timed<T>(
     observer.brokerCall(operation, now() - started, true);
     throw error;
   }
-  promise.then(
-    () => observer.brokerCall(operation, now() - started, false),
-    () => observer.brokerCall(operation, now() - started, true),
+  return promise.then(
+    (result) => {
+      observer.brokerCall(operation, now() - started, false);
+      onResult?.(result);
+      return result;
+    },
+    (error: unknown) => {
+      observer.brokerCall(operation, now() - started, true);
+      throw error;
+    },
   );
-  return promise;
 }
 
 /**
@@ -90,18 +101,22 @@ function timed<T>(
  */
 export function observeBroker(broker: Broker, observer: ServerObserver): Broker {
   return {
-    publish(topic, data, options) {
-      return timed(observer, 'publish', () => broker.publish(topic, data, options)).then((id) => {
-        observer.published(topic);
-        return id;
-      });
-    },
-    read(topic, cursor, limit) {
-      return timed(observer, 'read', () => broker.read(topic, cursor, limit)).then((result) => {
-        if (result.reset) observer.reset(topic);
-        return result;
-      });
-    },
+    publish: (topic, data, options) =>
+      timed(
+        observer,
+        'publish',
+        () => broker.publish(topic, data, options),
+        () => observer.published(topic),
+      ),
+    read: (topic, cursor, limit) =>
+      timed(
+        observer,
+        'read',
+        () => broker.read(topic, cursor, limit),
+        (result) => {
+          if (result.reset) observer.reset(topic);
+        },
+      ),
     recent: (topic, limit) => timed(observer, 'recent', () => broker.recent(topic, limit)),
     listen: (topics, onPublish) => broker.listen(topics, onPublish),
     ...(broker.onError
