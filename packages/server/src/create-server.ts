@@ -160,6 +160,17 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     },
     resolved.log,
   );
+  // One listener for every answer (no closure per request: a held poll carries only its route).
+  const onAnswered =
+    observer &&
+    function (this: RoutedResponse) {
+      observer.answered(this[ANSWER_ROUTE] ?? 'other', this.statusCode);
+    };
+  const observeAnswer = (res: ServerResponse, route: RouteName) => {
+    if (!onAnswered) return;
+    (res as RoutedResponse)[ANSWER_ROUTE] = route;
+    res.on('finish', onAnswered);
+  };
   const held = new Set<Abortable>();
   const counters = { waiting: 0 };
   const inFlight = new Set<Promise<void>>();
@@ -312,10 +323,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
         else sendError(res, 404, 'not_found', 'not found');
         return;
       }
-      if (observer) {
-        const name = routeName(rest);
-        res.once('finish', () => observer.answered(name, res.statusCode));
-      }
+      if (onAnswered) observeAnswer(res, routeName(rest));
       track(
         route(req, res, rest)
           .catch((error: unknown) => fail(req, res, error))
@@ -327,7 +335,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       ? (req, res) => {
           const api = resolved.publishApi;
           if (!api) return;
-          if (observer) res.once('finish', () => observer.answered('publish', res.statusCode));
+          observeAnswer(res, 'publish');
           track(
             (async () => {
               if (draining) {
@@ -433,6 +441,10 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     };
   }
 }
+
+/** Where a response keeps its route for the answer-status metric. */
+const ANSWER_ROUTE = Symbol('cometkit.route');
+type RoutedResponse = ServerResponse & { [ANSWER_ROUTE]?: RouteName };
 
 /** The route of a path under the base, for the answer-status metric. */
 function routeName(rest: string): RouteName {
