@@ -1,11 +1,18 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createMemoryBroker, type MemoryBroker } from '../src/brokers/memory';
 
 let broker: MemoryBroker | undefined;
 afterEach(async () => {
   await broker?.close();
   broker = undefined;
+  vi.useRealTimers();
 });
+
+/** A message of exactly `bytes` bytes of JSON. */
+function sized(index: number, bytes: number): { i: number; pad: string } {
+  const overhead = JSON.stringify({ i: index, pad: '' }).length;
+  return { i: index, pad: 'x'.repeat(bytes - overhead) };
+}
 
 describe('createMemoryBroker', () => {
   it('gives ids with its epoch that increase per topic, and reads after a cursor in order', async () => {
@@ -131,8 +138,8 @@ describe('createMemoryBroker', () => {
     const once = { idempotency: { key: 'k', ttlMs: 1000 } };
     expect(await broker.publish('t', 'first', once)).toBe('e-1');
     expect(await broker.publish('t', 'again', once)).toBe('e-1');
-    // Keys are per topic.
-    expect(await broker.publish('u', 'other topic', once)).toBe('e-1');
+    // Keys are per topic (a new topic's ids start above every id handed out so far).
+    expect(await broker.publish('u', 'other topic', once)).toBe('e-2');
     expect((await broker.recent('t', 10)).messages.map((m) => m.data)).toEqual(['first']);
     expect(woken).toEqual(['t', 'u']);
     // After the ttl the key is forgotten: a repeat publishes again.
@@ -164,5 +171,114 @@ describe('createMemoryBroker', () => {
     expect(one.epoch).not.toBe(two.epoch);
     expect(() => createMemoryBroker({ historySize: 0 })).toThrow(/historySize/);
     expect(() => createMemoryBroker({ epoch: 'a-b' })).toThrow(/epoch/);
+  });
+
+  describe('bounds', () => {
+    it('holds a burst of 20 000 messages of 100 bytes with the default options', async () => {
+      broker = createMemoryBroker({ epoch: 'e' });
+      const start = await broker.read('burst', undefined, 1);
+      for (let i = 0; i < 20_000; i += 1) await broker.publish('burst', sized(i, 100));
+      const read = await broker.read('burst', start.position, 100_000);
+      expect(read.reset).toBe(false);
+      expect(read.messages).toHaveLength(20_000);
+      expect(read.messages[0]?.data).toEqual(sized(0, 100));
+    });
+
+    it('keeps at most historyMaxBytes of JSON per topic, dropping the oldest', async () => {
+      broker = createMemoryBroker({ epoch: 'e', historyMaxBytes: 1000 });
+      for (let i = 1; i <= 25; i += 1) await broker.publish('t', sized(i, 100));
+      const kept = (await broker.recent('t', 100)).messages.map((m) => (m.data as { i: number }).i);
+      expect(kept).toEqual([16, 17, 18, 19, 20, 21, 22, 23, 24, 25]);
+      expect(broker.usage()).toEqual({ topics: 1, messages: 10, bytes: 1000 });
+      expect((await broker.read('t', 'e-14', 10)).reset).toBe(true);
+      expect((await broker.read('t', 'e-15', 100)).messages).toHaveLength(10);
+    });
+
+    it('caps the bytes of all topics, taking from the topic published to least recently', async () => {
+      broker = createMemoryBroker({ epoch: 'e', maxBytes: 1000 });
+      for (let i = 0; i < 5; i += 1) await broker.publish('quiet', sized(i, 100));
+      for (let i = 0; i < 5; i += 1) await broker.publish('busy', sized(i, 100));
+      await broker.publish('quiet', sized(5, 100)); // quiet is now the newest
+      for (let i = 5; i < 8; i += 1) await broker.publish('busy', sized(i, 100));
+      expect(broker.usage().bytes).toBeLessThanOrEqual(1000);
+      // Each topic gave up its oldest while it was the one published to least recently: busy its
+      // first when quiet had just been published to, then quiet its first three.
+      expect(
+        (await broker.recent('quiet', 10)).messages.map((m) => (m.data as { i: number }).i),
+      ).toEqual([3, 4, 5]);
+      expect(
+        (await broker.recent('busy', 10)).messages.map((m) => (m.data as { i: number }).i),
+      ).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    });
+
+    it('caps the topics, removing the one published to least recently', async () => {
+      broker = createMemoryBroker({ epoch: 'e', maxTopics: 2 });
+      await broker.publish('a', 1);
+      await broker.publish('b', 1);
+      await broker.publish('a', 2);
+      await broker.publish('c', 1);
+      expect(broker.usage().topics).toBe(2);
+      expect((await broker.recent('b', 10)).messages).toEqual([]);
+      expect((await broker.recent('a', 10)).messages).toHaveLength(2);
+      // A cursor that missed b's message is told so.
+      expect((await broker.read('b', 'e-0', 10)).reset).toBe(true);
+    });
+
+    it('sweeps history older than historyMaxAge on a timer and removes the empty topics', async () => {
+      vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+      broker = createMemoryBroker({ historyMaxAge: 60_000, sweepInterval: 10_000 });
+      for (let topic = 0; topic < 1500; topic += 1) {
+        await broker.publish(`room:${topic}`, sized(topic, 1000));
+      }
+      expect(broker.usage()).toEqual({ topics: 1500, messages: 1500, bytes: 1_500_000 });
+      vi.advanceTimersByTime(60_000);
+      expect(broker.usage().topics).toBe(1500); // not yet older than the limit
+      vi.advanceTimersByTime(10_000);
+      expect(broker.usage()).toEqual({ topics: 0, messages: 0, bytes: 0 });
+    });
+
+    it('never reuses the ids of a removed topic, and reads its next log from a handshake made while it had none', async () => {
+      vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+      broker = createMemoryBroker({ epoch: 'e', historyMaxAge: 1000, sweepInterval: 1000 });
+      const old = await broker.publish('room', 'old');
+      const seen = await broker.read('room', undefined, 1);
+      expect(seen.position).toBe(old);
+      vi.advanceTimersByTime(2000);
+      expect(broker.usage().topics).toBe(0);
+      // Up to date before the removal: no reset, nothing to read, the cursor is kept.
+      expect(await broker.read('room', old, 10)).toEqual({
+        messages: [],
+        position: old,
+        reset: false,
+        more: false,
+      });
+      const handshake = (await broker.read('room', undefined, 1)).position;
+      await broker.publish('other', 1);
+      const next = await broker.publish('room', 'new');
+      expect(next).not.toBe(old);
+      for (const cursor of [old, handshake]) {
+        const read = await broker.read('room', cursor, 10);
+        expect(read.reset).toBe(false);
+        expect(read.messages.map((m) => m.data)).toEqual(['new']);
+      }
+    });
+
+    it('resets a cursor that missed messages of a removed topic', async () => {
+      vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+      broker = createMemoryBroker({ epoch: 'e', historyMaxAge: 1000, sweepInterval: 1000 });
+      const handshake = (await broker.read('room', undefined, 1)).position;
+      await broker.publish('room', 'never read');
+      vi.advanceTimersByTime(2000);
+      expect(broker.usage().topics).toBe(0);
+      expect((await broker.read('room', handshake, 10)).reset).toBe(true);
+      await broker.publish('room', 'later');
+      const read = await broker.read('room', handshake, 10);
+      expect(read).toMatchObject({ messages: [], reset: true });
+    });
+
+    it('refuses data that JSON cannot carry', async () => {
+      broker = createMemoryBroker();
+      await expect(broker.publish('t', { n: 1n })).rejects.toThrow(/JSON/);
+    });
   });
 });

@@ -1,6 +1,8 @@
 /**
- * The in-memory broker: per-topic history in ring buffers, wake-ups in process (through the
- * shared listener registry) and idempotency records written with the publish, for one process.
+ * The in-memory broker: per-topic history in ring buffers bounded by count, bytes and age (swept
+ * on a timer, empty topics removed, a broker-wide cap on bytes and topics), wake-ups in process
+ * (through the shared listener registry) and idempotency records written with the publish, for one
+ * process.
  */
 import type { Broker, BrokerMessage, BrokerPublishOptions, BrokerReadResult } from '../broker';
 import { createListenerRegistry } from './listeners';
@@ -8,15 +10,41 @@ import { createListenerRegistry } from './listeners';
 /** Options of {@link createMemoryBroker}. */
 export interface MemoryBrokerOptions {
   /**
-   * How many messages each topic keeps. A cursor older than the kept history gets a `reset`.
-   * @default 1000
+   * The most messages a topic keeps (a count cap next to `historyMaxBytes`). A cursor older than
+   * the kept history gets a `reset`.
+   * @default 100_000
    */
   historySize?: number;
   /**
-   * How long a message stays in history, in ms. Older ones are trimmed.
+   * The most bytes of message JSON a topic keeps (UTF-8 length of each message's `data` as JSON);
+   * the oldest messages go first. The default holds a burst of 20 000 messages of 200 bytes.
+   * @default 4_194_304 (4 MiB)
+   */
+  historyMaxBytes?: number;
+  /**
+   * How long a message stays in history, in ms. Older ones are trimmed when their topic is
+   * touched and by a sweep every `sweepInterval`; a topic left with nothing is removed.
    * @default 300_000 (5 minutes)
    */
   historyMaxAge?: number;
+  /**
+   * The most bytes of message JSON the whole broker keeps; past it, the topic published to least
+   * recently loses its oldest messages first (a topic emptied so is removed).
+   * @default 67_108_864 (64 MiB)
+   */
+  maxBytes?: number;
+  /**
+   * The most topics with history; a publish to a new topic past it removes the topic published
+   * to least recently.
+   * @default 100_000
+   */
+  maxTopics?: number;
+  /**
+   * How often the history of every topic is trimmed by age, in ms (an unref'd timer: it never
+   * keeps the process alive).
+   * @default 30_000
+   */
+  sweepInterval?: number;
   /**
    * The epoch written in every id. It must change with every process start so that a cursor
    * from an older start (or another process) gives a `reset`, never a silent gap.
@@ -35,6 +63,16 @@ export interface MemoryBrokerOptions {
   now?: () => number;
 }
 
+/** How much a memory broker holds, for tests and monitoring. */
+export interface MemoryBrokerUsage {
+  /** Topics with a history (empty ones are removed by the sweep). */
+  topics: number;
+  /** Messages kept, all topics. */
+  messages: number;
+  /** Bytes of message JSON kept, all topics. */
+  bytes: number;
+}
+
 /** A memory broker with a few numbers for tests and monitoring. */
 export interface MemoryBroker extends Broker {
   /** The epoch of this broker's ids. */
@@ -44,6 +82,8 @@ export interface MemoryBroker extends Broker {
    * servers' control listeners (reserved `_` topics) are not counted.
    */
   listenerCount(): number;
+  /** What the history holds now. */
+  usage(): MemoryBrokerUsage;
 }
 
 /**
@@ -57,11 +97,19 @@ interface TopicLog {
   ids: string[];
   times: number[];
   data: unknown[];
+  /** Bytes of each message's JSON. */
+  sizes: number[];
   capacity: number;
   start: number;
   count: number;
-  /** The seq of the newest message ever published (0 before the first). */
+  bytes: number;
+  /** The seq of the newest message ever published in this log (`base` before the first). */
   lastSeq: number;
+  /**
+   * The broker's highest seq when this log was made: its first message is `base + 1`. Seqs are
+   * never reused across a topic's logs, so a cursor from a removed log is never mistaken.
+   */
+  base: number;
 }
 
 interface IdempotencyRecord {
@@ -69,6 +117,10 @@ interface IdempotencyRecord {
   id: string;
   expiresAt: number;
 }
+
+// Slots of the removed-topics table (see `removedUpTo`): 16 384 numbers, 128 KB once a topic
+// was removed. A collision only costs a reset that was not needed, never a gap.
+const REMOVED_SLOTS = 16_384;
 
 function randomEpoch(): string {
   return `${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4)
@@ -84,15 +136,41 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
   return value;
 }
 
+/** The UTF-8 length of `data` as JSON; throws a TypeError for what JSON cannot carry. */
+function jsonBytes(data: unknown): number {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (error) {
+    throw new TypeError(`publish: data must be JSON-serializable (${String(error)})`);
+  }
+  // `undefined` (and functions) travel as null.
+  return json === undefined ? 4 : Buffer.byteLength(json);
+}
+
+/** A small string hash (FNV-1a) for the removed-topics table. */
+function slotOf(topic: string): number {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < topic.length; index += 1) {
+    hash ^= topic.charCodeAt(index);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % REMOVED_SLOTS;
+}
+
 /**
- * The in-memory broker: per-topic history in a ring buffer bounded by count and age, ids
- * `<epoch>-<seq>`, wake-ups in process, and an idempotency store with TTL. Right for one
- * process, or several server instances in one process sharing this object; use
- * `@cometkit/redis` across processes.
+ * The in-memory broker: per-topic history in a ring buffer bounded by count, bytes and age, a
+ * broker-wide cap on bytes and topics, ids `<epoch>-<seq>`, wake-ups in process, and an
+ * idempotency store with TTL. Right for one process, or several server instances in one process
+ * sharing this object; use `@cometkit/redis` across processes.
  */
 export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBroker {
-  const historySize = positiveInteger('historySize', options.historySize, 1000);
+  const historySize = positiveInteger('historySize', options.historySize, 100_000);
+  const historyMaxBytes = positiveInteger('historyMaxBytes', options.historyMaxBytes, 4_194_304);
   const historyMaxAge = positiveInteger('historyMaxAge', options.historyMaxAge, 300_000);
+  const maxBytes = positiveInteger('maxBytes', options.maxBytes, 67_108_864);
+  const maxTopics = positiveInteger('maxTopics', options.maxTopics, 100_000);
+  const sweepInterval = positiveInteger('sweepInterval', options.sweepInterval, 30_000);
   const maxKeys = positiveInteger('maxIdempotencyKeys', options.maxIdempotencyKeys, 100_000);
   const now = options.now ?? Date.now;
   const epoch = options.epoch ?? randomEpoch();
@@ -100,30 +178,40 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     throw new TypeError(`createMemoryBroker: epoch must be non-empty without "-", got "${epoch}"`);
   }
   const prefix = `${epoch}-`;
+  // In order of the last publish: the first entry is the topic published to least recently.
   const logs = new Map<string, TopicLog>();
   const listeners = createListenerRegistry();
   // Idempotency records by topic and key. A Map keeps insertion order, so the first keys are
   // the oldest when trimming.
   const records = new Map<string, IdempotencyRecord>();
   let closed = false;
+  // The highest seq handed out on any topic: a new log starts above it.
+  let highestSeq = 0;
+  let totalBytes = 0;
+  let totalMessages = 0;
+  let newestLog: TopicLog | undefined;
+  // For each slot, the highest `lastSeq` of a removed log whose topic hashes there. A cursor at
+  // or above it cannot have missed a removed log's messages (see `read`).
+  let removedUpTo: Float64Array | undefined;
+
+  const sweepTimer = setInterval(sweep, sweepInterval);
+  sweepTimer.unref?.();
 
   const idOf = (seq: number) => `${prefix}${seq}`;
 
-  function logOf(topic: string): TopicLog {
-    let log = logs.get(topic);
-    if (!log) {
-      log = {
-        ids: [],
-        times: [],
-        data: [],
-        capacity: Math.min(historySize, 16),
-        start: 0,
-        count: 0,
-        lastSeq: 0,
-      };
-      logs.set(topic, log);
-    }
-    return log;
+  function newLog(): TopicLog {
+    return {
+      ids: [],
+      times: [],
+      data: [],
+      sizes: [],
+      capacity: Math.min(historySize, 16),
+      start: 0,
+      count: 0,
+      bytes: 0,
+      lastSeq: highestSeq,
+      base: highestSeq,
+    };
   }
 
   /** The slot of the `index`-th kept message. */
@@ -135,18 +223,39 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   function dropOldest(log: TopicLog): void {
     // Only `data` can hold on to memory; ids and times are overwritten when the slot is reused.
     log.data[log.start] = undefined;
+    const size = log.sizes[log.start] as number;
+    log.bytes -= size;
+    totalBytes -= size;
+    totalMessages -= 1;
     log.start = log.start + 1 === log.capacity ? 0 : log.start + 1;
     log.count -= 1;
+  }
+
+  /** Forgets `topic`'s log, remembering how far it went so that no cursor misses its messages. */
+  function remove(topic: string, log: TopicLog): void {
+    while (log.count > 0) dropOldest(log);
+    logs.delete(topic);
+    if (newestLog === log) newestLog = undefined;
+    if (log.lastSeq === log.base) return; // never published to: nothing to miss
+    removedUpTo ??= new Float64Array(REMOVED_SLOTS);
+    const at = slotOf(topic);
+    if ((removedUpTo[at] as number) < log.lastSeq) removedUpTo[at] = log.lastSeq;
+  }
+
+  /** True when no removed log of `topic` had a message after `seq`. */
+  function nothingRemovedAfter(topic: string, seq: number): boolean {
+    return removedUpTo === undefined || (removedUpTo[slotOf(topic)] as number) <= seq;
   }
 
   /** Doubles a full ring (up to `historySize`), laying its messages out from slot 0 again. */
   function grow(log: TopicLog): void {
     const capacity = Math.min(historySize, log.capacity * 2);
     if (log.start !== 0) {
-      const order = (list: unknown[]) => list.slice(log.start).concat(list.slice(0, log.start));
-      log.ids = order(log.ids) as string[];
-      log.times = order(log.times) as number[];
+      const order = <T>(list: T[]) => list.slice(log.start).concat(list.slice(0, log.start));
+      log.ids = order(log.ids);
+      log.times = order(log.times);
       log.data = order(log.data);
+      log.sizes = order(log.sizes);
       log.start = 0;
     }
     log.capacity = capacity;
@@ -155,6 +264,25 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   function trimByAge(log: TopicLog, time: number): void {
     const oldest = time - historyMaxAge;
     while (log.count > 0 && (log.times[log.start] as number) < oldest) dropOldest(log);
+  }
+
+  /** Trims every topic by age and removes the ones left empty. */
+  function sweep(): void {
+    const time = now();
+    for (const [topic, log] of logs) {
+      trimByAge(log, time);
+      if (log.count === 0) remove(topic, log);
+    }
+  }
+
+  /** Over the broker-wide byte cap: the least recently published topics give up their oldest. */
+  function enforceMaxBytes(keep: TopicLog): void {
+    for (const [topic, log] of logs) {
+      if (totalBytes <= maxBytes) return;
+      // The topic just published to keeps its newest message whatever happens.
+      while (totalBytes > maxBytes && log.count > (log === keep ? 1 : 0)) dropOldest(log);
+      if (log.count === 0) remove(topic, log);
+    }
   }
 
   /** The seq of the oldest kept message (`lastSeq + 1` when none is kept). */
@@ -170,28 +298,61 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     return Number(text);
   }
 
-  /** Appends to `topic`'s history, wakes its listeners and answers the new id. */
+  /**
+   * Appends to `topic`'s history within the bounds, wakes its listeners and answers the new id.
+   * Throws a TypeError for data that JSON cannot carry, before anything changes.
+   */
   function append(topic: string, data: unknown): string {
-    const log = logOf(topic);
+    const size = jsonBytes(data);
+    let log = logs.get(topic);
+    if (!log) {
+      if (logs.size >= maxTopics) {
+        const [oldTopic, oldLog] = logs.entries().next().value as [string, TopicLog];
+        remove(oldTopic, oldLog);
+      }
+      log = newLog();
+      logs.set(topic, log);
+    } else if (log !== newestLog) {
+      // Moved to the end of the Map's order: the most recently published topic.
+      logs.delete(topic);
+      logs.set(topic, log);
+    }
+    newestLog = log;
     const time = now();
     trimByAge(log, time);
+    while (log.count > 0 && log.bytes + size > historyMaxBytes) dropOldest(log);
     if (log.count === log.capacity) {
       if (log.capacity < historySize) grow(log);
       else dropOldest(log);
     }
     log.lastSeq += 1;
+    if (log.lastSeq > highestSeq) highestSeq = log.lastSeq;
     const id = prefix + log.lastSeq;
     const at = slot(log, log.count);
     log.ids[at] = id;
     log.times[at] = time;
     log.data[at] = data;
+    log.sizes[at] = size;
     log.count += 1;
+    log.bytes += size;
+    totalBytes += size;
+    totalMessages += 1;
+    if (totalBytes > maxBytes) enforceMaxBytes(log);
     listeners.notify(topic);
     return id;
   }
 
   function assertOpen(): void {
     if (closed) throw new Error('memory broker is closed');
+  }
+
+  function messagesOf(topic: string, log: TopicLog, from: number, to: number): BrokerMessage[] {
+    const messages: BrokerMessage[] = [];
+    for (let index = from; index < to; index += 1) {
+      const at = slot(log, index);
+      messages.push({ topic, id: log.ids[at] as string, data: log.data[at] });
+    }
+    return messages;
   }
 
   return {
@@ -201,52 +362,74 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     // topic is not validated here: the server checks it once at its edge.
     publish(topic, data, options?: BrokerPublishOptions) {
       if (closed) return Promise.reject(new Error('memory broker is closed'));
-      const once = options?.idempotency;
-      if (once === undefined) return Promise.resolve(append(topic, data));
-      // The check, the append and the record are one synchronous step: no other publish (and
-      // no crash short of the process's, which takes the whole broker with it) comes between.
-      const recordKey = `${topic.length}:${topic}${once.key}`;
-      const time = now();
-      const record = records.get(recordKey);
-      if (record !== undefined && record.expiresAt > time) return Promise.resolve(record.id);
-      const id = append(topic, data);
-      records.delete(recordKey);
-      records.set(recordKey, { id, expiresAt: time + once.ttlMs });
-      // Bounded: the oldest records (first in the Map's order) make room.
-      if (records.size > maxKeys) {
-        for (const oldKey of records.keys()) {
-          records.delete(oldKey);
-          if (records.size <= maxKeys) break;
+      try {
+        const once = options?.idempotency;
+        if (once === undefined) return Promise.resolve(append(topic, data));
+        // The check, the append and the record are one synchronous step: no other publish (and
+        // no crash short of the process's, which takes the whole broker with it) comes between.
+        const recordKey = `${topic.length}:${topic}${once.key}`;
+        const time = now();
+        const record = records.get(recordKey);
+        if (record !== undefined && record.expiresAt > time) return Promise.resolve(record.id);
+        const id = append(topic, data);
+        records.delete(recordKey);
+        records.set(recordKey, { id, expiresAt: time + once.ttlMs });
+        // Bounded: the oldest records (first in the Map's order) make room.
+        if (records.size > maxKeys) {
+          for (const oldKey of records.keys()) {
+            records.delete(oldKey);
+            if (records.size <= maxKeys) break;
+          }
         }
+        return Promise.resolve(id);
+      } catch (error) {
+        return Promise.reject(error);
       }
-      return Promise.resolve(id);
     },
 
     async read(topic, cursor, limit): Promise<BrokerReadResult> {
       assertOpen();
       const log = logs.get(topic);
-      if (log) trimByAge(log, now());
-      const lastSeq = log?.lastSeq ?? 0;
+      if (!log) {
+        // No history (never published to, or removed): the position is the highest seq, which
+        // a later log of this topic starts from.
+        const position = idOf(highestSeq);
+        if (cursor === undefined) return { messages: [], position, reset: false, more: false };
+        const seq = seqOf(cursor);
+        const missed = seq === undefined || seq > highestSeq || !nothingRemovedAfter(topic, seq);
+        // A cursor still good stays as it is: a topic nobody publishes to keeps its position.
+        return missed
+          ? { messages: [], position, reset: true, more: false }
+          : { messages: [], position: cursor, reset: false, more: false };
+      }
+      trimByAge(log, now());
       const position =
-        log && log.count > 0 ? (log.ids[slot(log, log.count - 1)] as string) : idOf(lastSeq);
+        log.count > 0 ? (log.ids[slot(log, log.count - 1)] as string) : idOf(log.lastSeq);
       if (cursor === undefined) return { messages: [], position, reset: false, more: false };
-      const seq = seqOf(cursor);
-      const firstKept = log ? firstSeq(log) : 1;
-      // Unknown epoch (another process: this one's history starts at seq 0) or history trimmed
-      // past the cursor: resume just before the oldest message kept, so nothing still here is
-      // skipped. A position this broker never reached: resume from the newest.
+      let seq = seqOf(cursor);
+      const firstKept = firstSeq(log);
+      // A cursor from before this log (a handshake while the topic had none, or the last
+      // message of a removed log) reads it from its start when nothing was dropped from it and
+      // no removed log had messages after the cursor.
+      if (
+        seq !== undefined &&
+        seq < log.base &&
+        firstKept - 1 === log.base &&
+        nothingRemovedAfter(topic, seq)
+      ) {
+        seq = log.base;
+      }
+      // Unknown epoch (another process) or history trimmed past the cursor: resume just before
+      // the oldest message kept, so nothing still here is skipped. A position this log never
+      // reached: resume from the newest.
       if (seq === undefined || seq < firstKept - 1) {
         return { messages: [], position: idOf(firstKept - 1), reset: true, more: false };
       }
-      if (seq > lastSeq) return { messages: [], position, reset: true, more: false };
-      if (!log || seq === lastSeq) return { messages: [], position, reset: false, more: false };
+      if (seq > log.lastSeq) return { messages: [], position, reset: true, more: false };
+      if (seq === log.lastSeq) return { messages: [], position, reset: false, more: false };
       const from = seq - firstKept + 1;
       const to = Math.min(log.count, from + Math.max(0, limit));
-      const messages: BrokerMessage[] = [];
-      for (let index = from; index < to; index += 1) {
-        const at = slot(log, index);
-        messages.push({ topic, id: log.ids[at] as string, data: log.data[at] });
-      }
+      const messages = messagesOf(topic, log, from, to);
       const last = messages.at(-1);
       return {
         messages,
@@ -259,15 +442,13 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     async recent(topic, limit) {
       assertOpen();
       const log = logs.get(topic);
-      if (!log) return { messages: [], position: idOf(0) };
+      if (!log) return { messages: [], position: idOf(highestSeq) };
       trimByAge(log, now());
       const count = Math.min(log.count, Math.max(0, Math.floor(limit)));
-      const messages: BrokerMessage[] = [];
-      for (let index = log.count - count; index < log.count; index += 1) {
-        const at = slot(log, index);
-        messages.push({ topic, id: log.ids[at] as string, data: log.data[at] });
-      }
-      return { messages, position: idOf(log.lastSeq) };
+      return {
+        messages: messagesOf(topic, log, log.count - count, log.count),
+        position: idOf(log.lastSeq),
+      };
     },
 
     listen(topics, onPublish) {
@@ -279,8 +460,13 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       return listeners.size();
     },
 
+    usage() {
+      return { topics: logs.size, messages: totalMessages, bytes: totalBytes };
+    },
+
     async close() {
       closed = true;
+      clearInterval(sweepTimer);
       logs.clear();
       listeners.clear();
       records.clear();
