@@ -20,12 +20,23 @@ export interface RedisBrokerOptions {
   /**
    * Keep about this many messages per topic (at least this many: Redis trims whole stream nodes,
    * `MAXLEN ~`). A client further behind than this gets a `reset`. `0`: no length bound.
-   * @default 1000
+   * @default 100_000
    */
   maxLength?: number;
   /**
+   * Keep about this many bytes of message JSON per topic: the stream is trimmed to
+   * `maxBytes / (running mean message size)` messages when that is below `maxLength`, so the
+   * bound is close for topics whose messages are alike in size. `0`: no byte bound. The bound
+   * of all of Redis is its own `maxmemory` (with `volatile-ttl` or `volatile-lru`: every key this
+   * broker writes has a TTL when `maxAgeMs` is set).
+   * @default 4_194_304 (4 MiB)
+   */
+  maxBytes?: number;
+  /**
    * Keep messages about this long, in ms (at least this long: `MINID ~`, checked on each publish).
-   * A client away longer than this gets a `reset`. `0`: no age bound.
+   * A client away longer than this gets a `reset`. A topic's stream expires this long plus a
+   * minute after its last publish, its small meta key a day later. `0`: no age bound and no
+   * expiry.
    * @default 3_600_000 (one hour)
    */
   maxAgeMs?: number;
@@ -49,6 +60,7 @@ export interface ResolvedRedisBrokerOptions {
   url: string | undefined;
   keyPrefix: string;
   maxLength: number;
+  maxBytes: number;
   maxAgeMs: number;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
@@ -98,7 +110,8 @@ export function resolveOptions(options: RedisBrokerOptions = {}): ResolvedRedisB
     redis: redisOptions,
     url,
     keyPrefix,
-    maxLength: count('maxLength', options.maxLength, 1000, 0),
+    maxLength: count('maxLength', options.maxLength, 100_000, 0),
+    maxBytes: count('maxBytes', options.maxBytes, 4_194_304, 0),
     maxAgeMs: count('maxAgeMs', options.maxAgeMs, 3_600_000, 0),
     connectTimeoutMs: count('connectTimeoutMs', options.connectTimeoutMs, 10_000, 1),
     commandTimeoutMs: count('commandTimeoutMs', options.commandTimeoutMs, 5_000, 1),

@@ -33,8 +33,12 @@ export interface RedisBroker extends Broker {
   onError(onError: (error: Error) => void): () => void;
 }
 
-// A topic nobody publishes to keeps its epoch this long after its last read (see scripts.ts).
-const EMPTY_TOPIC_TTL_MS = 24 * 60 * 60 * 1000;
+// A topic's stream outlives its oldest message by this much, so that trimming by age (on
+// publish) rather than expiry is what normally removes messages.
+const STREAM_TTL_SLACK_MS = 60_000;
+// A topic's meta key outlives its stream by this much (see scripts.ts): a client that had read
+// everything continues without a reset after a quiet day.
+const META_GRACE_MS = 24 * 60 * 60 * 1000;
 // Most messages in one publish script call: it blocks Redis for everyone while it runs.
 const MAX_PUBLISH_BATCH = 256;
 // Longest wait for QUIT at close before the socket is simply dropped.
@@ -57,8 +61,13 @@ const QUIT_TIMEOUT_MS = 1000;
  */
 export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker {
   const resolved = resolveOptions(options);
-  const { keyPrefix, maxLength, maxAgeMs } = resolved;
+  const { keyPrefix, maxLength, maxAgeMs, maxBytes } = resolved;
   const wakeChannel = `${keyPrefix}wake`;
+  const epochKey = `${keyPrefix}epoch`;
+  // Without an age bound nothing expires; a lineage then lives for ever.
+  const streamTtl = maxAgeMs > 0 ? maxAgeMs + STREAM_TTL_SLACK_MS : 0;
+  const metaTtl = streamTtl > 0 ? streamTtl + META_GRACE_MS : 0;
+  const lineageMs = metaTtl > 0 ? metaTtl : Number.MAX_SAFE_INTEGER;
 
   const connectionOptions: RedisOptions = {
     ...resolved.redis,
@@ -88,6 +97,8 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   });
   const errorListeners = new Set<(error: Error) => void>();
   let commandsReady = false;
+  // The global epoch (see scripts.ts), read again at each connection before it counts as ready.
+  let globalEpoch = '';
   let subscribed = false;
   let subscribedOnce = false;
   let everAvailable = false;
@@ -134,13 +145,31 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   }
   // The scripts are loaded before the connection counts as ready: a first EVALSHA answered
   // NOSCRIPT would be sent again as EVAL after a round trip, behind later calls, out of order.
+  // The global epoch too: made once per Redis, so a Redis that lost everything gets a new one
+  // and every "nothing here" position from before the loss resets.
   commands.on('ready', () => {
     const ready = () => {
       // Unless the connection dropped while the scripts were loading.
-      if (commands.status === 'ready') setState(() => (commandsReady = true));
+      if (commands.status === 'ready' && globalEpoch !== '') {
+        setState(() => (commandsReady = true));
+      }
     };
+    globalEpoch = '';
     // A refused SCRIPT LOAD (an ACL) leaves the EVAL fallback: ready all the same.
-    Promise.all(SCRIPTS.map((script) => commands.script('LOAD', script.source))).then(ready, ready);
+    const scripts = Promise.all(
+      SCRIPTS.map((script) => commands.script('LOAD', script.source)),
+    ).catch(() => undefined);
+    const epoch = commands
+      .set(epochKey, newEpoch(), 'NX')
+      .then(() => commands.get(epochKey))
+      .then((value) => {
+        if (value !== null) globalEpoch = value;
+      });
+    Promise.all([scripts, epoch]).then(ready, (error: unknown) => {
+      lastConnectionError = error instanceof Error ? error : new Error(String(error));
+      // No epoch, no reads: try again through a reconnect.
+      if (!closed && commands.status === 'ready') commands.disconnect(true);
+    });
   });
   commands.on('close', () => setState(() => (commandsReady = false)));
   subscriber.on('close', () => setState(() => (subscribed = false)));
@@ -229,7 +258,16 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   const metaKey = (topic: string) => `${keyPrefix}{${topic}}:m`;
   const recordKey = (topic: string, key: string) => `${keyPrefix}{${topic}}:i:${key}`;
 
-  const publishArgs = (topic: string) => [newEpoch(), maxLength, maxAgeMs, wakeChannel, topic];
+  const publishArgs = (topic: string) => [
+    newEpoch(),
+    maxLength,
+    maxAgeMs,
+    wakeChannel,
+    topic,
+    maxBytes,
+    streamTtl,
+    metaTtl,
+  ];
   // Plain publishes of one turn: one script call per topic (see publish-batch.ts).
   const batcher = createPublishBatcher(async (topic, jsons) => {
     const reply = asArray(
@@ -295,11 +333,13 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
       // A cursor this broker did not make gets an epoch no topic has: a reset, not an error.
       const parsed = cursor === undefined ? undefined : parseCursor(cursor);
       const cursorEpoch = cursor === undefined ? '' : (parsed?.epoch ?? '!');
+      // The global epoch is known once available (it is read at each connection).
+      if (!available()) await whenAvailable();
       const [epoch, last, reset, entries] = asArray(
         await run(
           READ,
           [streamKey(topic), metaKey(topic)],
-          [newEpoch(), EMPTY_TOPIC_TTL_MS, cursorEpoch, parsed?.streamId ?? '0-0', limit],
+          [globalEpoch, cursorEpoch, parsed?.streamId ?? '0-0', limit, lineageMs],
         ),
       );
       const ep = asString(epoch);
@@ -317,12 +357,9 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     async recent(topic, limit) {
       checkTopic('recent', topic);
       checkLimit('recent', limit, 0);
+      if (!available()) await whenAvailable();
       const [epoch, last, entries] = asArray(
-        await run(
-          RECENT,
-          [streamKey(topic), metaKey(topic)],
-          [newEpoch(), EMPTY_TOPIC_TTL_MS, limit],
-        ),
+        await run(RECENT, [streamKey(topic), metaKey(topic)], [globalEpoch, limit]),
       );
       const ep = asString(epoch);
       return {

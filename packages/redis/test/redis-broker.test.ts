@@ -206,25 +206,29 @@ describe.skipIf(!redisAvailable)('createRedisBroker', () => {
       expect((await b.read('x', position, 10)).reset).toBe(false);
     });
 
-    it('resets every old cursor when the stream was lost, even the empty position', async () => {
-      const b = broker({}, 'lost:');
+    it('continues a cursor that had read everything when the stream was lost, and resets the others', async () => {
+      const b = broker({}, `lost${randomUUID()}:`);
       const raw = rawClient();
       const empty = (await b.read('gone', undefined, 10)).position;
-      const id = await b.publish('gone', 'a');
-      await raw.del('lost:{gone}:s');
+      const behind = await b.publish('gone', 'a');
+      const newest = await b.publish('gone', 'a2');
+      const keys = await raw.keys('lost*{gone}:s');
+      expect(keys).toHaveLength(1);
+      await raw.del(keys[0] as string); // evicted or expired: the meta key knows the newest id
       const next = await b.publish('gone', 'b');
-      const epoch = next.split(':')[0];
-      expect(epoch).not.toBe(id.split(':')[0]);
-      for (const cursor of [empty, id]) {
+      expect(next.split(':')[0]).toBe(newest.split(':')[0]);
+      for (const cursor of [empty, behind]) {
+        // Reset, resuming just before the oldest message kept: 'b'.
         expect(await b.read('gone', cursor, 10)).toEqual({
           messages: [],
-          position: `${epoch}:0-0`,
+          position: newest,
           reset: true,
           more: false,
         });
       }
-      expect((await b.read('gone', `${epoch}:0-0`, 10)).messages.map((m) => m.id)).toEqual([next]);
-      expect((await b.read('gone', next, 10)).reset).toBe(false);
+      const fromNewest = await b.read('gone', newest, 10);
+      expect(fromNewest.reset).toBe(false);
+      expect(fromNewest.messages.map((message) => message.data)).toEqual(['b']);
     });
 
     it('resumes an old cursor after what the stream held when its epoch was lost', async () => {
@@ -238,6 +242,100 @@ describe.skipIf(!redisAvailable)('createRedisBroker', () => {
       const read = await b.read('kept', old, 10);
       expect(read).toMatchObject({ messages: [], reset: true });
       expect((await b.read('kept', read.position, 10)).messages.map((m) => m.data)).toEqual(['b']);
+    });
+  });
+
+  describe('bounds and expiry', () => {
+    it('creates no key when reading topics nobody published to', async () => {
+      const prefix = `t${randomUUID()}:`;
+      const b = broker({}, prefix);
+      const raw = rawClient();
+      for (let poll = 0; poll < 100; poll += 1) {
+        const topics = Array.from({ length: 10 }, (_, index) => `made-up:${poll}:${index}`);
+        const positions = await Promise.all(topics.map((topic) => b.read(topic, undefined, 10)));
+        await Promise.all(
+          topics.map((topic, index) => b.read(topic, positions[index]?.position, 10)),
+        );
+        await b.recent(topics[0] as string, 5);
+      }
+      expect(await raw.keys(`${prefix}*`)).toEqual([`${prefix}epoch`]);
+    });
+
+    it("gives a published topic's keys TTLs of maxAgeMs plus slack, renewed on each publish", async () => {
+      const prefix = `t${randomUUID()}:`;
+      const b = broker({ maxAgeMs: 600_000 }, prefix);
+      const raw = rawClient();
+      await b.publish('room', 1);
+      await raw.pexpire(`${prefix}{room}:s`, 5000);
+      await raw.pexpire(`${prefix}{room}:m`, 5000);
+      await b.publish('room', 2);
+      const stream = await raw.pttl(`${prefix}{room}:s`);
+      const meta = await raw.pttl(`${prefix}{room}:m`);
+      expect(stream).toBeGreaterThan(600_000);
+      expect(stream).toBeLessThanOrEqual(660_000);
+      expect(meta).toBeGreaterThan(600_000 + 86_400_000);
+      expect(meta).toBeLessThanOrEqual(660_000 + 86_400_000);
+      const forever = broker({ maxAgeMs: 0 }, prefix);
+      await forever.publish('kept', 1);
+      expect(await raw.pttl(`${prefix}{kept}:s`)).toBe(-1);
+    });
+
+    it('resets a cursor into a topic whose keys all expired, and goes on from there', async () => {
+      const prefix = `t${randomUUID()}:`;
+      const b = broker({}, prefix);
+      const raw = rawClient();
+      const last = await b.publish('room', 'a');
+      await raw.del(`${prefix}{room}:s`, `${prefix}{room}:m`);
+      const read = await b.read('room', last, 10);
+      expect(read).toMatchObject({ messages: [], reset: true });
+      const again = await b.read('room', read.position, 10);
+      expect(again).toMatchObject({ messages: [], reset: false });
+      const next = await b.publish('room', 'b');
+      const after = await b.read('room', again.position, 10);
+      expect(after.reset).toBe(false);
+      expect(after.messages.map((message) => message.id)).toEqual([next]);
+    });
+
+    it('resets a position of a topic without history older than a lineage can live', async () => {
+      const b = broker({ maxAgeMs: 1000 });
+      const empty = (await b.read('late', undefined, 10)).position;
+      const [epoch, streamId] = empty.split(':');
+      const ms = Number(streamId?.split('-')[1]);
+      // A meta key lives maxAgeMs + 1 min + 1 day after its last publish.
+      const old = `${epoch}:0-${ms - 1000 - 60_000 - 86_400_000 - 1}`;
+      await b.publish('late', 1);
+      expect((await b.read('late', old, 10)).reset).toBe(true);
+      expect((await b.read('late', empty, 10)).messages.map((message) => message.data)).toEqual([
+        1,
+      ]);
+    });
+
+    it('keeps about maxBytes of JSON per topic', async () => {
+      const b = broker({ maxBytes: 1000 });
+      const start = await b.read('sized', undefined, 10);
+      for (let index = 0; index < 40; index += 1) {
+        await b.publish('sized', 'x'.repeat(98)); // 100 bytes of JSON
+      }
+      const kept = (await b.recent('sized', 100)).messages.length;
+      // MAXLEN ~ keeps whole stream nodes (4 entries here): 10 messages and at most a node more.
+      expect(kept).toBeGreaterThanOrEqual(10);
+      expect(kept).toBeLessThanOrEqual(14);
+      expect((await b.read('sized', start.position, 100)).reset).toBe(true);
+    });
+
+    it('holds a burst of 20 000 messages of 100 bytes with the default options', async () => {
+      const b = broker();
+      const start = await b.read('burst', undefined, 10);
+      for (let chunk = 0; chunk < 20; chunk += 1) {
+        await Promise.all(
+          Array.from({ length: 1000 }, (_, index) =>
+            b.publish('burst', { i: chunk * 1000 + index, pad: 'x'.repeat(80) }),
+          ),
+        );
+      }
+      const read = await b.read('burst', start.position, 100_000);
+      expect(read.reset).toBe(false);
+      expect(read.messages).toHaveLength(20_000);
     });
   });
 
@@ -437,16 +535,9 @@ describe.skipIf(!redisAvailable)('createRedisBroker', () => {
 
     it('rejects a stored entry it did not write as corrupt', async () => {
       const b = broker({}, 'corrupt:');
-      const start = await b.read('bad', undefined, 10);
-      await rawClient().xadd(
-        'corrupt:{bad}:s',
-        '*',
-        'p',
-        start.position.split(':')[1] ?? '',
-        'd',
-        '{nope',
-      );
-      const error = await b.read('bad', start.position, 10).catch((thrown: unknown) => thrown);
+      const start = await b.publish('bad', 'good');
+      await rawClient().xadd('corrupt:{bad}:s', '*', 'p', start.split(':')[1] ?? '', 'd', '{nope');
+      const error = await b.read('bad', start, 10).catch((thrown: unknown) => thrown);
       expect(isRedisBrokerError(error) && error.code).toBe('corrupt');
     });
   });
