@@ -27,6 +27,7 @@ const sidebar: DefaultTheme.SidebarItem[] = [
       { text: 'Connection state', link: '/concepts/state-machine' },
       { text: 'Transports and fallback', link: '/concepts/transports' },
       { text: 'Delivery and cursors', link: '/concepts/delivery' },
+      { text: 'History and resets', link: '/concepts/history' },
       { text: 'Topics', link: '/concepts/topics' },
       { text: 'Errors and diagnostics', link: '/concepts/errors' },
     ],
