@@ -31,7 +31,10 @@ const heapMb = () => {
   const broker = createMemoryBroker({ historyMaxAge: 2000, sweepInterval: 1000 });
   for (let topic = 0; topic < 1500; topic += 1) {
     // A flat string of its own per message (a concatenation would share one pad).
-    await broker.publish(`room:${topic}`, { topic, pad: Buffer.from(String(topic).padStart(60_000, 'x')).toString() });
+    await broker.publish(`room:${topic}`, {
+      topic,
+      pad: Buffer.from(String(topic).padStart(60_000, 'x')).toString(),
+    });
   }
   const full = heapMb();
   await sleep(3500);
@@ -54,15 +57,22 @@ let redisProcess;
 let url = process.env.REDIS_URL;
 if (!url) {
   const port = await freePort();
-  redisProcess = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
+  redisProcess = spawn(
+    'redis-server',
+    ['--port', String(port), '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
   url = `redis://127.0.0.1:${port}`;
   await sleep(300);
 }
 {
   const broker = createRedisBroker({ redis: url });
-  const cli = (...args) => execFileSync('redis-cli', ['-u', url, ...args]).toString().trim();
+  const cli = (...args) =>
+    execFileSync('redis-cli', ['-u', url, ...args])
+      .toString()
+      .trim();
   const raw = { flushall: () => cli('flushall'), dbsize: () => Number(cli('dbsize')) };
   raw.flushall();
   await broker.publish('real:a', 1);
