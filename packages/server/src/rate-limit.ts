@@ -30,6 +30,8 @@ export interface RateLimitKeyContext {
   sessionGuid: string | undefined;
   /** As the client says: not authentication. */
   userId: string | undefined;
+  /** What the server's `identify` hook answered (a verified user or service), if any. */
+  identity: string | undefined;
 }
 
 /** What is limited; also the `limit` label of the `limits hit` metric. */
@@ -55,7 +57,8 @@ export interface RateLimitOptions {
   /**
    * Who a request counts against. Behind a proxy or load balancer the socket address is the
    * proxy's: read your trusted forwarding header here instead.
-   * @default the socket's remote address + the request's `sessionGuid`
+   * @default the `identity` from the `identify` hook when there is one (a user across tabs and
+   * devices), else the socket's remote address + the request's `sessionGuid`
    */
   key?: (context: RateLimitKeyContext) => string;
   /**
@@ -82,8 +85,12 @@ export interface RateLimiter {
   publish(topic: string): Promise<void>;
 }
 
-/** The default key: who the socket is and which tab (session) says it is. */
+/**
+ * The default key: the verified identity when the `identify` hook gave one, else who the socket
+ * is and which tab (session) says it is.
+ */
 export function defaultRateLimitKey(context: RateLimitKeyContext): string {
+  if (context.identity !== undefined) return `identity:${context.identity}`;
   return `${context.req.socket?.remoteAddress ?? ''}|${context.sessionGuid ?? ''}`;
 }
 

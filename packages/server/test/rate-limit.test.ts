@@ -47,6 +47,20 @@ describe('rate limits', () => {
     expect((await post(base, { ...poll(['chat']), sessionGuid: 's-2' })).status).toBe(200);
   });
 
+  it('counts a verified identity across its sessions, by default', async () => {
+    const { base } = await serve({
+      identify: (req) => (req.headers['x-user'] as string | undefined) ?? undefined,
+      rateLimit: { requests: { points: 2, duration: 30 } },
+    });
+    const as = (user: string, session: string) =>
+      post(base, { ...poll(['chat']), sessionGuid: session }, { headers: { 'x-user': user } });
+    expect((await as('ann', 'tab-1')).status).toBe(200);
+    expect((await as('ann', 'tab-2')).status).toBe(200);
+    // A third tab of the same user is over her limit; another user is not.
+    expect((await as('ann', 'tab-3')).status).toBe(429);
+    expect((await as('bob', 'tab-1')).status).toBe(200);
+  });
+
   it('counts stream opens as requests', async () => {
     const { base } = await serve({ rateLimit: { requests: { points: 1, duration: 30 } } });
     expect((await post(base, poll(['chat']))).status).toBe(200);
@@ -141,7 +155,12 @@ describe('rate limits', () => {
       { requests: { points: 1, duration: 30 }, redis: failing },
       (event) => events.push(event.event),
     );
-    const context = { req: { socket: {} } as never, sessionGuid: 's', userId: undefined };
+    const context = {
+      req: { socket: {} } as never,
+      sessionGuid: 's',
+      userId: undefined,
+      identity: undefined,
+    };
     await limiter?.request(context);
     await limiter?.request(context);
     expect(events).toEqual(['ratelimit.failed', 'ratelimit.failed']);

@@ -26,6 +26,7 @@ export async function performSend(
 ): Promise<SendOutcome> {
   await context.limits?.send({
     req: caller.req,
+    identity: caller.identity,
     sessionGuid: send.sessionGuid,
     userId: send.userId,
   });

@@ -34,8 +34,8 @@ export async function handleLongPoll(
     await readJsonBody(req, context.options.bodyLimit),
     context.options.maxTopics,
   );
-  await context.limits?.request({ req, sessionGuid: poll.sessionGuid, userId: poll.userId });
   const caller = await callerOf(context.options, req, poll);
+  await context.limits?.request(caller);
   await new LongPoll(context, res, poll.legacy, caller).start(poll);
 }
 

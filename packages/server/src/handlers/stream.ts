@@ -63,9 +63,9 @@ export async function handleStream(
   if (poll.legacy) {
     throw new CometServerError(400, 'bad_request', 'streaming needs protocol version 1 ("v": 1)');
   }
-  await context.limits?.request({ req, sessionGuid: poll.sessionGuid, userId: poll.userId });
   const observer = context.observer;
   const caller = await callerOf(context.options, req, poll);
+  await context.limits?.request(caller);
   const { heartbeatInterval, streamMaxTime } = context.options;
   const controller = new AbortController();
   const signal = controller.signal;

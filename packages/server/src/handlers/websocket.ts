@@ -196,9 +196,9 @@ export function createWebSocketHub(
       const signal = controller.signal;
       const ready = credentialsReady;
       const subscribe = async () => {
-        // A poll frame counts as a request; over the limit it gets an `error` frame (below).
-        await context.limits?.request({ req, sessionGuid, userId });
         await ready;
+        // A poll frame counts as a request; over the limit it gets an `error` frame (below).
+        await context.limits?.request(caller());
         if (signal.aborted) return;
         await runSubscription(context, poll, caller, signal, {
           open: (payload) => send({ type: 'open', ...payload, timings }),
