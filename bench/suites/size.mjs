@@ -25,6 +25,7 @@ import { gzipSync } from 'node:zlib';
 const LEDGER = [
   ['issue 12 baseline (budgets against growth)', 8_800, 15_850],
   ['issue 12 module split (one module per concern)', 700, 350],
+  ['issue 17 polls and sends through one HttpPost (node:http in Node)', 72, 72],
 ];
 const BUDGETS = {
   esm: LEDGER.reduce((sum, [, esm]) => sum + esm, 0),

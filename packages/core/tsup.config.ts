@@ -15,7 +15,9 @@ const shared: Options = {
  */
 const entries: Options = {
   ...shared,
-  entry: ['src/index.ts', 'src/protocol.ts'],
+  // node.ts: the `node` export condition (index.ts with the node:http post); node: imports
+  // stay external (tsup's default platform is node).
+  entry: ['src/index.ts', 'src/protocol.ts', 'src/node.ts'],
   dts: true,
   splitting: false,
 };

@@ -6,6 +6,7 @@ import ky, { type KyInstance } from 'ky';
 import type { CometEnvironment } from './environment';
 import { CometError, type HttpError } from './errors';
 import { type ClientEvents, createEvents } from './events';
+import { type HttpPost, kyPost } from './http';
 import type { HeaderRecord, ResolvedOptions } from './options';
 
 /** One client's shared parts. */
@@ -16,6 +17,8 @@ export interface ClientContext {
   readonly sessionGuid: string;
   /** ky with the injected fetch; its own retry and timeout are off (only the client retries). */
   readonly http: KyInstance;
+  /** How polls and sends are posted: `environment.post`, else through `http`. */
+  readonly post: HttpPost;
   readonly events: ClientEvents;
   /** Set once by `close()`; every callback checks it. */
   closed: boolean;
@@ -36,16 +39,18 @@ export interface ClientContext {
 export function createContext(options: ResolvedOptions): ClientContext {
   const environment = options.environment;
   let authHeaders: HeaderRecord = {};
+  const http = ky.create({
+    fetch: environment.fetch,
+    retry: 0,
+    timeout: false,
+    throwHttpErrors: false,
+  });
   return {
     options,
     environment,
     sessionGuid: environment.randomUUID(),
-    http: ky.create({
-      fetch: environment.fetch,
-      retry: 0,
-      timeout: false,
-      throwHttpErrors: false,
-    }),
+    http,
+    post: environment.post ?? kyPost(http),
     events: createEvents(),
     closed: false,
     headers: async () => ({ ...(await options.headers()), ...authHeaders }),

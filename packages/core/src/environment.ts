@@ -3,6 +3,7 @@
  * reads the global at call time (never at import), so importing the package has no side
  * effects and works in Node and during SSR with no `window`.
  */
+import type { HttpPost } from './http';
 
 /** The part of `Storage` the client uses. */
 export interface StorageLike {
@@ -25,6 +26,13 @@ export type TimerHandle = unknown;
 export interface CometEnvironment {
   /** @default globalThis.fetch */
   fetch: (input: Request | string | URL, init?: RequestInit) => Promise<Response>;
+  /**
+   * How polls and sends are posted. Through ky over `fetch` when absent; the Node entry point
+   * (the package's `node` export condition) gives node:http on a keep-alive agent unless
+   * `fetch` or `post` is given (docs/concepts/transports.md).
+   * @default undefined (ky over `fetch`)
+   */
+  post?: HttpPost;
   /** @default globalThis.setTimeout */
   setTimeout: (callback: () => void, ms: number) => TimerHandle;
   /** @default globalThis.clearTimeout */

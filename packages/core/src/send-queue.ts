@@ -12,7 +12,7 @@ import {
   ProtocolError,
   QueueFullError,
 } from './errors';
-import { httpError, networkError } from './http';
+import { type HttpAnswer, httpError, networkError } from './http';
 import { parseJson } from './parse';
 import { classifyFailure, nackError, retryDelay } from './policy';
 import type { TopicErrorBody } from './protocol';
@@ -153,24 +153,23 @@ export function createSendQueue(context: ClientContext, route: () => SendRoute):
   /** A send as `POST {base}/{topic}`. */
   async function sendPost(item: QueuedSend, base: string): Promise<TryResult> {
     postAbort = new AbortController();
-    let response: Response;
-    let text: string;
+    let answer: HttpAnswer;
     try {
-      response = await context.http.post(`${base}/${encodeURIComponent(item.topic)}`, {
-        body: item.body,
-        headers: { 'content-type': 'application/json', ...(await context.headers()) },
-        signal: postAbort.signal,
+      answer = await context.post(
+        `${base}/${encodeURIComponent(item.topic)}`,
+        item.body,
+        await context.headers(),
+        postAbort.signal,
         // A send that hangs would hold the whole queue: give up and retry it (same id).
-        timeout: options.watchdogGrace,
-      });
-      text = await response.text();
+        options.watchdogGrace,
+      );
     } catch (cause) {
       return { error: networkError(cause) };
     }
-    if (response.status !== 200) return { error: httpError(response, text, env.now()) };
-    const answer = parseJson(text) as { messageId?: unknown } | null;
-    return typeof answer?.messageId === 'string'
-      ? { messageId: answer.messageId }
+    if (answer.status !== 200) return { error: httpError(answer, env.now()) };
+    const sent = parseJson(answer.text) as { messageId?: unknown } | null;
+    return typeof sent?.messageId === 'string'
+      ? { messageId: sent.messageId }
       : { error: new ProtocolError('bad answer: messageId') };
   }
 

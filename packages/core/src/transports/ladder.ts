@@ -67,6 +67,7 @@ export function createLadder(context: ClientContext): Ladder {
     const transportContext = {
       url: context.baseUrl() ?? '',
       http: context.http,
+      post: context.post,
       environment,
       headers: context.headers,
       watchdogGrace: options.watchdogGrace,

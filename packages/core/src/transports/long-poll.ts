@@ -3,7 +3,7 @@
  * One `open` is one poll; the client opens the next with its updated cursors.
  */
 import { ProtocolError, TimeoutError } from '../errors';
-import { httpError, networkError } from '../http';
+import { type HttpAnswer, httpError, networkError } from '../http';
 import { parseJson, parsePollAnswer } from '../parse';
 import type { TransportDefinition, TransportFactory } from './types';
 
@@ -29,27 +29,26 @@ export const createLongPollTransport: TransportFactory = (context) => ({
     }, limit);
 
     void (async () => {
-      let response: Response;
-      let text: string;
+      let answer: HttpAnswer;
       try {
         const headers = await context.headers();
-        response = await context.http.post(context.url, {
-          json: request,
+        answer = await context.post(
+          context.url,
+          JSON.stringify(request),
           headers,
-          signal: controller.signal,
-        });
-        text = await response.text();
+          controller.signal,
+        );
       } catch (cause) {
         if (finish()) handlers.onError(networkError(cause));
         return;
       }
       if (!finish()) return;
-      if (response.status !== 200) return handlers.onError(httpError(response, text, env.now()));
-      const answer = parsePollAnswer(parseJson(text));
-      if (answer instanceof ProtocolError) return handlers.onError(answer);
+      if (answer.status !== 200) return handlers.onError(httpError(answer, env.now()));
+      const parsed = parsePollAnswer(parseJson(answer.text));
+      if (parsed instanceof ProtocolError) return handlers.onError(parsed);
       // The client may close the handle from inside a handler.
       handlers.onOpen();
-      if (!closed) handlers.onMessages(answer);
+      if (!closed) handlers.onMessages(parsed);
       if (!closed) handlers.onClose();
     })();
 

@@ -5,7 +5,7 @@
  */
 import { createParser } from 'eventsource-parser';
 import { ProtocolError, TimeoutError } from '../errors';
-import { httpError, networkError } from '../http';
+import { answerOf, httpError, networkError } from '../http';
 import { parseJson } from '../parse';
 import { DEFAULT_TIMINGS, STREAM_PATH } from '../protocol';
 import { receive } from './shared';
@@ -52,8 +52,8 @@ export const createStreamTransport: TransportFactory = (context) => ({
           signal: controller.signal,
         });
         if (response.status !== 200 || !response.body) {
-          const text = await response.text();
-          return end(() => handlers.onError(httpError(response, text, env.now())));
+          const answer = answerOf(response, await response.text());
+          return end(() => handlers.onError(httpError(answer, env.now())));
         }
         const parser = createParser({
           onEvent(event) {

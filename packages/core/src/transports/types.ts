@@ -5,6 +5,7 @@
 import type { KyInstance } from 'ky';
 import type { CometEnvironment } from '../environment';
 import type { CometError } from '../errors';
+import type { HttpPost } from '../http';
 import type { HeaderRecord } from '../options';
 import type { ParsedAnswer } from '../parse';
 import type { ClientFrame, PollRequest, TopicErrorBody, TransportName } from '../protocol';
@@ -40,8 +41,10 @@ export interface TransportHandle {
 export interface TransportContext {
   /** The resolved base URL. */
   url: string;
-  /** ky with the injected fetch, no retry, no timeout, no thrown HTTP errors. */
+  /** ky with the injected fetch, no retry, no timeout, no thrown HTTP errors (the stream). */
   http: KyInstance;
+  /** How polls are posted: ky/fetch, or node:http in the Node entry point. */
+  post: HttpPost;
   environment: CometEnvironment;
   /** The headers for the next request (options.headers, then the auth hook's). */
   headers(): Promise<HeaderRecord>;

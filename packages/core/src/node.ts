@@ -1,0 +1,31 @@
+/**
+ * `@cometkit/core` in Node (the package's `node` export condition): the same API, with polls and
+ * sends posted on node:http (`node-http.ts`) instead of ky and fetch, unless the options inject
+ * their own `environment.fetch` or `environment.post`. Browsers and bundlers for the browser
+ * never see this file.
+ */
+import { createCometClient as createClient } from './client';
+import { createNodePost } from './node-http';
+import type { CometClientOptions } from './options';
+import type { CometClient, TopicMap } from './types';
+
+export * from './index';
+
+/**
+ * Creates a client (see the browser entry's `createCometClient`); in Node, its polls and sends
+ * go over node:http on a keep-alive agent unless `environment.fetch` or `environment.post` is
+ * given. Nothing runs until the first `subscribe` or `send`.
+ * @throws `CometError` for an invalid option.
+ */
+export function createCometClient<Topics extends TopicMap = TopicMap>(
+  options?: CometClientOptions,
+): CometClient<Topics> {
+  const environment = options?.environment;
+  if (environment?.fetch !== undefined || environment?.post !== undefined) {
+    return createClient<Topics>(options);
+  }
+  return createClient<Topics>({
+    ...options,
+    environment: { ...environment, post: createNodePost() },
+  });
+}
