@@ -335,8 +335,8 @@ async function withServer(fn, { maxWait, mode = 'comet' } = {}) {
   }
 }
 
-async function untilHeld(ask, count, what) {
-  await within(20_000, what, async () => {
+async function untilHeld(ask, count, what, ms = 20_000) {
+  await within(ms, what, async () => {
     while ((await ask({ type: 'held' })).held < count) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -345,7 +345,7 @@ async function untilHeld(ask, count, what) {
 
 async function connected(count, port, path) {
   const list = Array.from({ length: count }, () => rawClient(port, path));
-  await within(10_000, `${count} connections`, () => Promise.all(list.map((c) => c.ready)));
+  await within(20_000, `${count} connections`, () => Promise.all(list.map((c) => c.ready)));
   return list;
 }
 
@@ -451,25 +451,38 @@ async function burstOnce(port, ask, topic) {
 /**
  * 1 000 held clients (1 000 sockets), one message, 5 rounds after
  * {@link WARM_FANOUT_ROUNDS} not counted: from the publish to the first byte of each
- * client's answer. Nothing is parsed: the next cursor is the published id.
+ * client's answer. Nothing is parsed: the next cursor is the published id. `clients` and
+ * `rounds` change the load (bench/suites/scale.mjs holds 10 000); the server's RSS and heap are
+ * read while the last round's polls are held (`measure`: after two full GCs), and its CPU time
+ * over the counted rounds.
  */
-export async function fanout() {
-  const clients = 1000;
-  const rounds = 5;
+export async function fanout({ clients = 1000, rounds = 5, warm = WARM_FANOUT_ROUNDS } = {}) {
+  const limit = Math.max(20_000, clients * 4);
   return withServer(async ({ port, ask }) => {
     const samples = [];
     const coldSamples = [];
-    const list = await connected(clients, port);
+    const idle = await ask({ type: 'rss' });
+    const list = [];
+    const connectStart = performance.now();
+    for (let from = 0; from < clients; from += CONNECT_CHUNK) {
+      list.push(...(await connected(Math.min(CONNECT_CHUNK, clients - from), port)));
+    }
+    const connectMs = performance.now() - connectStart;
+    let held;
+    let cpuMs = 0;
     try {
-      const first = await within(20_000, 'the handshakes', () =>
+      const first = await within(limit, 'the handshakes', () =>
         Promise.all(list.map((client) => client.post(poll('fan')))),
       );
       let cursor = cursorOf(first[0].body, 'fan');
-      for (let round = 1 - WARM_FANOUT_ROUNDS; round <= rounds; round += 1) {
+      for (let round = 1 - warm; round <= rounds; round += 1) {
         const answers = list.map((client) => client.post(poll('fan', { fan: cursor }, 20_000)));
-        await untilHeld(ask, clients, `${clients} clients to be held`);
+        await untilHeld(ask, clients, `${clients} clients to be held`, limit);
+        if (round === rounds) held = await ask({ type: 'rss' });
+        const before = await ask({ type: 'cpu' });
         const { t, messageId: id } = await ask({ type: 'paced', topic: 'fan', count: 1, every: 0 });
-        const got = await within(15_000, 'the fan-out', () => Promise.all(answers));
+        const got = await within(limit, 'the fan-out', () => Promise.all(answers));
+        if (round >= 1) cpuMs += (await ask({ type: 'cpu' })).ms - before.ms;
         for (const answer of got) {
           (round >= 1 ? samples : coldSamples).push(answer.at - t);
           if (answer.status !== 200 || !answer.body.includes(id)) {
@@ -488,9 +501,15 @@ export async function fanout() {
     return {
       p50: percentile(samples, 50),
       p99: percentile(samples, 99),
+      max: samples.at(-1),
       clients,
       rounds,
       coldP99: percentile(coldSamples, 99),
+      connectMs,
+      cpuMsPerRound: cpuMs / rounds,
+      rssMB: held.rss / 2 ** 20,
+      heapMB: held.heap / 2 ** 20,
+      rssIdleMB: idle.rss / 2 ** 20,
     };
   });
 }
@@ -717,6 +736,10 @@ async function childServer(mode) {
         return reply(message, { held: comet.stats().waiting });
       case 'rss':
         return reply(message, measure());
+      case 'cpu': {
+        const { user, system } = process.cpuUsage();
+        return reply(message, { ms: (user + system) / 1000 });
+      }
       case 'snapshot':
         return reply(message, { file: snapshot(message) });
       case 'paced': {
