@@ -163,7 +163,8 @@ export async function makeBroker(kind = process.env.BENCH_BROKER ?? 'memory') {
     const own = process.env.BENCH_REDIS_URL ? undefined : await startRedisServer();
     const broker = createRedisBroker({
       redis: process.env.BENCH_REDIS_URL ?? own.url,
-      keyPrefix: `bench:${process.pid}:${Date.now()}:`,
+      // BENCH_REDIS_PREFIX: instances that share topics (bench/suites/redis-scale.mjs).
+      keyPrefix: process.env.BENCH_REDIS_PREFIX ?? `bench:${process.pid}:${Date.now()}:`,
       maxLength: 25_000,
     });
     return {
@@ -177,7 +178,7 @@ export async function makeBroker(kind = process.env.BENCH_BROKER ?? 'memory') {
   throw new Error(`BENCH_BROKER=${kind}: expected memory or redis`);
 }
 
-const percentile = (sorted, p) =>
+export const percentile = (sorted, p) =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 
 function deadline(ms, what) {
@@ -189,7 +190,7 @@ function deadline(ms, what) {
 }
 
 /** A bounded wait for `done()`, or throws. */
-async function within(ms, what, done) {
+export async function within(ms, what, done) {
   const limit = deadline(ms, what);
   try {
     return await Promise.race([done(), limit.promise]);
@@ -206,7 +207,7 @@ const clock = () => performance.timeOrigin + performance.now();
  * resolves `{at, status, body}`: `at` is when the answer's first byte arrived (taken before
  * any parsing), `body` the raw bytes. Enough HTTP for this server's answers (Content-Length).
  */
-function rawClient(port, path = '/api/comet') {
+export function rawClient(port, path = '/api/comet') {
   const socket = netConnect({ port, host: '127.0.0.1', noDelay: true });
   socket.on('error', () => {});
   let pending;
@@ -267,12 +268,12 @@ function rawClient(port, path = '/api/comet') {
   };
 }
 
-function poll(topic, cursors, wait) {
+export function poll(topic, cursors, wait) {
   return JSON.stringify({ v: 1, sessionGuid: 'bench', topics: [topic], cursors, wait });
 }
 
 /** The cursor of `topic` in an answer, found without parsing the whole body. */
-function cursorOf(body, topic) {
+export function cursorOf(body, topic) {
   const key = `"cursors":{"${topic}":"`;
   const from = body.lastIndexOf(key);
   if (from === -1) throw new Error(`no cursor in ${body.toString().slice(0, 200)}`);
@@ -285,7 +286,7 @@ function cursorOf(body, topic) {
  * server that holds requests without answering: the floor) and gives `fn` its port and an
  * `ask(command)` over IPC. The child's output is piped through, not inherited.
  */
-async function withServer(fn, { maxWait, mode = 'comet' } = {}) {
+export async function withServer(fn, { maxWait, mode = 'comet' } = {}) {
   const child = track(
     fork(fileURLToPath(import.meta.url), ['--child-server', mode], {
       execArgv: [
@@ -335,7 +336,7 @@ async function withServer(fn, { maxWait, mode = 'comet' } = {}) {
   }
 }
 
-async function untilHeld(ask, count, what, ms = 20_000) {
+export async function untilHeld(ask, count, what, ms = 20_000) {
   await within(ms, what, async () => {
     while ((await ask({ type: 'held' })).held < count) {
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -343,7 +344,7 @@ async function untilHeld(ask, count, what, ms = 20_000) {
   });
 }
 
-async function connected(count, port, path) {
+export async function connected(count, port, path) {
   const list = Array.from({ length: count }, () => rawClient(port, path));
   await within(20_000, `${count} connections`, () => Promise.all(list.map((c) => c.ready)));
   return list;
@@ -529,7 +530,7 @@ const MEMORY_OLD_STEP = 2000;
 const WARM_REQUESTS = 20_000;
 const WARM_CLIENTS = 20;
 /** Connections opened at once: stays well under the listen backlog (511) and SYN queue. */
-const CONNECT_CHUNK = 500;
+export const CONNECT_CHUNK = 500;
 
 /**
  * The soft limit on open files of this process (Linux `/proc/self/limits`), or undefined where
