@@ -24,8 +24,8 @@ import {
   poll,
   startRedisServer,
   untilHeld,
-  withServer,
   within,
+  withServer,
 } from './long-poll.mjs';
 
 export const name = 'redis-scale';
