@@ -23,7 +23,11 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
   options?: CometClientOptions,
 ): CometClient<Topics> {
   const context = createContext(resolveOptions(options));
-  const registry = createTopicRegistry(context, () => connection.topicsChanged());
+  const registry = createTopicRegistry(
+    context,
+    () => connection.topicsChanged(),
+    (error, topic) => connection.authRefused(error, topic),
+  );
   const sends = createSendQueue(context, () => connection);
   const connection = createConnection(context, registry, sends);
 

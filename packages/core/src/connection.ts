@@ -26,6 +26,12 @@ export interface Connection {
   topicsChanged(): void;
   /** Drops the current attempt and connects again now. */
   reconnect(reason?: string): void;
+  /**
+   * A topic was refused for its credentials (the registry keeps it): asks the `auth` hook once
+   * for every topic refused meanwhile, holds new polls until it answered, then polls the topics
+   * again from their cursors (a WebSocket sends a new `poll` frame on the same socket).
+   */
+  authRefused(error: HttpError, topic: string): void;
   /** Stops for good (the client is closing). */
   close(): void;
 }
@@ -65,6 +71,9 @@ export function createConnection(
   // One auth refresh per failure streak: reset when a transport opens or on `reconnect()`.
   let authTried = false;
   let authPending = false;
+  // A refresh for topics refused in an answer: polls wait for it (`resumeAfterAuth`).
+  let topicAuth = false;
+  let resumeAfterAuth = false;
   let stopOnline: (() => void) | undefined;
 
   function dispatch(event: StateEvent) {
@@ -123,6 +132,11 @@ export function createConnection(
 
   function connect(restart = false) {
     clearRetry();
+    if (topicAuth) {
+      // The next poll would carry the credentials just refused: it goes once the hook answered.
+      resumeAfterAuth = true;
+      return;
+    }
     closeCurrent();
     if (context.closed || !registry.hasTopics()) return;
     watchOnline();
@@ -343,6 +357,33 @@ export function createConnection(
       );
   }
 
+  function authRefused(error: HttpError, topic: string) {
+    topicAuth = true;
+    Promise.resolve()
+      .then(() => context.refreshAuth(error, topic))
+      .catch(() => false)
+      .then((fresh) => {
+        topicAuth = false;
+        const resume = resumeAfterAuth;
+        resumeAfterAuth = false;
+        if (context.closed) return;
+        // Without fresh headers the registry drops the topics, and its flush applies the set.
+        registry.authRefreshed(fresh);
+        if (!fresh) {
+          if (resume) queueMicrotask(() => current || !registry.hasTopics() || connect());
+          return;
+        }
+        const open = current?.opened ? current : undefined;
+        if (!resume && open?.handle?.update && registry.hasTopics()) {
+          events.diagnostic('auth-refreshed', 'fresh credentials: poll sent again', {});
+          open.topics = registry.topics();
+          return open.handle.update(registry.pollRequest(wait));
+        }
+        events.diagnostic('auth-refreshed', 'fresh credentials: polling again', {});
+        if (registry.hasTopics()) connect();
+      });
+  }
+
   function stop() {
     idleTimer = undefined;
     if (registry.hasTopics() || context.closed) return;
@@ -354,6 +395,7 @@ export function createConnection(
 
   return {
     getState: () => state,
+    authRefused,
     sender: () => (current?.opened && current.handle?.send ? current.handle : undefined),
     watchOnline,
 

@@ -25,10 +25,12 @@ export interface ClientContext {
   /** The headers for the next request: `options.headers`, then the auth hook's latest. */
   headers(): Promise<HeaderRecord>;
   /**
-   * Asks the `auth` hook for fresh headers after `error`; resolves true when it gave some (they
-   * are used from now on). Rejects when the hook throws.
+   * Asks the `auth` hook for fresh headers after `error` (about `topic` for a per-topic
+   * refusal); resolves true when it gave some (they are used from now on). Rejects when the
+   * hook throws. Refusals that come while the hook runs share its answer: one call for a poll,
+   * a send and several topics refused together.
    */
-  refreshAuth(error: HttpError): Promise<boolean>;
+  refreshAuth(error: HttpError, topic?: string): Promise<boolean>;
   /** The absolute base URL, or undefined when `url` is relative with no page to resolve it. */
   baseUrl(): string | undefined;
   /** The error for a base URL that cannot be resolved. */
@@ -45,6 +47,7 @@ export function createContext(options: ResolvedOptions): ClientContext {
     timeout: false,
     throwHttpErrors: false,
   });
+  let refreshing: Promise<boolean> | undefined;
   return {
     options,
     environment,
@@ -54,10 +57,17 @@ export function createContext(options: ResolvedOptions): ClientContext {
     events: createEvents(),
     closed: false,
     headers: async () => ({ ...(await options.headers()), ...authHeaders }),
-    async refreshAuth(error) {
-      const fresh = await options.auth?.({ error });
-      if (fresh) authHeaders = { ...fresh };
-      return Boolean(fresh);
+    refreshAuth(error, topic) {
+      refreshing ??= (async () => {
+        try {
+          const fresh = await options.auth?.(topic === undefined ? { error } : { error, topic });
+          if (fresh) authHeaders = { ...fresh };
+          return Boolean(fresh);
+        } finally {
+          refreshing = undefined;
+        }
+      })();
+      return refreshing;
     },
     baseUrl() {
       try {

@@ -9,8 +9,13 @@ export type HeaderRecord = Record<string, string>;
 
 /** What the `auth` hook is told about the refusal. */
 export interface AuthContext {
-  /** The 401 or 403 error. */
+  /**
+   * The refusal as an HTTP error: a 401/403 answer, a `nack`, or a topic refused in an answer
+   * (`unauthorized` read as 401, `forbidden` as 403).
+   */
   error: HttpError;
+  /** The topic, when the server refused one topic (the others went on). */
+  topic?: string;
 }
 
 /** Options of `createCometClient`. */
@@ -48,9 +53,14 @@ export interface CometClientOptions {
    */
   headers?: HeaderRecord | (() => HeaderRecord | Promise<HeaderRecord>);
   /**
-   * Called on a 401/403, once per failure streak, for fresh credentials: return headers to
-   * retry with (they override `headers`), or nothing to give up (state `failed`).
-   * @default undefined (a 401/403 fails at once)
+   * Called for fresh credentials when the server refuses them: a 401/403, a send's
+   * `unauthorized`/`forbidden`, or a topic refused with those codes (e.g. an expired token),
+   * once per refusal streak on every transport. Return headers to retry with (they override
+   * `headers`; a topic is polled again from its cursor, a send sent again with its id), or
+   * nothing to give up (a topic is dropped with a `TopicError`, a send rejected, a 401/403 poll
+   * fails). A second refusal in a row gives up without asking again. Refusals that arrive
+   * together share one call.
+   * @default undefined (a refusal is final at once)
    */
   auth?: (context: AuthContext) => HeaderRecord | undefined | Promise<HeaderRecord | undefined>;
   /**

@@ -163,7 +163,11 @@ export interface PublishBatchAnswer {
 
 /** WebSocket frames from the client. */
 export type ClientFrame =
-  | ({ type: 'poll' } & Omit<PollRequest, 'wait'>)
+  | ({
+      type: 'poll';
+      /** The socket's credentials from this frame on (a browser sets no upgrade headers). */
+      headers?: Record<string, string>;
+    } & Omit<PollRequest, 'wait'>)
   | {
       type: 'send';
       topic: string;
@@ -172,13 +176,21 @@ export type ClientFrame =
       /** So that a send retried over HTTP after the socket died is recognised as a repeat. */
       sessionGuid?: string;
       userId?: string;
+      /** New credentials for the socket, when they changed since the last frame that had some. */
+      headers?: Record<string, string>;
     }
   | { type: 'ping' };
 
 /** WebSocket frames from the server. */
 export type ServerFrame =
   | ({ type: 'open' } & Omit<PollAnswer, 'messages' | 'reconnect'>)
-  | { type: 'messages'; messages: WireMessage[]; cursors: Cursors }
+  | {
+      type: 'messages';
+      messages: WireMessage[];
+      cursors: Cursors;
+      /** Topics a later check refused (`reauthorizeInterval`): no longer sent. */
+      errors?: Record<string, TopicErrorBody>;
+    }
   | { type: 'ack'; id: string; messageId: string }
   /** `retryAfter` (seconds): when a `rate_limited` or `unavailable` send may be tried again. */
   | { type: 'nack'; id: string; error: ErrorBody['error']; retryAfter?: number }

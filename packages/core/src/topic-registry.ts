@@ -1,12 +1,14 @@
 /**
  * The topics the client follows: their callbacks, cursors and recently delivered ids. Delivers
  * an answer's messages to the callbacks (dropping repeats), applies its resets and refusals,
- * and applies the topic set once per tick however many changes the tick made.
+ * and applies the topic set once per tick however many changes the tick made. A topic refused
+ * for its credentials (`unauthorized`, `forbidden`) is kept, with its cursor, while the `auth`
+ * hook is asked once; only a second refusal in a row drops it.
  */
 import type { ClientContext } from './context';
-import { TopicError } from './errors';
+import { HttpError, TopicError } from './errors';
 import type { ParsedAnswer } from './parse';
-import type { PollRequest } from './protocol';
+import type { PollRequest, TopicErrorBody } from './protocol';
 import type { CometMessage, MessageHandler } from './types';
 
 /** Delivered ids remembered per topic to drop repeats. */
@@ -33,23 +35,47 @@ export interface TopicRegistry {
   pollRequest(wait: number): PollRequest;
   /** Delivers a checked answer: refusals, resets, then messages, then cursors. */
   deliver(answer: ParsedAnswer): void;
+  /**
+   * The `auth` hook answered for the topics refused for their credentials: with fresh headers
+   * they are polled again (from their cursors); without, they are dropped with a `TopicError`.
+   */
+  authRefreshed(fresh: boolean): void;
   /** Forgets every topic (on `close()`). */
   clear(): void;
 }
 
+/** A refusal the `auth` hook may fix: the client's credentials, not the topic, were refused. */
+const AUTH_CODES: Readonly<Record<string, number>> = { unauthorized: 401, forbidden: 403 };
+
 /**
  * Makes the registry. `onTopicsChanged` runs once per tick after the topic set changed (a
- * microtask), when the connection applies the new set.
+ * microtask), when the connection applies the new set. `onAuthRefused` runs when a topic was
+ * refused for its credentials and the `auth` hook should be asked (the connection asks it and
+ * reports back with {@link TopicRegistry.authRefreshed}).
  */
 export function createTopicRegistry(
   context: ClientContext,
   onTopicsChanged: () => void,
+  onAuthRefused: (error: HttpError, topic: string) => void = () => {},
 ): TopicRegistry {
   const { events, options } = context;
   const handlers = new Map<string, Set<Subscription>>();
   const cursors = new Map<string, string>();
   const seen = new Map<string, Set<string>>();
+  // Refused for their credentials: waiting for the auth hook, and asked once already.
+  const refused = new Map<string, TopicErrorBody>();
+  const retried = new Set<string>();
   let flushQueued = false;
+
+  function drop(topic: string, body: TopicErrorBody) {
+    forget(topic);
+    handlers.delete(topic);
+    retried.delete(topic);
+    const error = new TopicError(topic, `${topic} refused: ${body.message}`, body.code);
+    events.diagnostic('topic-refused', error.message, { topic, code: body.code });
+    events.emit('error', error);
+    scheduleFlush();
+  }
 
   function forget(topic: string) {
     cursors.delete(topic);
@@ -134,12 +160,19 @@ export function createTopicRegistry(
     deliver(answer) {
       for (const [topic, body] of answer.errors) {
         if (!handlers.has(topic)) continue;
-        forget(topic);
-        handlers.delete(topic);
-        const error = new TopicError(topic, `${topic} refused: ${body.message}`, body.code);
-        events.diagnostic('topic-refused', error.message, { topic, code: body.code });
-        events.emit('error', error);
-        scheduleFlush();
+        const status = AUTH_CODES[body.code];
+        if (status !== undefined && options.auth && !retried.has(topic)) {
+          // Kept with its cursor: polled again once the auth hook gave fresh credentials.
+          const first = refused.size === 0;
+          refused.set(topic, body);
+          events.diagnostic('auth-refresh', `${topic} refused (${body.code}): asking auth`, {
+            topic,
+            code: body.code,
+          });
+          if (first) onAuthRefused(new HttpError(status, body.code, body.message), topic);
+          continue;
+        }
+        drop(topic, body);
       }
       for (const topic of answer.resets) {
         if (!handlers.has(topic)) continue;
@@ -168,7 +201,22 @@ export function createTopicRegistry(
           if (subscriptions.has(subscription)) events.call(subscription.callback, [data, message]);
         events.emit('message', message);
       }
-      for (const [topic, id] of answer.cursors) if (handlers.has(topic)) cursors.set(topic, id);
+      for (const [topic, id] of answer.cursors) {
+        if (!handlers.has(topic)) continue;
+        cursors.set(topic, id);
+        // Accepted again: a later refusal may ask the auth hook again.
+        if (!answer.errors.has(topic)) retried.delete(topic);
+      }
+    },
+
+    authRefreshed(fresh) {
+      const topics = [...refused];
+      refused.clear();
+      for (const [topic, body] of topics) {
+        if (!handlers.has(topic)) continue;
+        if (fresh) retried.add(topic);
+        else drop(topic, body);
+      }
     },
 
     clear() {

@@ -11,7 +11,7 @@ import {
   isTimeoutError,
   isTopicError,
 } from '../src/errors';
-import type { CometClientOptions } from '../src/options';
+import type { AuthContext, CometClientOptions } from '../src/options';
 import type { CometClient, Diagnostic } from '../src/types';
 import { createClock, createOnline } from './helpers';
 
@@ -145,6 +145,82 @@ describe('polling', () => {
     expect(net.polls[1]?.body.topics).toEqual(['chat']);
     expect(isTopicError(errors[0])).toBe(true);
     expect(errors[0]).toMatchObject({ topic: 'secret', code: 'forbidden' });
+  });
+
+  it('asks the auth hook once for a topic refused as unauthorized, and polls it again from its cursor with the fresh headers', async () => {
+    let fresh = 0;
+    const auth = vi.fn(async (_context: AuthContext) => ({
+      authorization: `Bearer fresh-${++fresh}`,
+    }));
+    const client = make({ headers: { authorization: 'Bearer old' }, auth });
+    const got: unknown[] = [];
+    const errors: CometError[] = [];
+    client.on('error', (e) => errors.push(e));
+    client.subscribe(['chat', 'user:ann'], (data) => got.push(data));
+    await pollCount(1);
+    net.last().respond(200, {
+      messages: [{ topic: 'user:ann', id: '4', data: 'a' }],
+      cursors: { chat: '1', 'user:ann': '4' },
+    });
+    await pollCount(2);
+    net.last().respond(200, {
+      cursors: { chat: '1' },
+      errors: { 'user:ann': { code: 'unauthorized', message: 'token expired' } },
+    });
+    await pollCount(3);
+    expect(auth).toHaveBeenCalledTimes(1);
+    expect(auth.mock.calls[0]?.[0]).toMatchObject({ topic: 'user:ann', error: { status: 401 } });
+    expect(net.polls[2]?.headers.get('authorization')).toBe('Bearer fresh-1');
+    expect(net.polls[2]?.body.topics).toEqual(['chat', 'user:ann']);
+    expect(net.polls[2]?.body.cursors).toEqual({ chat: '1', 'user:ann': '4' });
+    expect(errors).toEqual([]);
+    net.last().respond(200, {
+      messages: [{ topic: 'user:ann', id: '5', data: 'b' }],
+      cursors: { chat: '1', 'user:ann': '5' },
+    });
+    await pollCount(4);
+    expect(got).toEqual(['a', 'b']);
+    // Accepted in between: a later expiry asks again.
+    net.last().respond(200, {
+      cursors: { chat: '1' },
+      errors: { 'user:ann': { code: 'unauthorized', message: 'token expired' } },
+    });
+    await pollCount(5);
+    expect(auth).toHaveBeenCalledTimes(2);
+    expect(net.polls[4]?.headers.get('authorization')).toBe('Bearer fresh-2');
+  });
+
+  it('drops a topic refused again right after a refresh, without asking the hook twice', async () => {
+    const auth = vi.fn(() => ({ authorization: 'Bearer fresh' }));
+    const client = make({ auth });
+    const errors: CometError[] = [];
+    client.on('error', (e) => errors.push(e));
+    client.subscribe(['chat', 'secret'], () => {});
+    await pollCount(1);
+    const refusal = { code: 'forbidden', message: 'not yours' };
+    net.last().respond(200, { cursors: { chat: '1' }, errors: { secret: refusal } });
+    await pollCount(2);
+    expect(net.polls[1]?.body.topics).toEqual(['chat', 'secret']);
+    net.last().respond(200, { cursors: { chat: '1' }, errors: { secret: refusal } });
+    await pollCount(3);
+    expect(net.polls[2]?.body.topics).toEqual(['chat']);
+    expect(auth).toHaveBeenCalledTimes(1);
+    expect(errors[0]).toMatchObject({ topic: 'secret', code: 'forbidden' });
+  });
+
+  it('drops the refused topic when the auth hook gives nothing', async () => {
+    const client = make({ auth: () => undefined });
+    const errors: CometError[] = [];
+    client.on('error', (e) => errors.push(e));
+    client.subscribe(['chat', 'secret'], () => {});
+    await pollCount(1);
+    net.last().respond(200, {
+      cursors: { chat: '1' },
+      errors: { secret: { code: 'unauthorized', message: 'expired' } },
+    });
+    await pollCount(2);
+    expect(net.polls[1]?.body.topics).toEqual(['chat']);
+    expect(errors[0]).toMatchObject({ topic: 'secret', code: 'unauthorized' });
   });
 
   it('aborts a held poll and polls again once per tick when the topic set changes', async () => {

@@ -177,9 +177,12 @@ describe('WebSocket transport', () => {
     await sockets(1);
     expect(lastSocket().url).toBe('ws://comet.test/api/comet/_ws');
     lastSocket().accept();
-    expect(lastSocket().polls()).toEqual([
-      { type: 'poll', v: 1, sessionGuid: client.sessionGuid, userId: 'ann', topics: ['chat'] },
-    ]);
+    // The frame waits for `headers()` (async): none here, so the frame has none.
+    await vi.waitFor(() =>
+      expect(lastSocket().polls()).toEqual([
+        { type: 'poll', v: 1, sessionGuid: client.sessionGuid, userId: 'ann', topics: ['chat'] },
+      ]),
+    );
     expect(client.getState()).toMatchObject({ status: 'connecting', transport: 'websocket' });
     lastSocket().frame({ type: 'open', cursors: { chat: '4' } });
     expect(client.getState()).toEqual({ status: 'connected', transport: 'websocket' });
@@ -479,7 +482,7 @@ describe('upgrade', () => {
     await sockets(2);
     const probe = lastSocket();
     probe.accept();
-    expect(probe.polls()[0]).toMatchObject({ cursors: { chat: '1' } });
+    await vi.waitFor(() => expect(probe.polls()[0]).toMatchObject({ cursors: { chat: '1' } }));
     // The stream goes on meanwhile; the probe starts from the cursor it was given.
     stream.event('messages', { messages: [m('2')], cursors: { chat: '2' } });
     await vi.waitFor(() => expect(got).toEqual(['1', '2']));
@@ -621,6 +624,69 @@ describe('send over WebSocket', () => {
     lastSocket().frame({ type: 'ack', id: 'uuid-2', messageId: 'm7' });
     await expect(sent).resolves.toBe('m7');
     expect(net.sends).toHaveLength(0);
+  });
+
+  it('puts the headers on every poll frame, and on a send frame only once they changed', async () => {
+    let token = 'one';
+    const client = make({ headers: () => ({ authorization: `Bearer ${token}` }) });
+    client.subscribe('chat', () => {});
+    await sockets(1);
+    openSocket(lastSocket());
+    await vi.waitFor(() =>
+      expect(lastSocket().polls()[0]).toMatchObject({ headers: { authorization: 'Bearer one' } }),
+    );
+    const first = client.send('chat', 1);
+    await vi.waitFor(() => expect(sendFrames(lastSocket())).toHaveLength(1));
+    expect(sendFrames(lastSocket())[0]).not.toHaveProperty('headers');
+    lastSocket().frame({ type: 'ack', id: 'uuid-2', messageId: 'm1' });
+    await first;
+    // Refreshed while the socket is open: it goes out on the same socket with the next frame.
+    token = 'two';
+    client.send('chat', 2).catch(() => {});
+    await vi.waitFor(() => expect(sendFrames(lastSocket())).toHaveLength(2));
+    expect(sendFrames(lastSocket())[1]).toMatchObject({
+      headers: { authorization: 'Bearer two' },
+    });
+    expect(FakeSocket.all).toHaveLength(1);
+  });
+
+  it('re-sends a send nacked unauthorized with the auth hook headers, on the same socket', async () => {
+    const client = make({ auth: () => ({ authorization: 'Bearer fresh' }) });
+    client.subscribe('chat', () => {});
+    await sockets(1);
+    openSocket(lastSocket());
+    const sent = client.send('chat', 1);
+    await vi.waitFor(() => expect(sendFrames(lastSocket())).toHaveLength(1));
+    lastSocket().frame({
+      type: 'nack',
+      id: 'uuid-2',
+      error: { code: 'unauthorized', message: 'expired' },
+    });
+    await vi.waitFor(() => expect(sendFrames(lastSocket())).toHaveLength(2));
+    expect(sendFrames(lastSocket())[1]).toMatchObject({
+      id: 'uuid-2',
+      headers: { authorization: 'Bearer fresh' },
+    });
+    lastSocket().frame({ type: 'ack', id: 'uuid-2', messageId: 'm1' });
+    await expect(sent).resolves.toBe('m1');
+  });
+
+  it('polls a topic refused on the socket again on the same socket after the auth hook', async () => {
+    const client = make({ auth: () => ({ authorization: 'Bearer fresh' }) });
+    client.subscribe('user:ann', () => {});
+    await sockets(1);
+    lastSocket().accept();
+    lastSocket().frame({
+      type: 'open',
+      cursors: {},
+      errors: { 'user:ann': { code: 'unauthorized', message: 'expired' } },
+    });
+    await vi.waitFor(() => expect(lastSocket().polls()).toHaveLength(2));
+    expect(lastSocket().polls()[1]).toMatchObject({
+      topics: ['user:ann'],
+      headers: { authorization: 'Bearer fresh' },
+    });
+    expect(FakeSocket.all).toHaveLength(1);
   });
 
   it('rejects on nack like the HTTP answer', async () => {

@@ -1,7 +1,10 @@
 /**
  * WebSocket: `GET {base}/_ws`, upgraded. A `poll` frame sets the topic set (again on every
  * change), the server answers `open` then `messages`; sends go as `send` frames answered by
- * `ack`/`nack`; the client pings to find a silent connection.
+ * `ack`/`nack`; the client pings to find a silent connection. A browser cannot put headers on
+ * the upgrade, so the credentials (`headers()`) travel in the frames: on every `poll`, and on a
+ * `send` when they changed since the last frame that carried them (a refreshed token goes out
+ * on the open socket).
  */
 import { NetworkError, ProtocolError, TimeoutError } from '../errors';
 import { parseErrorBody, parseJson } from '../parse';
@@ -16,8 +19,11 @@ import type { TransportDefinition, TransportFactory } from './types';
  */
 const PING_MS = 20_000;
 const PONG_MS = 10_000;
-/** Close codes after which the server expects a reconnect: normal, going away, restart. */
-const CLEAN = [1000, 1001, 1012];
+/**
+ * Close codes after which the server expects a reconnect: normal, going away, restart, and
+ * revoked (`4001`: the server's check decides again on the new connection).
+ */
+const CLEAN = [1000, 1001, 1012, 4001];
 
 /** The WebSocket transport (`websocket`). Needs `environment.WebSocket` (Node 20 has none). */
 export const createWebSocketTransport: TransportFactory = (context) => ({
@@ -35,9 +41,27 @@ export const createWebSocketTransport: TransportFactory = (context) => ({
     const write = (frame: ClientFrame) => {
       if (!done && ws.readyState === 1) ws.send(JSON.stringify(frame));
     };
+    // Frames wait for the headers in order, so a send never overtakes the poll before it.
+    let outbox: Promise<unknown> = Promise.resolve();
+    let sentHeaders: string | undefined;
+    const withHeaders = (frame: ClientFrame, always: boolean) => {
+      outbox = outbox
+        .then(() => context.headers())
+        .then(
+          (headers) => {
+            const text = JSON.stringify(headers);
+            if (Object.keys(headers).length > 0 && (always || text !== sentHeaders)) {
+              sentHeaders = text;
+              write({ ...frame, headers } as ClientFrame);
+            } else write(frame);
+          },
+          // A throwing `headers()` is the application's: the frame goes without them.
+          () => write(frame),
+        );
+    };
     const sendPoll = () => {
       const { wait: _wait, ...rest } = poll;
-      write({ type: 'poll', ...rest });
+      withHeaders({ type: 'poll', ...rest }, true);
     };
     const end = (report?: () => void) => {
       if (done) return;
@@ -109,7 +133,7 @@ export const createWebSocketTransport: TransportFactory = (context) => ({
             ),
       );
     return {
-      send: write,
+      send: (frame) => (frame.type === 'send' ? withHeaders(frame, false) : write(frame)),
       update(next) {
         poll = next;
         sendPoll();
