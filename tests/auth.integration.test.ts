@@ -12,7 +12,7 @@ import {
   createCometClient,
   type TransportName,
 } from '@cometkit/core';
-import { type CometServer, createCometServer } from '@cometkit/server';
+import { createCometServer } from '@cometkit/server';
 import { type StartedServer, startServer } from '@cometkit/test-utils';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
