@@ -10,6 +10,13 @@ export interface BrokerMessage {
   topic: string;
   id: string;
   data: unknown;
+  /**
+   * `data` as JSON text, when the broker keeps it encoded (the memory broker encodes once, at
+   * publish): the server answers it as is and never encodes the message again. A broker that
+   * leaves it out still works: the server then encodes `data` for each answer, and skips (and
+   * logs) a message that cannot be encoded rather than fail the answer.
+   */
+  json?: string;
 }
 
 /** The answer to {@link Broker.read}. */
@@ -54,6 +61,8 @@ export interface Broker {
   /**
    * Appends `data` to `topic`'s history and wakes every listener; resolves with the new id.
    * With `options.idempotency`, publishes once per key (see {@link BrokerPublishOptions}).
+   * Rejects, storing nothing, when `data` cannot be encoded as JSON. The server checks `data`
+   * (its depth, no `bigint`) before it calls this.
    */
   publish(topic: string, data: unknown, options?: BrokerPublishOptions): Promise<string>;
   /**

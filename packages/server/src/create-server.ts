@@ -16,7 +16,8 @@ import {
 import type { Abortable, EngineContext } from './engine/context';
 import { createHoldTimer } from './engine/hold-timer';
 import { createReadCache } from './engine/read';
-import { assertTopic, badRequest } from './engine/request';
+import { assertTopic, badRequest, jsonProblem } from './engine/request';
+import { createSessionHolds } from './engine/session-holds';
 import { createWakeBatcher } from './engine/wake';
 import { CometServerError, toServerError } from './errors';
 import { handleLongPoll } from './handlers/long-poll';
@@ -67,6 +68,15 @@ export interface UpgradeSource {
   ): unknown;
 }
 
+/** Options of {@link CometServer.close}. */
+export interface CloseOptions {
+  /**
+   * How long to wait for in-flight requests and sockets before cutting them off, in ms.
+   * @default 10_000
+   */
+  timeout?: number;
+}
+
 /** A server from {@link createCometServer}. */
 export interface CometServer {
   /**
@@ -115,11 +125,13 @@ export interface CometServer {
   recent(topic: string, limit?: number): Promise<{ messages: BrokerMessage[]; position: string }>;
   /**
    * Drains: every held poll is answered at once with `reconnect` and its cursors, streams end,
-   * WebSockets close with code 1012 once their pending sends are answered, later requests and
-   * upgrades get `503` with `Retry-After`. Resolves when in-flight requests are done (and the
-   * broker closed, if the server made it).
+   * WebSockets close with code 1012 once their pending sends are answered, body reads still
+   * going on stop with `503`, later requests and upgrades get `503` with `Retry-After`.
+   * Resolves when in-flight requests are done, or after `timeout` ms, when whatever is left
+   * (a hook that never answers, a socket that does not close) is cut off (and then the broker
+   * closed, if the server made it).
    */
-  close(): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
   /** The broker in use. */
   readonly broker: Broker;
   /** Counts for monitoring and tests. */
@@ -174,6 +186,9 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
   const held = new Set<Abortable>();
   const counters = { waiting: 0 };
   const inFlight = new Set<Promise<void>>();
+  // Responses not finished yet: what a drain cuts off once its timeout has passed.
+  const open = new Set<ServerResponse>();
+  const drain = new AbortController();
   const log = resolved.log;
   let draining = false;
   let closing: Promise<void> | undefined;
@@ -193,6 +208,10 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       }
       validTopic = topic;
     }
+    // Checked here, before anything is stored: a message too deep to encode could otherwise
+    // make every later answer holding it fail.
+    const problem = jsonProblem(data, resolved.maxDepth);
+    if (problem !== undefined) return Promise.reject(badRequest(`"data": ${problem}`));
     return broker.publish(topic, data, options);
   };
   const publishWithId = (topic: string, data: unknown, id: string | undefined) =>
@@ -237,6 +256,8 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
         headers.connection = 'close';
         observer?.limited('body');
       }
+      // A body cut short by a drain: the rest of it is not read either.
+      if (error.cause === 'drain') headers.connection = 'close';
       if (error.status === 503 || error.status === 429) {
         headers['retry-after'] = String(error.retryAfter ?? resolved.retryAfter);
       }
@@ -276,6 +297,8 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     fail,
     observer,
     limits,
+    sessions: createSessionHolds(resolved.maxHeldPerSession, resolved.retryAfter),
+    drain: drain.signal,
   };
   const hub = createWebSocketHub(context, () => draining);
 
@@ -324,6 +347,8 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
         return;
       }
       if (onAnswered) observeAnswer(res, routeName(rest));
+      open.add(res);
+      res.once('close', () => open.delete(res));
       track(
         route(req, res, rest)
           .catch((error: unknown) => fail(req, res, error))
@@ -408,7 +433,13 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       return broker.recent(topic, limit);
     },
 
-    close() {
+    close(closeOptions) {
+      const timeout = closeOptions?.timeout ?? 10_000;
+      if (!Number.isFinite(timeout) || timeout < 0) {
+        return Promise.reject(
+          new TypeError(`close: timeout must be a number of ms >= 0, got ${String(timeout)}`),
+        );
+      }
       closing ??= (async () => {
         draining = true;
         log({
@@ -417,8 +448,27 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
           message: 'draining',
           held: held.size,
         });
+        drain.abort();
         wakeAll();
-        await Promise.allSettled([hub.close(), ...inFlight]);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = await Promise.race([
+          Promise.allSettled([hub.close(), ...inFlight]).then(() => false),
+          new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => resolve(true), timeout);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (late) {
+          log({
+            level: 'warn',
+            event: 'server.drain_timeout',
+            message: `still busy after ${timeout} ms: cut off`,
+            requests: open.size,
+            sockets: hub.size(),
+          });
+          hub.terminate();
+          for (const res of [...open]) res.destroy();
+        }
         stopBrokerErrors?.();
         control.close();
         metrics?.stop();

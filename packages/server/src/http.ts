@@ -194,7 +194,11 @@ export function isJsonContentType(header: string | string[] | undefined): boolea
  * visitor's browser poll or send with their cookies (CSRF). A JSON body needs a preflight,
  * which the CORS options decide.
  */
-export async function readJsonBody(req: FrameworkRequest, limit: number): Promise<unknown> {
+export async function readJsonBody(
+  req: FrameworkRequest,
+  limit: number,
+  signal?: AbortSignal,
+): Promise<unknown> {
   if (!isJsonContentType(req.headers['content-type'])) throw unsupportedMediaType(req);
   const parsed = req.body;
   if (parsed !== undefined && !(typeof parsed === 'object' && parsed !== null && isEmpty(parsed))) {
@@ -217,7 +221,23 @@ export async function readJsonBody(req: FrameworkRequest, limit: number): Promis
       req.off('end', onEnd);
       req.off('error', onError);
       req.off('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
     };
+    // The server drains: a body still arriving (maybe a client sending it slowly on purpose)
+    // is not waited for; the answer closes the connection.
+    const onAbort = () => {
+      cleanup();
+      reject(
+        new CometServerError(503, 'unavailable', 'the server is shutting down; retry', {
+          cause: 'drain',
+        }),
+      );
+    };
+    if (signal?.aborted) {
+      onAbort();
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {

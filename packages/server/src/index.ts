@@ -17,6 +17,7 @@ export {
   type MemoryBrokerOptions,
 } from './brokers/memory';
 export {
+  type CloseOptions,
   type CometServer,
   type CometServerStats,
   createCometServer,

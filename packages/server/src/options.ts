@@ -202,6 +202,57 @@ export interface CometServerOptions {
    */
   cors?: CorsOptions;
   /**
+   * The most bytes an answer may carry: a long-poll answer, a stream `messages` event or a
+   * WebSocket `messages` frame stops adding messages once it reaches this (it always carries at
+   * least one), and the rest follows at once (the client polls again at once after an answer
+   * with messages; a stream or WebSocket reads on without waiting). So an answer's size is
+   * bounded whatever the history holds: about this plus one message.
+   * @default 1_048_576 (1 MiB)
+   */
+  maxAnswerBytes?: number;
+  /**
+   * The deepest nesting of arrays and objects in a request body, a WebSocket frame or a
+   * published `data`; deeper gets `400 bad_request` (an `error` frame or a `nack` on a
+   * WebSocket, a rejected `publish()` in code). Deeply nested JSON is how one message could
+   * otherwise make every answer that holds it fail to encode.
+   * @default 32
+   */
+  maxDepth?: number;
+  /**
+   * The most bytes a client may leave unread: a WebSocket whose `bufferedAmount`, or a stream
+   * whose response's `writableLength`, would pass this is closed (WebSocket code 1013; the
+   * stream just ends). A client that reads gets at most one answer ahead of it.
+   * @default 2_097_152 (2 MiB)
+   */
+  maxBufferedBytes?: number;
+  /**
+   * A WebSocket that sends this many bad frames in a row (not JSON, unknown type, an invalid
+   * `poll` or `send`) is closed with code 1008.
+   * @default 20
+   */
+  maxBadFrames?: number;
+  /**
+   * The most sends one WebSocket may have in flight; more are answered `nack` `rate_limited`
+   * at once. A `send` frame repeating an id still in flight on the socket is ignored: the
+   * first one's answer answers it (and counts in flight too).
+   * @default 32
+   */
+  maxSendsInFlight?: number;
+  /**
+   * The most polls one session (`sessionGuid`, else the client's address) may have held at
+   * once, long-polls and streams together; one more gets `429 rate_limited` with `Retry-After`
+   * (an honest client holds one: a tab has one connection).
+   * @default 6
+   */
+  maxHeldPerSession?: number;
+  /**
+   * How long `authorize` and `onSend` may take, in ms. A hook that has not settled by then is
+   * answered `503 unavailable` with `Retry-After` (a WebSocket `nack`, a poll's whole answer):
+   * the client retries. A late `onSend` still counts for its send id.
+   * @default 10_000
+   */
+  hookTimeout?: number;
+  /**
    * Per-topic permission for polls and sends.
    * @default undefined (everything allowed)
    */
@@ -262,6 +313,13 @@ export interface ResolvedServerOptions {
   heartbeatInterval: number;
   streamMaxTime: number;
   webSocketIdleTimeout: number;
+  maxAnswerBytes: number;
+  maxDepth: number;
+  maxBufferedBytes: number;
+  maxBadFrames: number;
+  maxSendsInFlight: number;
+  maxHeldPerSession: number;
+  hookTimeout: number;
   cors: Required<CorsOptions> | undefined;
   authorize: AuthorizeHook | undefined;
   identify: IdentifyHook | undefined;
@@ -317,10 +375,18 @@ export function resolveServerOptions(options: CometServerOptions): ResolvedServe
     bodyLimit: integer('bodyLimit', options.bodyLimit, 65_536, 1),
     maxTopics: integer('maxTopics', options.maxTopics, 100, 1),
     idempotencyTtl: integer('idempotencyTtl', options.idempotencyTtl, 300_000, 1),
-    retryAfter: integer('retryAfter', options.retryAfter, 1, 0),
+    // 0 would make every refused client retry at once, in a loop.
+    retryAfter: integer('retryAfter', options.retryAfter, 1, 1),
     heartbeatInterval: integer('heartbeatInterval', options.heartbeatInterval, 15_000, 1),
     streamMaxTime: integer('streamMaxTime', options.streamMaxTime, 300_000, 1),
     webSocketIdleTimeout: integer('webSocketIdleTimeout', options.webSocketIdleTimeout, 45_000, 1),
+    maxAnswerBytes: integer('maxAnswerBytes', options.maxAnswerBytes, 1_048_576, 1024),
+    maxDepth: integer('maxDepth', options.maxDepth, 32, 2),
+    maxBufferedBytes: integer('maxBufferedBytes', options.maxBufferedBytes, 2_097_152, 65_536),
+    maxBadFrames: integer('maxBadFrames', options.maxBadFrames, 20, 1),
+    maxSendsInFlight: integer('maxSendsInFlight', options.maxSendsInFlight, 32, 1),
+    maxHeldPerSession: integer('maxHeldPerSession', options.maxHeldPerSession, 6, 1),
+    hookTimeout: integer('hookTimeout', options.hookTimeout, 10_000, 1),
     cors: cors && {
       origins: cors.origins,
       credentials: cors.credentials ?? false,

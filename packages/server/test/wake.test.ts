@@ -4,6 +4,7 @@ import { createConnectionRegistry } from '../src/engine/connections';
 import type { EngineContext } from '../src/engine/context';
 import { createHoldTimer } from '../src/engine/hold-timer';
 import { createReadCache } from '../src/engine/read';
+import { createSessionHolds } from '../src/engine/session-holds';
 import { createWakeBatcher, TopicWatch } from '../src/engine/wake';
 import { resolveServerOptions } from '../src/options';
 
@@ -30,6 +31,8 @@ function engine(): EngineContext & { broker: MemoryBroker } {
     fail: () => {},
     observer: undefined,
     limits: undefined,
+    sessions: createSessionHolds(options.maxHeldPerSession, options.retryAfter),
+    drain: new AbortController().signal,
   };
 }
 

@@ -99,6 +99,8 @@ interface TopicLog {
   data: unknown[];
   /** Bytes of each message's JSON. */
   sizes: number[];
+  /** `data` as JSON, encoded once at publish and handed out by every read. */
+  json: string[];
   capacity: number;
   start: number;
   count: number;
@@ -136,8 +138,11 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
   return value;
 }
 
-/** The UTF-8 length of `data` as JSON; throws a TypeError for what JSON cannot carry. */
-function jsonBytes(data: unknown): number {
+/**
+ * `data` as JSON, encoded once, at publish: what every answer holding the message splices in,
+ * so nothing kept can fail to encode later. Throws a TypeError for what JSON cannot carry.
+ */
+function encode(data: unknown): string {
   let json: string | undefined;
   try {
     json = JSON.stringify(data);
@@ -145,7 +150,7 @@ function jsonBytes(data: unknown): number {
     throw new TypeError(`publish: data must be JSON-serializable (${String(error)})`);
   }
   // `undefined` (and functions) travel as null.
-  return json === undefined ? 4 : Buffer.byteLength(json);
+  return json ?? 'null';
 }
 
 /** A small string hash (FNV-1a) for the removed-topics table. */
@@ -205,6 +210,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       times: [],
       data: [],
       sizes: [],
+      json: [],
       capacity: Math.min(historySize, 16),
       start: 0,
       count: 0,
@@ -223,6 +229,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   function dropOldest(log: TopicLog): void {
     // Only `data` can hold on to memory; ids and times are overwritten when the slot is reused.
     log.data[log.start] = undefined;
+    log.json[log.start] = '';
     const size = log.sizes[log.start] as number;
     log.bytes -= size;
     totalBytes -= size;
@@ -256,6 +263,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       log.times = order(log.times);
       log.data = order(log.data);
       log.sizes = order(log.sizes);
+      log.json = order(log.json);
       log.start = 0;
     }
     log.capacity = capacity;
@@ -303,7 +311,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
    * Throws a TypeError for data that JSON cannot carry, before anything changes.
    */
   function append(topic: string, data: unknown): string {
-    const size = jsonBytes(data);
+    const json = encode(data);
+    const size = Buffer.byteLength(json);
     let log = logs.get(topic);
     if (!log) {
       if (logs.size >= maxTopics) {
@@ -333,6 +342,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     log.times[at] = time;
     log.data[at] = data;
     log.sizes[at] = size;
+    log.json[at] = json;
     log.count += 1;
     log.bytes += size;
     totalBytes += size;
@@ -350,7 +360,12 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     const messages: BrokerMessage[] = [];
     for (let index = from; index < to; index += 1) {
       const at = slot(log, index);
-      messages.push({ topic, id: log.ids[at] as string, data: log.data[at] });
+      messages.push({
+        topic,
+        id: log.ids[at] as string,
+        data: log.data[at],
+        json: log.json[at] as string,
+      });
     }
     return messages;
   }

@@ -6,6 +6,7 @@ import type { TopicErrorBody } from '@cometkit/core/protocol';
 import { CometServerError } from '../errors';
 import type { EngineContext } from './context';
 import type { Caller } from './credentials';
+import { isHookTimeout, timeBox } from './time-box';
 
 /** The topics a request may poll, and the refusals of the others. */
 export interface AuthorizedTopics {
@@ -33,7 +34,10 @@ export async function authorizeTopics(
   return { allowed, errors };
 }
 
-/** Runs `authorize` for one topic: undefined when allowed, else the refusal. Never throws. */
+/**
+ * Runs `authorize` for one topic: undefined when allowed, else the refusal. Throws only a
+ * `503` when the hook takes longer than `hookTimeout` (the request is retried, not refused).
+ */
 export async function authorizeTopic(
   context: EngineContext,
   { req, sessionGuid, userId, identity }: Caller,
@@ -43,7 +47,11 @@ export async function authorizeTopic(
   const authorize = context.options.authorize;
   if (!authorize) return undefined;
   try {
-    const verdict = await authorize({ req, action, topic, sessionGuid, userId, identity });
+    const verdict = await timeBox(
+      'authorize',
+      authorize({ req, action, topic, sessionGuid, userId, identity }),
+      context.options.hookTimeout,
+    );
     if (verdict === true) return undefined;
     if (
       typeof verdict === 'object' &&
@@ -55,6 +63,16 @@ export async function authorizeTopic(
     }
     return { code: 'forbidden', message: `not allowed to ${action} topic "${topic}"` };
   } catch (error) {
+    if (isHookTimeout(error)) {
+      context.options.log({
+        level: 'error',
+        event: 'hook.timeout',
+        message: error.message,
+        hook: 'authorize',
+        topic,
+      });
+      throw error;
+    }
     context.options.log({
       level: 'error',
       event: 'hook.failed',

@@ -11,6 +11,7 @@ import type { RateLimiter } from '../rate-limit';
 import type { ConnectionRegistry } from './connections';
 import type { HoldTimer } from './hold-timer';
 import type { ReadCache } from './read';
+import type { SessionHolds } from './session-holds';
 import type { WakeBatcher } from './wake';
 
 /** Anything a drain can stop: an `AbortController` (stream, WebSocket) or a held long-poll. */
@@ -47,4 +48,8 @@ export interface EngineContext {
   readonly observer: ServerObserver | undefined;
   /** The rate limits; undefined without `rateLimit`. */
   readonly limits: RateLimiter | undefined;
+  /** Polls held per session, at most `maxHeldPerSession`. */
+  readonly sessions: SessionHolds;
+  /** Aborts when the server drains: body reads still going on stop with `503`. */
+  readonly drain: AbortSignal;
 }

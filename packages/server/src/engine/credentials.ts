@@ -6,9 +6,11 @@
  * the same way. Cookies of a cross-origin request are stripped here when `cors.credentials` is
  * off, so a WebSocket (which CORS does not cover) follows the same rule as `fetch`.
  */
+
 import type { IncomingMessage } from 'node:http';
 import type { ResolvedServerOptions } from '../options';
 import { badRequest, isRecord, type Session } from './request';
+import { isHookTimeout, timeBox } from './time-box';
 
 /** The most headers one frame may carry, and the longest name. */
 const MAX_FRAME_HEADERS = 32;
@@ -143,7 +145,10 @@ export interface Credentials {
 /** Who a request is from: its credentials and the client's own words (session, user). */
 export interface Caller extends Credentials, Session {}
 
-/** Runs the `identify` hook on `req`. A hook that throws or answers a non-string: anonymous. */
+/**
+ * Runs the `identify` hook on `req`. A hook that throws or answers a non-string: anonymous; one
+ * that takes longer than `hookTimeout`: a `503` (the client retries).
+ */
 export async function identify(
   options: ResolvedServerOptions,
   req: IncomingMessage,
@@ -151,9 +156,18 @@ export async function identify(
   const hook = options.identify;
   if (!hook) return undefined;
   try {
-    const identity = await hook(req);
+    const identity = await timeBox('identify', hook(req), options.hookTimeout);
     return typeof identity === 'string' && identity.length > 0 ? identity : undefined;
   } catch (error) {
+    if (isHookTimeout(error)) {
+      options.log({
+        level: 'error',
+        event: 'hook.timeout',
+        message: error.message,
+        hook: 'identify',
+      });
+      throw error;
+    }
     options.log({
       level: 'error',
       event: 'hook.failed',

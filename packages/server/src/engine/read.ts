@@ -1,10 +1,11 @@
 /**
  * Reading topics after their cursors, the read cache that shares one broker read between the
  * requests one publish wakes, and the encoding of what was read into answers (with one shared
- * body for the common woken one-topic poll).
+ * body for the common woken one-topic poll). Answers splice in each message's JSON as the
+ * broker keeps it (encoded once, at publish) and stop at `maxAnswerBytes`.
  */
-import type { Cursors, PollAnswer, TopicErrorBody, WireMessage } from '@cometkit/core/protocol';
-import type { Broker, BrokerReadResult } from '../broker';
+import type { Cursors, PollAnswer, TopicErrorBody } from '@cometkit/core/protocol';
+import type { Broker, BrokerMessage, BrokerReadResult } from '../broker';
 import { type EncodedJson, encodeJson } from '../http';
 import type { EngineContext } from './context';
 
@@ -53,20 +54,104 @@ export function createReadCache(broker: Broker, limit: number): ReadCache {
   };
 }
 
+/**
+ * A message encoded for the wire: its JSON text as it goes into an answer, built from the JSON
+ * the broker keeps (encoded once, at publish), so an answer never encodes message data again.
+ */
+export interface EncodedMessage {
+  topic: string;
+  id: string;
+  /** `data` as JSON text (the legacy answer carries it alone). */
+  data: string;
+  /** The whole wire message `{"topic", "id", "data"}` as JSON text. */
+  json: string;
+}
+
 /** The result of reading every topic after its cursor. */
 export interface ReadResult {
-  messages: WireMessage[];
+  messages: EncodedMessage[];
   /** The position of every topic read, after `messages`. */
   cursors: Map<string, string>;
   resets: string[];
+  /**
+   * True when more messages follow what was read (a topic filled its batch, or the answer
+   * reached `maxAnswerBytes`): the client should read again at once.
+   */
+  more: boolean;
 }
 
 /** Nothing read (the answer of a poll whose every topic was refused). */
-export const NOTHING_READ: ReadResult = { messages: [], cursors: new Map(), resets: [] };
+export const NOTHING_READ: ReadResult = {
+  messages: [],
+  cursors: new Map(),
+  resets: [],
+  more: false,
+};
 
 /**
- * Reads every topic after its cursor (a missing cursor reads the current position). `woken`
- * reads go through the read cache: only a request listening to its topics may use it.
+ * `message` encoded for the wire, or undefined when its data cannot be encoded (only a custom
+ * broker that keeps no `json` can hand out such a message): it is then skipped, and logged,
+ * rather than fail every answer that would hold it.
+ */
+export function encodeMessage(
+  context: EngineContext,
+  message: BrokerMessage,
+): EncodedMessage | undefined {
+  let data = message.json;
+  if (data === undefined) {
+    try {
+      data = JSON.stringify(message.data) ?? 'null';
+    } catch (error) {
+      context.options.log({
+        level: 'error',
+        event: 'message.unencodable',
+        message: 'a stored message cannot be encoded as JSON: skipped',
+        topic: message.topic,
+        id: message.id,
+        error,
+      });
+      return undefined;
+    }
+  }
+  const json = `{"topic":${JSON.stringify(message.topic)},"id":${JSON.stringify(message.id)},"data":${data}}`;
+  return { topic: message.topic, id: message.id, data, json };
+}
+
+/**
+ * Adds the messages of one topic's read `result` to `into` while the answer stays within
+ * `budget` bytes (`used` so far; the answer's first message always goes in, so a client always
+ * moves on). Returns the topic's position after what was taken and whether the budget cut it.
+ */
+function take(
+  context: EngineContext,
+  result: BrokerReadResult,
+  cursor: string | undefined,
+  into: EncodedMessage[],
+  used: { bytes: number },
+  budget: number,
+): { position: string; cut: boolean } {
+  if (result.messages.length === 0) return { position: result.position, cut: false };
+  let passed = cursor;
+  for (const message of result.messages) {
+    const encoded = encodeMessage(context, message);
+    if (encoded !== undefined) {
+      const size = Buffer.byteLength(encoded.json) + 1;
+      if (into.length > 0 && used.bytes + size > budget) {
+        // Nothing of this topic taken: its position stays where the request had it.
+        return { position: passed ?? result.position, cut: true };
+      }
+      used.bytes += size;
+      into.push(encoded);
+    }
+    passed = message.id;
+  }
+  return { position: result.position, cut: false };
+}
+
+/**
+ * Reads every topic after its cursor (a missing cursor reads the current position), at most
+ * `maxAnswerBytes` of messages in all. `woken` reads go through the read cache: only a request
+ * listening to its topics may use it.
  */
 export async function readTopics(
   context: EngineContext,
@@ -74,52 +159,80 @@ export async function readTopics(
   cursors: ReadonlyMap<string, string>,
   woken = false,
 ): Promise<ReadResult> {
-  const limit = context.options.batchLimit;
+  const { batchLimit, maxAnswerBytes } = context.options;
   const results = await Promise.all(
     topics.map((topic) =>
       woken
         ? context.reads.read(topic, cursors.get(topic))
-        : context.broker.read(topic, cursors.get(topic), limit),
+        : context.broker.read(topic, cursors.get(topic), batchLimit),
     ),
   );
-  const messages: WireMessage[] = [];
+  const messages: EncodedMessage[] = [];
   const positions = new Map<string, string>();
   const resets: string[] = [];
+  const used = { bytes: 0 };
+  let more = false;
+  let spent = false;
   topics.forEach((topic, index) => {
     const result = results[index];
     if (!result) return;
-    for (const message of result.messages) {
-      messages.push({ topic: message.topic, id: message.id, data: message.data });
+    const cursor = cursors.get(topic);
+    if (spent && result.messages.length > 0) {
+      // The budget is spent: this topic's messages wait for the next read.
+      positions.set(topic, cursor ?? result.position);
+      return;
     }
-    positions.set(topic, result.position);
+    const { position, cut } = take(context, result, cursor, messages, used, maxAnswerBytes);
+    positions.set(topic, position);
+    if (cut) spent = true;
+    if (cut || result.more || result.messages.length >= batchLimit) more = true;
     if (result.reset) resets.push(topic);
   });
-  return { messages, cursors: positions, resets };
+  return { messages, cursors: positions, resets, more };
 }
 
-/** True when some topic filled a whole batch: more may follow, so read on at once. */
-export function hitBatchLimit(read: ReadResult, limit: number): boolean {
-  if (read.messages.length < limit) return false;
-  const perTopic = new Map<string, number>();
-  for (const message of read.messages) {
-    const count = (perTopic.get(message.topic) ?? 0) + 1;
-    if (count >= limit) return true;
-    perTopic.set(message.topic, count);
+/** `messages` as the JSON text of an array. */
+export function encodeMessageList(messages: readonly EncodedMessage[]): string {
+  let text = '[';
+  for (let index = 0; index < messages.length; index += 1) {
+    if (index > 0) text += ',';
+    text += (messages[index] as EncodedMessage).json;
   }
-  return false;
+  return `${text}]`;
 }
 
-/** The version 1 answer for `read` (and the refusals). */
-export function buildAnswer(
+/**
+ * The JSON text of an object with `head`'s fields, then `"messages"` (already encoded, see
+ * {@link encodeMessageList}), then `tail`'s fields: answers, events and frames splice the
+ * encoded messages in instead of encoding them again.
+ */
+export function withMessages(
+  head: Record<string, unknown>,
+  messages: string,
+  tail: Record<string, unknown>,
+): string {
+  const start = JSON.stringify(head);
+  const end = JSON.stringify(tail);
+  return `${start.slice(0, -1)}${start.length > 2 ? ',' : ''}"messages":${messages}${
+    end.length > 2 ? `,${end.slice(1)}` : '}'
+  }`;
+}
+
+/** The version 1 answer for `read` (and the refusals), as JSON text. */
+export function encodeAnswer(
   read: ReadResult,
   errors: ReadonlyMap<string, TopicErrorBody>,
-): PollAnswer {
-  const answer: PollAnswer = {};
-  if (read.messages.length > 0) answer.messages = read.messages;
-  answer.cursors = Object.fromEntries(read.cursors) as Cursors;
-  if (read.resets.length > 0) answer.resets = read.resets;
-  if (errors.size > 0) answer.errors = Object.fromEntries(errors);
-  return answer;
+): string {
+  const tail: PollAnswer = { cursors: Object.fromEntries(read.cursors) as Cursors };
+  if (read.resets.length > 0) tail.resets = read.resets;
+  if (errors.size > 0) tail.errors = Object.fromEntries(errors);
+  if (read.messages.length === 0) return JSON.stringify(tail);
+  return withMessages({}, encodeMessageList(read.messages), tail as Record<string, unknown>);
+}
+
+/** The legacy answer for one message: `{"topic", "data"}`. */
+export function encodeLegacy(message: EncodedMessage): string {
+  return `{"topic":${JSON.stringify(message.topic)},"data":${message.data}}`;
 }
 
 // One serialized body per broker read result: the held polls one publish wakes at the same
@@ -127,17 +240,34 @@ export function buildAnswer(
 // Keyed weakly: the cache drops its results after the turn, and the bodies go with them.
 const encoded = new WeakMap<BrokerReadResult, EncodedJson>();
 
-/** The answer body for a one-topic poll woken with `result` (messages or a reset). */
-export function encodeWoken(topic: string, result: BrokerReadResult): EncodedJson {
+/**
+ * The answer body for a one-topic poll at `cursor` woken with `result` (messages or a reset),
+ * within `maxAnswerBytes`.
+ */
+export function encodeWoken(
+  context: EngineContext,
+  topic: string,
+  cursor: string,
+  result: BrokerReadResult,
+): EncodedJson {
   let body = encoded.get(result);
   if (body === undefined) {
-    const answer: PollAnswer = {};
-    if (result.messages.length > 0) {
-      answer.messages = result.messages.map((m) => ({ topic: m.topic, id: m.id, data: m.data }));
-    }
-    answer.cursors = { [topic]: result.position };
-    if (result.reset) answer.resets = [topic];
-    body = encodeJson(JSON.stringify(answer));
+    const messages: EncodedMessage[] = [];
+    const { position } = take(
+      context,
+      result,
+      cursor,
+      messages,
+      { bytes: 0 },
+      context.options.maxAnswerBytes,
+    );
+    const read: ReadResult = {
+      messages,
+      cursors: new Map([[topic, position]]),
+      resets: result.reset ? [topic] : [],
+      more: false,
+    };
+    body = encodeJson(encodeAnswer(read, new Map()));
     encoded.set(result, body);
   }
   return body;

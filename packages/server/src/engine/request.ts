@@ -69,12 +69,47 @@ export function requireSendId(value: unknown): string {
   return value;
 }
 
+/**
+ * What is wrong with `value` as JSON data, or undefined: nested deeper than `maxDepth` arrays
+ * and objects (a cycle is infinitely deep), or a value JSON cannot carry (a `bigint`). Walks
+ * without recursion, so a hostile depth cannot overflow the stack here.
+ */
+export function jsonProblem(value: unknown, maxDepth: number): string | undefined {
+  const stack: unknown[] = [value];
+  const depths: number[] = [0];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    const depth = depths.pop() as number;
+    if (typeof item === 'bigint') return 'a bigint cannot be sent as JSON';
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth >= maxDepth) return `JSON nested deeper than ${maxDepth} levels`;
+    const values = Array.isArray(item) ? item : Object.values(item);
+    for (const child of values) {
+      if (typeof child === 'object' || typeof child === 'bigint') {
+        stack.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Throws a `400` when {@link jsonProblem} finds something. */
+export function assertJsonValue(value: unknown, maxDepth: number): void {
+  const problem = jsonProblem(value, maxDepth);
+  if (problem !== undefined) throw badRequest(problem);
+}
+
 /** Checks `v`, `sessionGuid` and `userId` of an HTTP body, common to polls and sends. */
-function parseEnvelope(body: unknown): Session & {
+function parseEnvelope(
+  body: unknown,
+  maxDepth: number,
+): Session & {
   legacy: boolean;
   body: Record<string, unknown>;
 } {
   if (!isRecord(body)) throw badRequest('the body must be a JSON object');
+  assertJsonValue(body, maxDepth);
   const legacy = body.v === undefined;
   if (!legacy && body.v !== PROTOCOL_VERSION) {
     throw badRequest(
@@ -87,8 +122,8 @@ function parseEnvelope(body: unknown): Session & {
 }
 
 /** Validates a poll (an HTTP body or a WebSocket `poll` frame). */
-export function parsePollRequest(raw: unknown, maxTopics: number): ValidPoll {
-  const { legacy, sessionGuid, userId, body } = parseEnvelope(raw);
+export function parsePollRequest(raw: unknown, maxTopics: number, maxDepth: number): ValidPoll {
+  const { legacy, sessionGuid, userId, body } = parseEnvelope(raw, maxDepth);
   const topicList = body.topics;
   if (!Array.isArray(topicList)) throw badRequest('"topics" must be an array of topic names');
   if (topicList.length === 0) throw badRequest('"topics" must name at least one topic');
@@ -135,8 +170,8 @@ function parseSend(
 }
 
 /** Validates the body of `POST {base}/{topic}` (the topic comes from {@link topicFromPath}). */
-export function parseSendRequest(topic: string, raw: unknown): ValidSend {
-  const { legacy, sessionGuid, userId, body } = parseEnvelope(raw);
+export function parseSendRequest(topic: string, raw: unknown, maxDepth: number): ValidSend {
+  const { legacy, sessionGuid, userId, body } = parseEnvelope(raw, maxDepth);
   // Only the legacy shape may send without an id (and so without idempotency).
   return parseSend(topic, body, { sessionGuid, userId }, legacy);
 }
@@ -160,8 +195,8 @@ export function parseSendFrame(frame: Record<string, unknown>, socket: Session):
 /** A WebSocket frame: a JSON object with a `type`. */
 export type Frame = Record<string, unknown> & { type?: unknown };
 
-/** Parses a WebSocket text frame into a JSON object. */
-export function parseFrame(text: string): Frame {
+/** Parses a WebSocket text frame into a JSON object at most `maxDepth` deep. */
+export function parseFrame(text: string, maxDepth: number): Frame {
   let frame: unknown;
   try {
     frame = JSON.parse(text);
@@ -169,6 +204,7 @@ export function parseFrame(text: string): Frame {
     throw badRequest('a frame must be a JSON object');
   }
   if (!isRecord(frame)) throw badRequest('a frame must be a JSON object');
+  assertJsonValue(frame, maxDepth);
   return frame;
 }
 

@@ -10,6 +10,7 @@ import { authorizeTopic, refusalError } from './authorize';
 import type { EngineContext } from './context';
 import type { Caller } from './credentials';
 import type { ValidSend } from './request';
+import { timeBox } from './time-box';
 
 /** The outcome of a send, whichever transport carried it. */
 export interface SendOutcome {
@@ -69,16 +70,20 @@ async function runOnSend(
             idempotency: { key: sendKey(scope, topic, id, publishes), ttlMs },
           });
         };
-  const messageId = await onSend({
-    req,
-    topic,
-    id,
-    data: send.data,
-    sessionGuid: send.sessionGuid,
-    userId: send.userId,
-    identity,
-    publish,
-  });
+  const messageId = await timeBox(
+    'onSend',
+    onSend({
+      req,
+      topic,
+      id,
+      data: send.data,
+      sessionGuid: send.sessionGuid,
+      userId: send.userId,
+      identity,
+      publish,
+    }),
+    context.options.hookTimeout,
+  );
   if (typeof messageId !== 'string') {
     throw new TypeError('the onSend hook must resolve with the message id (a string)');
   }

@@ -6,11 +6,11 @@
  * `reauthorizeInterval`, `authorize` runs again on the open subscription with the caller's
  * current credentials; a topic refused then stops, and its refusal goes out in `errors`.
  */
-import type { Cursors, TopicErrorBody, WireMessage } from '@cometkit/core/protocol';
+import type { Cursors, TopicErrorBody } from '@cometkit/core/protocol';
 import { authorizeTopics } from './authorize';
 import type { EngineContext } from './context';
 import type { Caller } from './credentials';
-import { hitBatchLimit, readTopics } from './read';
+import { type EncodedMessage, encodeMessageList, readTopics, withMessages } from './read';
 import type { ValidPoll } from './request';
 import { TopicWatch } from './wake';
 
@@ -23,12 +23,22 @@ export interface OpenPayload {
 
 /** The payload of a stream's `messages` event and of a WebSocket `messages` frame. */
 export interface MessagesPayload {
-  messages: WireMessage[];
+  /** The messages, each already JSON text (encoded once, at publish). */
+  messages: readonly EncodedMessage[];
   cursors: Cursors;
   /** Topics whose cursor fell out of history while the connection was open (rare). */
   resets?: string[];
   /** Topics refused by a later `authorize` (`reauthorizeInterval`): they are no longer read. */
   errors?: Record<string, TopicErrorBody>;
+}
+
+/** `payload` as the JSON text of an event or frame whose first fields are `head`'s. */
+export function encodeMessagesPayload(
+  head: Record<string, unknown>,
+  payload: MessagesPayload,
+): string {
+  const { messages, ...tail } = payload;
+  return withMessages(head, encodeMessageList(messages), tail);
 }
 
 /** Where a subscription writes; each call resolves once the transport took the data. */
@@ -102,14 +112,10 @@ export async function runSubscription(
         lost = undefined;
         if (signal.aborted || topics.length === 0) return;
       }
-      // A full batch for a topic means more may follow, and a reset's position is where
-      // delivery resumes, often with messages already after it: read on at once, without waiting
-      // (and a check that came due while writing runs at once).
-      if (
-        read.resets.length === 0 &&
-        !hitBatchLimit(read, context.options.batchLimit) &&
-        !recheckDue
-      ) {
+      // A full batch or an answer cut at its byte budget means more may follow, and a reset's
+      // position is where delivery resumes, often with messages already after it: read on at
+      // once, without waiting (and a check that came due while writing runs at once).
+      if (read.resets.length === 0 && !read.more && !recheckDue) {
         if (!(await waiter.next(signal))) return;
       }
       if (recheckDue) {

@@ -8,11 +8,12 @@ import type { Cursors, LegacyAnswer, PollAnswer, TopicErrorBody } from '@cometki
 import { authorizeTopics, refusalError } from '../engine/authorize';
 import type { Abortable, EngineContext } from '../engine/context';
 import { type Caller, callerOf } from '../engine/credentials';
-import { buildAnswer, encodeWoken, NOTHING_READ, readTopics } from '../engine/read';
+import { encodeAnswer, encodeLegacy, encodeWoken, NOTHING_READ, readTopics } from '../engine/read';
 import { parsePollRequest, type ValidPoll } from '../engine/request';
 import { type Sleeper, TopicWatch } from '../engine/wake';
 import {
   type EncodedJson,
+  encodeJson,
   type FrameworkRequest,
   readJsonBody,
   sendEncodedJson,
@@ -31,12 +32,14 @@ export async function handleLongPoll(
   res: ServerResponse,
 ): Promise<void> {
   const poll = parsePollRequest(
-    await readJsonBody(req, context.options.bodyLimit),
+    await readJsonBody(req, context.options.bodyLimit, context.drain),
     context.options.maxTopics,
+    context.options.maxDepth,
   );
   const caller = await callerOf(context.options, req, poll);
   await context.limits?.request(caller);
-  await new LongPoll(context, res, poll.legacy, caller).start(poll);
+  const release = context.sessions.acquire(poll.sessionGuid);
+  await new LongPoll(context, res, poll.legacy, caller, release).start(poll);
 }
 
 /** Where a long-poll is: before its hold, held, reading after a wake-up, or answered/gone. */
@@ -56,6 +59,8 @@ class LongPoll implements Abortable, Sleeper {
   readonly #onClose: () => void;
   readonly #unregister: () => void;
   readonly #caller: Caller;
+  /** Ends this poll's count in its session's holds. */
+  readonly #release: () => void;
   #state: LongPollState = 'starting';
   /** A drain that came before the hold began or during a read: acted on when it ends. */
   #draining = false;
@@ -66,9 +71,16 @@ class LongPoll implements Abortable, Sleeper {
   #deadline = 0;
   #watch: TopicWatch | undefined = undefined;
 
-  constructor(context: EngineContext, res: ServerResponse, legacy: boolean, caller: Caller) {
+  constructor(
+    context: EngineContext,
+    res: ServerResponse,
+    legacy: boolean,
+    caller: Caller,
+    release: () => void,
+  ) {
     this.#context = context;
     this.#caller = caller;
+    this.#release = release;
     this.#res = res;
     this.#legacy = legacy;
     // `close` on the response fires when it is finished or when the socket goes away first.
@@ -91,7 +103,7 @@ class LongPoll implements Abortable, Sleeper {
       if (this.#ended()) return;
       if (allowed.length === 0) {
         if (this.#legacy) throw refusalError(errors.values().next().value);
-        return this.#answer(buildAnswer(NOTHING_READ, errors));
+        return this.#answerText(encodeAnswer(NOTHING_READ, errors), []);
       }
       this.#topics = allowed;
       // Listening starts before the first read so that a publish in between is not missed.
@@ -101,7 +113,7 @@ class LongPoll implements Abortable, Sleeper {
       if (!this.#legacy) {
         const handshake = allowed.some((topic) => !poll.cursors.has(topic));
         if (read.messages.length > 0 || read.resets.length > 0 || errors.size > 0 || handshake) {
-          return this.#answer(buildAnswer(read, errors));
+          return this.#answerText(encodeAnswer(read, errors), read.messages);
         }
       }
       // The legacy shape holds from the current position, whatever was asked.
@@ -160,7 +172,9 @@ class LongPoll implements Abortable, Sleeper {
         if (this.#state !== 'reading') return;
         if (result.messages.length > 0 || result.reset) {
           if (context.observer) reportDelivered(context.observer, 'longpoll', result.messages);
-          return this.#answerEncoded(encodeWoken(only, result));
+          return this.#answerEncoded(
+            encodeWoken(context, only, this.#positions[0] as string, result),
+          );
         }
         this.#positions[0] = result.position;
       } else {
@@ -171,9 +185,9 @@ class LongPoll implements Abortable, Sleeper {
         if (this.#state !== 'reading') return;
         if (this.#legacy) {
           const first = read.messages[0];
-          if (first) return this.#answer({ topic: first.topic, data: first.data });
+          if (first) return this.#answerText(encodeLegacy(first), [first]);
         } else if (read.messages.length > 0 || read.resets.length > 0) {
-          return this.#answer(buildAnswer(read, NO_ERRORS));
+          return this.#answerText(encodeAnswer(read, NO_ERRORS), read.messages);
         }
         this.#positions = topics.map((topic) => read.cursors.get(topic) as string);
       }
@@ -213,6 +227,14 @@ class LongPoll implements Abortable, Sleeper {
     sendJson(this.#res, 200, body);
   }
 
+  /** Answers a JSON text built from what was read (`messages`, counted as delivered). */
+  #answerText(text: string, messages: readonly { topic: string }[]): void {
+    const observer = this.#context.observer;
+    if (observer && messages.length > 0) reportDelivered(observer, 'longpoll', messages);
+    this.#dispose();
+    sendEncodedJson(this.#res, encodeJson(text));
+  }
+
   #answerEncoded(body: EncodedJson): void {
     this.#dispose();
     sendEncodedJson(this.#res, body);
@@ -227,5 +249,6 @@ class LongPoll implements Abortable, Sleeper {
     this.#context.held.delete(this);
     this.#unregister();
     this.#res.off('close', this.#onClose);
+    this.#release();
   }
 }

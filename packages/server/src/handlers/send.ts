@@ -14,7 +14,11 @@ export async function handleSend(
   segment: string,
 ): Promise<void> {
   const topic = topicFromPath(segment);
-  const send = parseSendRequest(topic, await readJsonBody(req, context.options.bodyLimit));
+  const send = parseSendRequest(
+    topic,
+    await readJsonBody(req, context.options.bodyLimit, context.drain),
+    context.options.maxDepth,
+  );
   const caller = await callerOf(context.options, req, send);
   const outcome = await performSend(context, caller, send);
   sendJson(

@@ -8,7 +8,7 @@ import type { ServerResponse } from 'node:http';
 import type { EngineContext } from '../engine/context';
 import { callerOf } from '../engine/credentials';
 import { parsePollRequest } from '../engine/request';
-import { runSubscription } from '../engine/subscription';
+import { encodeMessagesPayload, runSubscription } from '../engine/subscription';
 import { CometServerError } from '../errors';
 import { type FrameworkRequest, readJsonBody } from '../http';
 import { reportDelivered } from '../observer';
@@ -25,14 +25,30 @@ const STREAM_HEADERS = {
   connection: 'keep-alive',
 };
 
-/** One Server-Sent Event. JSON has no raw line breaks, so one `data:` line is always enough. */
+/**
+ * One Server-Sent Event (`payload` an object, or JSON text). JSON has no raw line breaks, so
+ * one `data:` line is always enough.
+ */
 function event(name: string, payload: unknown): string {
-  return `event: ${name}\ndata: ${JSON.stringify(payload)}\n\n`;
+  const data = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  return `event: ${name}\ndata: ${data}\n\n`;
 }
 
-/** Writes `text`; when the socket is full, resolves once it drained or the stream ends. */
-function write(res: ServerResponse, text: string, signal: AbortSignal): Promise<void> {
+/**
+ * Writes `text`; when the socket is full, resolves once it drained or the stream ends. A client
+ * that leaves more than `limit` bytes unread is cut off (`res.destroy()`): it does not read.
+ */
+function write(
+  res: ServerResponse,
+  text: string,
+  signal: AbortSignal,
+  limit: number,
+): Promise<void> {
   if (signal.aborted || res.writableEnded || res.destroyed) return Promise.resolve();
+  if (res.writableLength + text.length > limit) {
+    res.destroy();
+    return Promise.resolve();
+  }
   if (res.write(text)) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
@@ -58,15 +74,16 @@ export async function handleStream(
   req: FrameworkRequest,
   res: ServerResponse,
 ): Promise<void> {
-  const body = await readJsonBody(req, context.options.bodyLimit);
-  const poll = parsePollRequest(body, context.options.maxTopics);
+  const body = await readJsonBody(req, context.options.bodyLimit, context.drain);
+  const poll = parsePollRequest(body, context.options.maxTopics, context.options.maxDepth);
   if (poll.legacy) {
     throw new CometServerError(400, 'bad_request', 'streaming needs protocol version 1 ("v": 1)');
   }
   const observer = context.observer;
   const caller = await callerOf(context.options, req, poll);
   await context.limits?.request(caller);
-  const { heartbeatInterval, streamMaxTime } = context.options;
+  const { heartbeatInterval, streamMaxTime, maxBufferedBytes } = context.options;
+  const release = context.sessions.acquire(poll.sessionGuid);
   const controller = new AbortController();
   const signal = controller.signal;
   let heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -90,17 +107,18 @@ export async function handleStream(
         if (signal.aborted) return Promise.resolve();
         res.writeHead(200, STREAM_HEADERS);
         observer?.connection('stream', 'open');
-        if (!listening) return write(res, event('open', payload), signal);
+        if (!listening) return write(res, event('open', payload), signal, maxBufferedBytes);
         heartbeat = setInterval(() => {
           if (signal.aborted || res.destroyed) stop('gone');
-          else res.write(': hb\n\n');
+          else void write(res, ': hb\n\n', signal, maxBufferedBytes);
         }, heartbeatInterval);
         const timings = { heartbeat: heartbeatInterval };
-        return write(res, event('open', { ...payload, timings }), signal);
+        return write(res, event('open', { ...payload, timings }), signal, maxBufferedBytes);
       },
       messages: (payload) => {
         if (observer) reportDelivered(observer, 'stream', payload.messages);
-        return write(res, event('messages', payload), signal);
+        const text = event('messages', encodeMessagesPayload({}, payload));
+        return write(res, text, signal, maxBufferedBytes);
       },
     });
     if (!res.headersSent) {
@@ -109,6 +127,7 @@ export async function handleStream(
       throw new CometServerError(503, 'unavailable', 'the server is shutting down; retry');
     }
   } finally {
+    release();
     stop('cap');
     clearTimeout(cap);
     if (res.headersSent) observer?.connection('stream', 'close');

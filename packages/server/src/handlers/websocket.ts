@@ -26,8 +26,8 @@ import {
   type ValidPoll,
   type ValidSend,
 } from '../engine/request';
-import { performSend } from '../engine/send';
-import { runSubscription } from '../engine/subscription';
+import { performSend, type SendOutcome } from '../engine/send';
+import { encodeMessagesPayload, runSubscription } from '../engine/subscription';
 import { isBrokerUnavailable, isCometServerError, toServerError } from '../errors';
 import { subPath } from '../http';
 import { reportDelivered } from '../observer';
@@ -37,6 +37,8 @@ import { originAllowed, refuse } from './upgrade';
 export const CLOSE_CODES = {
   /** A binary frame: the protocol is text frames of JSON. */
   unsupportedData: 1003,
+  /** `maxBadFrames` bad frames in a row. */
+  policyViolation: 1008,
   /** A frame larger than `bodyLimit` (closed by `ws` itself). */
   tooLarge: 1009,
   /** The broker failed while the socket was open: reconnect (maybe elsewhere). */
@@ -45,10 +47,16 @@ export const CLOSE_CODES = {
   serviceRestart: 1012,
   /** `disconnect()` ended the socket: reconnect, and `authorize` decides again. */
   revoked: 4001,
+  /** The client left more than `maxBufferedBytes` unread: reconnect later. */
+  tryAgainLater: 1013,
 } as const;
 
 // After a close frame, how long a client gets to answer before its socket is destroyed.
 const CLOSE_GRACE_MS = 1000;
+
+// Replies (pong, error, nack) written but not yet taken by the OS: a client that keeps this many
+// unread is not reading, and each queued write costs heap beyond its bytes, so it is closed.
+const MAX_UNFLUSHED_REPLIES = 1024;
 
 /** The `error` frame: a frame the server could not act on (the socket stays open). */
 export interface ErrorFrame {
@@ -64,6 +72,8 @@ export interface WebSocketHub {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Closes every socket with 1012 once its pending sends are answered. */
   close(): Promise<void>;
+  /** Destroys every socket at once (a drain past its timeout). */
+  terminate(): void;
   /** Open sockets. */
   size(): number;
 }
@@ -94,7 +104,7 @@ export function createWebSocketHub(
     maxPayload: options.bodyLimit,
     clientTracking: false,
   });
-  const connections = new Set<{ shutdown(): Promise<void> }>();
+  const connections = new Set<{ shutdown(): Promise<void>; terminate(): void }>();
   const timings = { idleTimeout: options.webSocketIdleTimeout };
 
   const connect = (ws: WebSocket, req: IncomingMessage) => {
@@ -119,14 +129,77 @@ export function createWebSocketHub(
     };
     const caller = (): Caller => ({ ...credentials, sessionGuid, userId });
 
-    const send = (frame: object): Promise<void> => {
-      if (ws.readyState !== ws.OPEN) return Promise.resolve();
+    let badStreak = 0;
+    /** The sends in flight on this socket by id: a repeat joins the first, not the broker. */
+    const sendIds = new Map<string, Promise<SendOutcome>>();
+
+    /** Closes the socket with `code`; one that does not answer the close frame is destroyed. */
+    const closeWith = (code: number, reason: string) => {
+      if (ws.readyState !== ws.OPEN) return;
+      ws.close(code, reason);
+      const force = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+      ws.once('close', () => clearTimeout(force));
+    };
+    /**
+     * True when `text` may be queued: a client that leaves more than `maxBufferedBytes` unread
+     * is closed instead, so nothing the server writes to it (answers, errors, pongs) piles up.
+     */
+    const room = (text: string): boolean => {
+      if (ws.readyState !== ws.OPEN) return false;
+      if (ws.bufferedAmount + text.length <= options.maxBufferedBytes) return true;
+      log({
+        level: 'warn',
+        event: 'websocket.slow',
+        message: `more than ${options.maxBufferedBytes} bytes unread: closed`,
+      });
+      closeWith(CLOSE_CODES.tryAgainLater, 'too much unread: reconnect');
+      return false;
+    };
+    const send = (frame: object | string): Promise<void> => {
+      const text = typeof frame === 'string' ? frame : JSON.stringify(frame);
+      if (!room(text)) return Promise.resolve();
       // Resolves once written, so a subscription does not read ahead of a slow client.
-      return new Promise((resolve) => ws.send(JSON.stringify(frame), () => resolve()));
+      return new Promise((resolve) => ws.send(text, () => resolve()));
+    };
+    let unflushed = 0;
+    const flushed = () => {
+      unflushed -= 1;
+    };
+    /** A reply nobody waits for (pong, error, nack): queued only while the client reads. */
+    const reply = (frame: object) => {
+      const text = JSON.stringify(frame);
+      if (!room(text)) return;
+      if (unflushed >= MAX_UNFLUSHED_REPLIES) {
+        log({
+          level: 'warn',
+          event: 'websocket.slow',
+          message: `${unflushed} replies unread: closed`,
+        });
+        closeWith(CLOSE_CODES.tryAgainLater, 'too much unread: reconnect');
+        return;
+      }
+      unflushed += 1;
+      ws.send(text, flushed);
+    };
+    /** A frame the server could not take: `maxBadFrames` of them in a row close the socket. */
+    const bad = () => {
+      badStreak += 1;
+      if (badStreak < options.maxBadFrames) return true;
+      log({
+        level: 'warn',
+        event: 'websocket.bad_frames',
+        message: `${badStreak} bad frames in a row: closed`,
+      });
+      closeWith(CLOSE_CODES.policyViolation, 'too many bad frames');
+      return false;
     };
     const sendError = (code: string, message: string, extra: { retryAfter?: number } = {}) => {
       const frame: ErrorFrame = { type: 'error', error: { code, message }, ...extra };
-      void send(frame);
+      reply(frame);
+    };
+    /** The `error` frame of a bad frame (counted towards `maxBadFrames`). */
+    const badFrame = (message: string) => {
+      if (bad()) sendError('bad_request', message);
     };
     const observer = context.observer;
     observer?.connection('websocket', 'open');
@@ -163,7 +236,7 @@ export function createWebSocketHub(
       })();
       return shuttingDown;
     };
-    const connection = { shutdown };
+    const connection = { shutdown, terminate: () => ws.terminate() };
     connections.add(connection);
     const unregister = context.connections.add({
       who: () => ({ identity: credentials.identity, sessionGuid, userId }),
@@ -181,12 +254,13 @@ export function createWebSocketHub(
       let poll: ValidPoll;
       let headers: FrameHeaders | undefined;
       try {
-        poll = parsePollRequest(frame, options.maxTopics);
+        poll = parsePollRequest(frame, options.maxTopics, options.maxDepth);
         headers = parseFrameHeaders(frame.headers);
       } catch (error) {
-        return sendError('bad_request', errorOf(error).message);
+        return badFrame(errorOf(error).message);
       }
-      if (poll.legacy) return sendError('bad_request', 'poll frames need "v": 1');
+      if (poll.legacy) return badFrame('poll frames need "v": 1');
+      badStreak = 0;
       sessionGuid = poll.sessionGuid;
       userId = poll.userId;
       setHeaders(headers);
@@ -204,7 +278,7 @@ export function createWebSocketHub(
           open: (payload) => send({ type: 'open', ...payload, timings }),
           messages: (payload) => {
             if (observer) reportDelivered(observer, 'websocket', payload.messages);
-            return send({ type: 'messages', ...payload });
+            return send(encodeMessagesPayload({ type: 'messages' }, payload));
           },
         });
       };
@@ -226,8 +300,9 @@ export function createWebSocketHub(
               error,
             });
             if (ws.readyState !== ws.OPEN) return;
-            // A broker outage is temporary: 1012 tells the client to reconnect (maybe elsewhere).
-            if (isBrokerUnavailable(error)) {
+            // A broker outage (or a hook that timed out) is temporary: 1012 tells the client to
+            // reconnect (maybe elsewhere).
+            if (isBrokerUnavailable(error) || toServerError(error)?.status === 503) {
               ws.close(CLOSE_CODES.serviceRestart, 'message broker unavailable: reconnect');
             } else ws.close(CLOSE_CODES.internalError, 'internal error');
           },
@@ -244,12 +319,15 @@ export function createWebSocketHub(
         id = requireSendId(frame.id);
       } catch (error) {
         // Without a usable id there is nothing a nack could name.
-        return sendError('bad_request', errorOf(error).message);
+        return badFrame(errorOf(error).message);
       }
       const nack = (code: string, message: string, extra: { retryAfter?: number } = {}) =>
         send({ type: 'nack', id, error: { code, message }, ...extra });
+      /** A nack answered at once (nothing waits for it): queued only while the client reads. */
+      const nackNow = (code: string, message: string, extra: { retryAfter?: number } = {}) =>
+        reply({ type: 'nack', id, error: { code, message }, ...extra });
       if (shuttingDown) {
-        return void nack('unavailable', 'the server is shutting down; retry', {
+        return nackNow('unavailable', 'the server is shutting down; retry', {
           retryAfter: options.retryAfter,
         });
       }
@@ -258,19 +336,34 @@ export function createWebSocketHub(
         parsed = parseSendFrame(frame, { sessionGuid, userId });
         setHeaders(parseFrameHeaders(frame.headers));
       } catch (error) {
+        if (!bad()) return;
         const { code, message } = errorOf(error);
-        return void nack(code, message);
+        return nackNow(code, message);
       }
-      const task = credentialsReady
-        .then((given) =>
+      badStreak = 0;
+      if (sends.size >= options.maxSendsInFlight) {
+        context.observer?.limited('sends');
+        return nackNow(
+          'rate_limited',
+          `at most ${options.maxSendsInFlight} sends in flight per socket; wait for their answers`,
+          { retryAfter: options.retryAfter },
+        );
+      }
+      // The same send again while the first is in flight: the first one's outcome answers it.
+      const joined = sendIds.get(id);
+      const outcome =
+        joined ??
+        credentialsReady.then((given) =>
           performSend(
             context,
             { ...given, sessionGuid: parsed.sessionGuid, userId: parsed.userId },
             parsed,
           ),
-        )
+        );
+      if (!joined) sendIds.set(id, outcome);
+      const task = outcome
         .then(
-          (outcome) => send({ type: 'ack', id, messageId: outcome.messageId }),
+          (done) => send({ type: 'ack', id, messageId: done.messageId }),
           (error: unknown) => {
             if (!isCometServerError(error) && !isBrokerUnavailable(error)) {
               log({
@@ -284,32 +377,37 @@ export function createWebSocketHub(
             return nack(code, message, retryAfterOf(error, options.retryAfter));
           },
         )
-        .finally(() => sends.delete(task));
+        .finally(() => {
+          sends.delete(task);
+          if (sendIds.get(id) === outcome) sendIds.delete(id);
+        });
       sends.add(task);
     };
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
       alive();
+      // Closing (slow reader, bad frames, drain): what still arrives is not acted on.
+      if (ws.readyState !== ws.OPEN) return;
       if (isBinary) {
         ws.close(CLOSE_CODES.unsupportedData, 'text frames of JSON only');
         return;
       }
       let frame: Frame;
       try {
-        frame = parseFrame(data.toString());
+        frame = parseFrame(data.toString(), options.maxDepth);
       } catch (error) {
-        return sendError('bad_request', errorOf(error).message);
+        return badFrame(errorOf(error).message);
       }
       switch (frame.type) {
         case 'ping':
-          return void send({ type: 'pong' });
+          badStreak = 0;
+          return reply({ type: 'pong' });
         case 'poll':
           return startPoll(frame);
         case 'send':
           return startSend(frame);
         default:
-          return sendError(
-            'bad_request',
+          return badFrame(
             `unknown frame type ${JSON.stringify(String(frame.type).slice(0, 40))}; expected poll, send or ping`,
           );
       }
@@ -363,6 +461,10 @@ export function createWebSocketHub(
 
     async close() {
       await Promise.allSettled([...connections].map((connection) => connection.shutdown()));
+    },
+
+    terminate() {
+      for (const connection of connections) connection.terminate();
     },
 
     size() {
