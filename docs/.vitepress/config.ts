@@ -38,6 +38,7 @@ const sidebar: DefaultTheme.SidebarItem[] = [
       { text: 'Load balancers and proxies', link: '/deploy/load-balancers' },
       { text: 'Several instances (Redis)', link: '/guide/scaling' },
       { text: 'Operations: metrics, limits, publishing', link: '/deploy/operations' },
+      { text: 'Limits and security model', link: '/deploy/limits' },
     ],
   },
   {
