@@ -356,16 +356,23 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     if (closed) throw new Error('memory broker is closed');
   }
 
-  function messagesOf(topic: string, log: TopicLog, from: number, to: number): BrokerMessage[] {
+  /** The kept messages `from` to `to`; with `json` (for reads: the server answers it as is). */
+  function messagesOf(
+    topic: string,
+    log: TopicLog,
+    from: number,
+    to: number,
+    withJson: boolean,
+  ): BrokerMessage[] {
     const messages: BrokerMessage[] = [];
     for (let index = from; index < to; index += 1) {
       const at = slot(log, index);
-      messages.push({
-        topic,
-        id: log.ids[at] as string,
-        data: log.data[at],
-        json: log.json[at] as string,
-      });
+      const id = log.ids[at] as string;
+      messages.push(
+        withJson
+          ? { topic, id, data: log.data[at], json: log.json[at] as string }
+          : { topic, id, data: log.data[at] },
+      );
     }
     return messages;
   }
@@ -444,7 +451,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       if (seq === log.lastSeq) return { messages: [], position, reset: false, more: false };
       const from = seq - firstKept + 1;
       const to = Math.min(log.count, from + Math.max(0, limit));
-      const messages = messagesOf(topic, log, from, to);
+      const messages = messagesOf(topic, log, from, to, true);
       const last = messages.at(-1);
       return {
         messages,
@@ -461,7 +468,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       trimByAge(log, now());
       const count = Math.min(log.count, Math.max(0, Math.floor(limit)));
       return {
-        messages: messagesOf(topic, log, log.count - count, log.count),
+        messages: messagesOf(topic, log, log.count - count, log.count, false),
         position: idOf(log.lastSeq),
       };
     },
