@@ -129,9 +129,10 @@ export class CometService {
 
   /**
    * Publishes `data` to `topic` through the server.
-   * @returns the broker's id of the published message; rejects with a `CometError`.
+   * @returns the broker's id of the published message (`undefined` from a server of the
+   * original design); rejects with a `CometError`.
    */
-  send<T>(topic: string, data: T): Promise<string> {
+  send<T>(topic: string, data: T): Promise<string | undefined> {
     // With zone.js the caller's `then`/`await` continues in the caller's zone, so only the
     // request itself needs to leave it.
     return this.#outside(() => this.client.send(topic, data));

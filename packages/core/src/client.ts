@@ -28,7 +28,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
     () => connection.topicsChanged(),
     (error, topic) => connection.authRefused(error, topic),
   );
-  const sends = createSendQueue(context, () => connection);
+  const sends = createSendQueue(context, () => connection, registry);
   const connection = createConnection(context, registry, sends);
 
   const subscribe = (

@@ -197,14 +197,16 @@ export function createConnection(
           current = attempt;
           ladder.moveUp(index);
         }
+        registry.answered(attempt.topics);
         ladder.remember(transport.name);
         dispatch({ type: 'open', transport: transport.name });
         scheduleProbe();
       },
       onMessages(answer) {
         if (!live() || attempt !== current) return;
-        attempt.delivered ||= answer.messages.length > 0;
-        registry.deliver(answer);
+        // Only a message handed to a callback counts: repeats would defeat the fast re-poll guard.
+        if (registry.deliver(answer)) attempt.delivered = true;
+        sends.wake();
       },
       onError(error) {
         if (!live()) return;
@@ -400,6 +402,7 @@ export function createConnection(
     watchOnline,
 
     topicsChanged() {
+      sends.wake();
       if (!registry.hasTopics()) {
         if (state.status !== 'idle' && idleTimer === undefined)
           idleTimer = env.setTimeout(stop, options.idleGrace);

@@ -42,15 +42,19 @@ export class NetworkError extends CometError {
   override name = 'NetworkError';
 }
 
-/** A request was not answered in time (the long-poll watchdog). */
+/**
+ * A request was not answered in time (a transport's watchdog), or a send was not accepted
+ * within `sendTimeout`.
+ */
 export class TimeoutError extends CometError {
   override name = 'TimeoutError';
   constructor(
     /** How long the client waited, in ms. */
     readonly waitedMs: number,
     options?: CometErrorOptions,
+    message = `no answer within ${waitedMs} ms`,
   ) {
-    super(`no answer within ${waitedMs} ms`, options);
+    super(message, options);
   }
 }
 

@@ -70,6 +70,14 @@ export interface CometClientOptions {
    */
   sendQueueLimit?: number;
   /**
+   * How long a send may take, in ms, from `send()` to the server's acceptance, through
+   * retries, outages and the queue: past it the send rejects with a `TimeoutError` and the
+   * next one goes. A send given up while its request was out may still have been published.
+   * `0` waits as long as it takes.
+   * @default 0
+   */
+  sendTimeout?: number;
+  /**
    * Delay between the last unsubscribe and stopping the connection, in ms: a subscription that
    * comes back meanwhile (React StrictMode's double mount) keeps the connection.
    * @default 1000
@@ -118,6 +126,7 @@ export interface ResolvedOptions {
   headers: () => Promise<HeaderRecord>;
   auth: CometClientOptions['auth'];
   sendQueueLimit: number;
+  sendTimeout: number;
   idleGrace: number;
   transports: readonly TransportName[];
   openTimeout: number;
@@ -162,6 +171,7 @@ export function resolveOptions(options: CometClientOptions = {}): ResolvedOption
     headers: async () => ({ ...(typeof headers === 'function' ? await headers() : headers) }),
     auth,
     sendQueueLimit: number('sendQueueLimit', options.sendQueueLimit, 100, 1),
+    sendTimeout: number('sendTimeout', options.sendTimeout, 0),
     idleGrace: number('idleGrace', options.idleGrace, 1000),
     transports,
     openTimeout: number('openTimeout', options.openTimeout, 5000),

@@ -81,14 +81,25 @@ export function classifyFailure(
   return action === 'auth' && !canRefreshAuth ? 'fatal' : action;
 }
 
-/** The delay before retry `attempt`: the server's `Retry-After` when it gave one, else backoff. */
-export const retryDelay = (
+/** The shortest wait a `Retry-After` can ask for, in ms: `0` must not mean a tight loop. */
+export const MIN_RETRY_AFTER = 1000;
+
+/**
+ * The delay before retry `attempt`: the server's `Retry-After` when it gave one, clamped to
+ * [{@link MIN_RETRY_AFTER}, `maxDelay`] (a huge value would overflow the timer to 1 ms) plus up
+ * to 25% jitter (clients told the same time do not come back at once); else backoff.
+ */
+export function retryDelay(
   error: CometError,
   attempt: number,
   backoff: ResolvedBackoff,
   random: () => number,
-): number =>
-  (isHttpError(error) ? error.retryAfterMs : undefined) ?? backoffDelay(attempt, backoff, random);
+): number {
+  const asked = isHttpError(error) ? error.retryAfterMs : undefined;
+  if (asked === undefined) return backoffDelay(attempt, backoff, random);
+  const delay = Math.max(MIN_RETRY_AFTER, Math.min(asked, backoff.maxDelay));
+  return Math.floor(delay * (1 + random() / 4));
+}
 
 /** Answers (or proxy timeouts) quicker than this count as "fast", in ms. */
 export const FAST_MS = 1000;

@@ -1,7 +1,9 @@
 /**
  * Sends: one at a time, in order, each retried with the same id (the server drops a repeat).
  * A send goes as a frame over the open WebSocket when there is one, else as
- * `POST {base}/{topic}`; `policy.ts` decides what a failure means, as for polls.
+ * `POST {base}/{topic}`; `policy.ts` decides what a failure means, as for polls. A send to a
+ * topic whose handshake is under way waits for it (read your own writes); one that outlives
+ * `sendTimeout` is given up.
  */
 import type { ClientContext } from './context';
 import {
@@ -9,13 +11,14 @@ import {
   CometError,
   isHttpError,
   NetworkError,
-  ProtocolError,
   QueueFullError,
+  TimeoutError,
 } from './errors';
 import { type HttpAnswer, httpError, networkError } from './http';
 import { parseJson } from './parse';
 import { classifyFailure, nackError, retryDelay } from './policy';
 import type { TopicErrorBody } from './protocol';
+import type { TopicRegistry } from './topic-registry';
 import type { TransportHandle } from './transports/types';
 import type { ConnectionState } from './types';
 
@@ -31,8 +34,8 @@ export interface SendHooks {
 
 /** The send queue of one client. */
 export interface SendQueue extends SendHooks {
-  /** Queues a send; resolves with the broker's id. */
-  send(topic: string, data: unknown): Promise<string>;
+  /** Queues a send; resolves with the broker's id (undefined from a legacy server). */
+  send(topic: string, data: unknown): Promise<string | undefined>;
   /** Rejects every waiting send (the client is closing). */
   close(): void;
 }
@@ -53,7 +56,14 @@ interface QueuedSend {
   attempt: number;
   /** The auth hook was asked for this send already. */
   authTried: boolean;
-  resolve: (messageId: string) => void;
+  /** Until when it waits for its topic's handshake (it was subscribed before the send). */
+  handshake?: number;
+  /** The last failure, the cause of a `sendTimeout`. */
+  error?: CometError;
+  timer?: unknown;
+  /** Resolved or rejected, and out of the queue; a try of it still out is ignored. */
+  settled?: boolean;
+  resolve: (messageId: string | undefined) => void;
   reject: (error: CometError) => void;
 }
 
@@ -61,16 +71,23 @@ interface QueuedSend {
  * One try: the broker's id, or what went wrong: `fatal` rejects the send, else it is tried
  * again after `delay` (the policy's, or the transport's when it knows better).
  */
-type TryResult = { messageId: string } | { error: CometError; delay?: number; fatal?: boolean };
+type TryResult =
+  | { messageId: string | undefined }
+  | { error: CometError; delay?: number; fatal?: boolean };
 
 /** A frame that got no reply before its socket went (or in time): sent again at once. */
 const lost = (): TryResult => ({ error: new NetworkError('no ack on the WebSocket'), delay: 0 });
 
 /** Makes the queue; `route()` (the connection) is read at each try. */
-export function createSendQueue(context: ClientContext, route: () => SendRoute): SendQueue {
+export function createSendQueue(
+  context: ClientContext,
+  route: () => SendRoute,
+  registry: Pick<TopicRegistry, 'handshaking'>,
+): SendQueue {
   const { options, environment: env, events } = context;
   const queue: QueuedSend[] = [];
   let pumping = false;
+  let current: QueuedSend | undefined;
   let wakeUp: (() => void) | undefined;
   let postAbort: AbortController | undefined;
   let awaitingReply:
@@ -95,6 +112,31 @@ export function createSendQueue(context: ClientContext, route: () => SendRoute):
     return status === 'offline' || status === 'reconnecting' || !env.online.isOnline();
   }
 
+  /** Takes `item` out of the queue and resolves it, or rejects it with `error`. */
+  function settle(item: QueuedSend, error?: CometError, messageId?: string) {
+    if (item.settled) return;
+    item.settled = true;
+    env.clearTimeout(item.timer);
+    queue.splice(queue.indexOf(item), 1);
+    if (error) item.reject(error);
+    else item.resolve(messageId);
+  }
+
+  /** `sendTimeout` passed: reject `item`, stop its try if one is out, go on with the next. */
+  function expire(item: QueuedSend) {
+    const error = new TimeoutError(
+      options.sendTimeout,
+      { cause: item.error },
+      `send to ${item.topic} not accepted within ${options.sendTimeout} ms${item.error ? ` (last: ${item.error.message})` : ''}`,
+    );
+    settle(item, error);
+    if (current === item) {
+      postAbort?.abort();
+      awaitingReply?.done(lost());
+    }
+    wakeUp?.();
+  }
+
   async function pump() {
     if (pumping) return;
     pumping = true;
@@ -104,15 +146,25 @@ export function createSendQueue(context: ClientContext, route: () => SendRoute):
         await sleep();
         continue;
       }
+      // Published before the server placed the subscription's position, it would come before
+      // it and never reach the sender's own subscription.
+      const until = item.handshake ?? 0;
+      if (until > env.now() && registry.handshaking(item.topic)) {
+        await sleep(until - env.now());
+        continue;
+      }
+      current = item;
       const result = await attempt(item);
+      current = undefined;
       if (context.closed) break;
+      if (item.settled) continue;
       if ('messageId' in result || result.fatal) {
-        queue.shift();
-        if ('messageId' in result) item.resolve(result.messageId);
-        else item.reject(result.error);
+        if ('messageId' in result) settle(item, undefined, result.messageId);
+        else settle(item, result.error);
         continue;
       }
       const { error, delay = 0 } = result;
+      item.error = error;
       item.attempt++;
       events.diagnostic(
         'send-retry',
@@ -166,11 +218,11 @@ export function createSendQueue(context: ClientContext, route: () => SendRoute):
     } catch (cause) {
       return { error: networkError(cause) };
     }
-    if (answer.status !== 200) return { error: httpError(answer, env.now()) };
-    const sent = parseJson(answer.text) as { messageId?: unknown } | null;
-    return typeof sent?.messageId === 'string'
-      ? { messageId: sent.messageId }
-      : { error: new ProtocolError('bad answer: messageId') };
+    if (answer.status < 200 || answer.status > 299) return { error: httpError(answer, env.now()) };
+    const { messageId } = (parseJson(answer.text) ?? {}) as { messageId?: unknown };
+    // A 2xx the protocol does not recognise (`{"ok": true}` from a server of the original
+    // design) accepted the send: sending it again would publish it again.
+    return { messageId: typeof messageId === 'string' ? messageId : undefined };
   }
 
   /** One try of `item`, with the policy's verdict on a failure. */
@@ -216,8 +268,21 @@ export function createSendQueue(context: ClientContext, route: () => SendRoute):
       }
       if (queue.length >= options.sendQueueLimit)
         return Promise.reject(new QueueFullError(options.sendQueueLimit));
-      return new Promise<string>((resolve, reject) => {
-        queue.push({ topic, id, data, body, attempt: 0, authTried: false, resolve, reject });
+      return new Promise<string | undefined>((resolve, reject) => {
+        const item: QueuedSend = {
+          topic,
+          id,
+          data,
+          body,
+          attempt: 0,
+          authTried: false,
+          resolve,
+          reject,
+        };
+        if (registry.handshaking(topic)) item.handshake = env.now() + options.openTimeout;
+        if (options.sendTimeout)
+          item.timer = env.setTimeout(() => expire(item), options.sendTimeout);
+        queue.push(item);
         void pump();
       });
     },
@@ -232,7 +297,7 @@ export function createSendQueue(context: ClientContext, route: () => SendRoute):
     },
     close() {
       postAbort?.abort();
-      for (const item of queue.splice(0)) item.reject(new ClosedError());
+      for (const item of [...queue]) settle(item, new ClosedError());
       wakeUp?.();
     },
   };

@@ -33,13 +33,27 @@ export interface TopicRegistry {
   remove(topics: readonly string[]): void;
   /** The poll request for the followed topics and their cursors. */
   pollRequest(wait: number): PollRequest;
-  /** Delivers a checked answer: refusals, resets, then messages, then cursors. */
-  deliver(answer: ParsedAnswer): void;
+  /**
+   * Delivers a checked answer: refusals, resets, then messages, then cursors. Returns true
+   * when a message was handed to a callback (not a repeat, not for a topic nobody follows).
+   */
+  deliver(answer: ParsedAnswer): boolean;
   /**
    * The `auth` hook answered for the topics refused for their credentials: with fresh headers
    * they are polled again (from their cursors); without, they are dropped with a `TopicError`.
    */
   authRefreshed(fresh: boolean): void;
+  /**
+   * True while `topic` is followed but the server has not placed its position yet (no cursor,
+   * no answer to a request naming it): a message published now might come before that
+   * position, so a send to it waits (read your own writes).
+   */
+  handshaking(topic: string): boolean;
+  /**
+   * The server answered a request naming `topics` (an `open`, a long-poll's answer): their
+   * handshake is over even when it gave no cursor (a server of the original design).
+   */
+  answered(topics: readonly string[]): void;
   /** Forgets every topic (on `close()`). */
   clear(): void;
 }
@@ -65,6 +79,7 @@ export function createTopicRegistry(
   // Refused for their credentials: waiting for the auth hook, and asked once already.
   const refused = new Map<string, TopicErrorBody>();
   const retried = new Set<string>();
+  const placed = new Set<string>();
   let flushQueued = false;
 
   function drop(topic: string, body: TopicErrorBody) {
@@ -80,6 +95,7 @@ export function createTopicRegistry(
   function forget(topic: string) {
     cursors.delete(topic);
     seen.delete(topic);
+    placed.delete(topic);
   }
 
   function scheduleFlush() {
@@ -88,7 +104,7 @@ export function createTopicRegistry(
     queueMicrotask(() => {
       flushQueued = false;
       if (context.closed) return;
-      for (const topic of [...cursors.keys(), ...seen.keys()])
+      for (const topic of [...cursors.keys(), ...seen.keys(), ...placed])
         if (!handlers.has(topic)) forget(topic);
       onTopicsChanged();
     });
@@ -157,7 +173,14 @@ export function createTopicRegistry(
       return request;
     },
 
+    handshaking: (topic) => handlers.has(topic) && !cursors.has(topic) && !placed.has(topic),
+
+    answered(topics) {
+      for (const topic of topics) if (handlers.has(topic)) placed.add(topic);
+    },
+
     deliver(answer) {
+      let delivered = false;
       for (const [topic, body] of answer.errors) {
         if (!handlers.has(topic)) continue;
         const status = AUTH_CODES[body.code];
@@ -196,6 +219,7 @@ export function createTopicRegistry(
           cursors.set(topic, id);
         }
         const message: CometMessage = { topic, id, data };
+        delivered = true;
         // A callback may unsubscribe another one of the same topic: it is not called then.
         for (const subscription of [...subscriptions])
           if (subscriptions.has(subscription)) events.call(subscription.callback, [data, message]);
@@ -207,6 +231,7 @@ export function createTopicRegistry(
         // Accepted again: a later refusal may ask the auth hook again.
         if (!answer.errors.has(topic)) retried.delete(topic);
       }
+      return delivered;
     },
 
     authRefreshed(fresh) {

@@ -156,10 +156,17 @@ export interface CometClient<Topics extends TopicMap = TopicMap> {
   /**
    * Publishes `data` to `topic` through the server (its `onSend` hook decides what a send
    * does). Retried with the same id after network errors, queued in order while offline or
-   * reconnecting. Rejects with a `CometError` on a 4xx, a full queue or `close()`.
-   * @returns the broker's id of the published message.
+   * reconnecting. A send to a topic this client subscribed to first waits until the server
+   * placed that subscription, so the subscription receives the message (read your own
+   * writes). Rejects with a `CometError` on a 4xx, a full queue, `close()`, or a
+   * `TimeoutError` after `sendTimeout`.
+   * @returns the broker's id of the published message; `undefined` when a server of the
+   * original design accepted it (a 2xx without a `messageId`, such as `{"ok": true}`).
    */
-  send<K extends TopicName<Topics>>(topic: K, data: TopicData<Topics, K>): Promise<string>;
+  send<K extends TopicName<Topics>>(
+    topic: K,
+    data: TopicData<Topics, K>,
+  ): Promise<string | undefined>;
 
   /** Drops the current request or connection and connects again now; `reason` goes to the diagnostic event. */
   reconnect(reason?: string): void;

@@ -398,9 +398,10 @@ describe('failures', () => {
     net
       .last()
       .respond(429, { error: { code: 'rate_limited', message: 'slow' } }, { 'Retry-After': '7' });
-    await vi.waitFor(() => expect(clock.pending()).toEqual([7000]));
+    // 7 s, plus a quarter of the jitter's 25% (random is 0.5 here).
+    await vi.waitFor(() => expect(clock.pending()).toEqual([7875]));
     expect(codes()).toContain('retry-after');
-    clock.advance(6999);
+    clock.advance(7874);
     expect(net.polls).toHaveLength(1);
     clock.advance(1);
     await pollCount(2);
@@ -413,8 +414,8 @@ describe('failures', () => {
     const at = new Date(clock.now() + 12_000).toUTCString();
     net.last().respond(503, {}, { 'Retry-After': at });
     await vi.waitFor(() => expect(client.getState().status).toBe('reconnecting'));
-    expect(clock.pending()[0]).toBeGreaterThan(10_000);
-    expect(clock.pending()[0]).toBeLessThanOrEqual(12_000);
+    expect(clock.pending()[0]).toBeGreaterThan(12_000);
+    expect(clock.pending()[0]).toBeLessThanOrEqual(12_000 * 1.25);
   });
 
   it('backs off on a 404 (a deploy in progress)', async () => {
@@ -822,8 +823,8 @@ describe('send', () => {
           : HttpResponse.json({ id: body.id, messageId: 'ok' }),
     );
     const sent = client.send('chat', 'x');
-    await vi.waitFor(() => expect(clock.pending()).toEqual([3000]));
-    clock.advance(3000);
+    await vi.waitFor(() => expect(clock.pending()).toEqual([3375]));
+    clock.advance(3375);
     await vi.waitFor(() => expect(net.sends).toHaveLength(2));
     await vi.waitFor(() => expect(clock.pending()).toHaveLength(1));
     clock.advance(clock.pending()[0] ?? 0);
@@ -920,5 +921,124 @@ describe('send', () => {
     );
     await expect(client.send('chat', 1)).resolves.toBe('ok');
     expect(net.sends[1]?.headers.get('authorization')).toBe('Bearer new');
+  });
+
+  it('resolves with undefined on a 2xx the protocol does not recognise, and never sends it again', async () => {
+    const client = make();
+    net.onSend((_, n) =>
+      n === 1 ? HttpResponse.json({ ok: true }) : new HttpResponse(null, { status: 204 }),
+    );
+    await expect(client.send('chat', 'a')).resolves.toBeUndefined();
+    await expect(client.send('chat', 'b')).resolves.toBeUndefined();
+    clock.advance(60_000);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(net.sends.map((s) => s.data)).toEqual(['a', 'b']);
+    expect(codes()).not.toContain('send-retry');
+  });
+});
+
+describe('sendTimeout', () => {
+  it('rejects a send retried through an outage with a TimeoutError, then sends the next one', async () => {
+    const client = make({ sendTimeout: 5000 });
+    net.onSend(({ body }) =>
+      body.data === 'a'
+        ? HttpResponse.json({}, { status: 503 })
+        : HttpResponse.json({ id: body.id, messageId: 'mb' }),
+    );
+    const a = client.send('chat', 'a').catch((e: unknown) => e);
+    // Three retries (backoff 250, 500 and 1000 ms with random 0.5): 1750 ms.
+    for (let i = 1; i <= 3; i++) {
+      await vi.waitFor(() =>
+        expect(codes().filter((code) => code === 'send-retry')).toHaveLength(i),
+      );
+      clock.advance(clock.pending()[0] ?? 0);
+    }
+    const b = client.send('chat', 'b');
+    clock.advance(5000 - 1750);
+    const error = await a;
+    expect(isTimeoutError(error)).toBe(true);
+    expect((error as CometError).message).toMatch(
+      /send to chat not accepted within 5000 ms \(last: /,
+    );
+    await expect(b).resolves.toBe('mb');
+    const order = net.sends.map((s) => s.data);
+    expect(order.at(-1)).toBe('b');
+    expect(order.slice(0, -1).every((data) => data === 'a')).toBe(true);
+  });
+
+  it('rejects queued sends in their order when an outage outlasts sendTimeout', async () => {
+    const client = make({ sendTimeout: 3000 });
+    online.set(false);
+    const settled: string[] = [];
+    const a = client.send('chat', 'a').catch(() => settled.push('a'));
+    clock.advance(1000);
+    const b = client.send('chat', 'b').catch(() => settled.push('b'));
+    clock.advance(2000);
+    await a;
+    expect(settled).toEqual(['a']);
+    clock.advance(1000);
+    await b;
+    expect(settled).toEqual(['a', 'b']);
+    online.set(true);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(net.sends).toHaveLength(0);
+  });
+
+  it('stops a send whose request is out at the deadline and goes on with the next', async () => {
+    const client = make({ sendTimeout: 1000, watchdogGrace: 60_000 });
+    net.onSend(({ body }) =>
+      body.data === 'a'
+        ? new Promise<Response>(() => {})
+        : HttpResponse.json({ id: body.id, messageId: 'mb' }),
+    );
+    const a = client.send('chat', 'a');
+    await vi.waitFor(() => expect(net.sends).toHaveLength(1));
+    clock.advance(500);
+    const b = client.send('chat', 'b');
+    clock.advance(500);
+    await expect(a).rejects.toSatisfy(isTimeoutError);
+    await expect(b).resolves.toBe('mb');
+  });
+});
+
+describe('read your own writes', () => {
+  it('holds a send to a topic subscribed just before until the handshake placed it', async () => {
+    const client = make();
+    const got: unknown[] = [];
+    client.subscribe('chat', (data) => got.push(data));
+    const sent = client.send('chat', 'hello');
+    await pollCount(1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(net.sends).toHaveLength(0);
+    net.last().respond(200, { cursors: { chat: 'c0' } });
+    await expect(sent).resolves.toBe('m1');
+  });
+
+  it('sends at once to a topic that is not subscribed or was subscribed from a cursor', async () => {
+    const client = make();
+    client.subscribe('news', () => {}, { cursor: 'n5' });
+    await expect(client.send('news', 1)).resolves.toBe('m1');
+    await expect(client.send('chat', 2)).resolves.toBe('m2');
+  });
+
+  it('sends once a server of the original design answers a poll without cursors', async () => {
+    const client = make();
+    client.subscribe('chat', () => {});
+    const sent = client.send('chat', 'hello');
+    await pollCount(1);
+    net.last().respond(200, { topic: 'chat', data: 'legacy' });
+    await expect(sent).resolves.toBe('m1');
+  });
+
+  it('waits at most openTimeout for a handshake that does not come', async () => {
+    const client = make({ openTimeout: 2000 });
+    client.subscribe('chat', () => {});
+    const sent = client.send('chat', 'hello');
+    await pollCount(1);
+    clock.advance(1999);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(net.sends).toHaveLength(0);
+    clock.advance(1);
+    await expect(sent).resolves.toBe('m1');
   });
 });

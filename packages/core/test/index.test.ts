@@ -65,7 +65,7 @@ describe('types', () => {
     expectTypeOf(client.send<'chat'>)
       .parameter(1)
       .toEqualTypeOf<{ text: string }>();
-    expectTypeOf(client.send).returns.toEqualTypeOf<Promise<string>>();
+    expectTypeOf(client.send).returns.toEqualTypeOf<Promise<string | undefined>>();
     off();
     client.close();
     expect(client.getState()).toEqual({ status: 'closed' });

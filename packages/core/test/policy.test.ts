@@ -78,9 +78,27 @@ describe('classifyFailure', () => {
 
 describe('retryDelay', () => {
   it("uses the server's Retry-After, else the backoff with full jitter", () => {
-    expect(retryDelay(http(503, 7000), 3, backoff, () => 0.5)).toBe(7000);
+    expect(retryDelay(http(503, 7000), 3, backoff, () => 0)).toBe(7000);
     expect(retryDelay(http(503), 3, backoff, () => 0.5)).toBe(1000);
     expect(retryDelay(new NetworkError('x'), 1, backoff, () => 0.5)).toBe(250);
+  });
+
+  // Retry-After in ms, random, the delay
+  const clamped: [number, number, number][] = [
+    [0, 0, 1000], // "0" is not a tight loop: at least 1 s
+    [0, 0.999, 1249],
+    [999, 0, 1000],
+    [7000, 0.5, 7875], // up to 25% later, so clients told the same time spread out
+    [30_000, 0, 30_000],
+    [99_999_999_999_000, 0, 30_000], // beyond any timer: capped at maxDelay, not 1 ms
+    [99_999_999_999_000, 0.999, 37_492],
+  ];
+  it.each(clamped)('clamps Retry-After %i ms (random %d) to %i ms', (asked, random, delay) => {
+    expect(retryDelay(http(503, asked), 1, backoff, () => random)).toBe(delay);
+  });
+
+  it('never retries sooner than 1 s after a Retry-After, even with a shorter maxDelay', () => {
+    expect(retryDelay(http(429, 0), 1, { ...backoff, maxDelay: 100 }, () => 0)).toBe(1000);
   });
 });
 

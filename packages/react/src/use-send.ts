@@ -5,7 +5,7 @@ import type { RegisteredTopics } from './register';
 
 /**
  * The client's `send(topic, data)`, stable for the life of the provider's client. Resolves with
- * the broker's message id; rejects with a `CometError` (e.g. the server's `400`).
+ * the broker's message id (`undefined` from a server of the original design); rejects with a `CometError` (e.g. the server's `400`).
  *
  * ```tsx
  * const send = useSend();

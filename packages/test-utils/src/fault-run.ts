@@ -283,7 +283,8 @@ export async function runFaultRun(options: FaultRunOptions): Promise<FaultRunRep
             (id) => {
               sendTimes.push(performance.now() - at);
               acknowledgedSends += 1;
-              expected.set(key, { topic, id, send: true });
+              // The reference server always answers with the broker's id.
+              expected.set(key, { topic, id: id as string, send: true });
             },
             () => {
               sendsRejected += 1;

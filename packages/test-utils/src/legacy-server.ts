@@ -3,6 +3,8 @@
  * it holds a `POST {path}` whose body is `{topics, sessionGuid, userId}`, answers one message
  * per answer as `{"topic", "data"}` (no id, no cursors), or `{"reconnect": true}` at the end of
  * its hold. Messages published while a session has no held request wait in that session's queue.
+ * A send is `POST {path}/{topic}`, published and answered with exactly `{"ok": true}` (no
+ * `messageId`, no idempotency: a repeat is published again).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -27,6 +29,8 @@ export interface LegacyServer {
   url: string;
   /** Every poll body received, in order. */
   requests: { topics: string[]; sessionGuid?: string; userId?: string }[];
+  /** Every send body received (`POST {path}/{topic}`), in order, repeats included. */
+  sends: { topic: string; body: Record<string, unknown> }[];
   /** Queues `data` for every session following `topic`, answering held polls at once. */
   publish(topic: string, data: unknown): void;
   /** Stops the server and ends held polls. */
@@ -44,6 +48,7 @@ export async function startLegacyServer(options: LegacyServerOptions = {}): Prom
   const { path = '/api/comet', hold = 25_000 } = options;
   const sessions = new Map<string, Session>();
   const requests: LegacyServer['requests'] = [];
+  const sends: LegacyServer['sends'] = [];
 
   const answer = (session: Session, body: unknown) => {
     const held = session.held;
@@ -55,7 +60,11 @@ export async function startLegacyServer(options: LegacyServerOptions = {}): Prom
   };
 
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    if (request.method !== 'POST' || request.url !== path) {
+    const url = request.url ?? '';
+    const sendTopic = url.startsWith(`${path}/`)
+      ? decodeURIComponent(url.slice(path.length + 1))
+      : undefined;
+    if (request.method !== 'POST' || (url !== path && !sendTopic)) {
       response.writeHead(404).end();
       return;
     }
@@ -65,11 +74,18 @@ export async function startLegacyServer(options: LegacyServerOptions = {}): Prom
       text += chunk;
     });
     request.on('end', () => {
-      let body: { topics?: unknown; sessionGuid?: unknown; userId?: unknown };
+      let body: Record<string, unknown>;
       try {
         body = JSON.parse(text);
       } catch {
         response.writeHead(400).end();
+        return;
+      }
+      if (sendTopic) {
+        sends.push({ topic: sendTopic, body });
+        publish(sendTopic, (body as { data?: unknown }).data);
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end('{"ok": true}');
         return;
       }
       const topics = Array.isArray(body.topics) ? body.topics.map(String) : [];
@@ -101,18 +117,21 @@ export async function startLegacyServer(options: LegacyServerOptions = {}): Prom
     });
   });
 
+  function publish(topic: string, data: unknown) {
+    for (const session of sessions.values()) {
+      if (!session.topics.has(topic)) continue;
+      if (session.held && session.queue.length === 0) answer(session, { topic, data });
+      else session.queue.push({ topic, data });
+    }
+  }
+
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}${path}`,
     requests,
-    publish(topic, data) {
-      for (const session of sessions.values()) {
-        if (!session.topics.has(topic)) continue;
-        if (session.held && session.queue.length === 0) answer(session, { topic, data });
-        else session.queue.push({ topic, data });
-      }
-    },
+    sends,
+    publish,
     close() {
       for (const session of sessions.values()) answer(session, { reconnect: true });
       server.closeAllConnections();
