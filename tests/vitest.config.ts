@@ -9,5 +9,7 @@ export default defineProject({
     name: 'integration',
     environment: 'node',
     include: ['*.test.ts'],
+    // abort.integration.test.ts collects garbage (global.gc) to show aborts survive it.
+    execArgv: ['--expose-gc'],
   },
 });

@@ -27,11 +27,16 @@ export const createStreamTransport: TransportFactory = (context) => ({
     let done = false;
     let opened = false;
     let watchdog: unknown;
+    let reader: ReadableStreamDefaultReader<string> | undefined;
     const end = (report?: () => void) => {
       if (done) return;
       done = true;
       env.clearTimeout(watchdog);
       controller.abort();
+      // The abort alone may not reach the fetch: ky's Request follows our signal only through a
+      // weak reference, gone once the Request is collected (nodejs/node#55428). Cancelling the
+      // body ends the connection whatever happened to it.
+      reader?.cancel().catch(() => {});
       report?.();
     };
     // A stream that goes silent (half-open TCP, a proxy eating the heartbeat) is dead.
@@ -68,7 +73,7 @@ export const createStreamTransport: TransportFactory = (context) => ({
             if (!done) alive();
           },
         });
-        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         for (;;) {
           const chunk = await reader.read();
           if (done) return;
