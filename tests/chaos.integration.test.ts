@@ -110,7 +110,7 @@ it(`delivers every message once and in order through a faulty, non-sticky front 
 
   // In sequence, so the broker's order is 0, 1, 2…: half published on an instance, half sent by
   // a client through the front (a lost `504` answer makes it retry with the same id).
-  const sent: string[] = [];
+  const sent: (string | undefined)[] = [];
   for (let n = 0; n < TOTAL; n++) {
     // A rolling deploy of one instance: it drains its held requests, then is gone for 100 ms
     // (the front answers 502), then a new process takes its port.

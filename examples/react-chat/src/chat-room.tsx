@@ -81,7 +81,8 @@ export function ChatRoom({ room, name, role }: Identity) {
     ownSend.current = true;
     setPending((all) => [...all, { key, text }]);
     return {
-      delivered: (id: string) =>
+      // `undefined` only from a server of the original design (this example's has ids).
+      delivered: (id: string | undefined) =>
         setPending((all) => all.map((p) => (p.key === key ? { ...p, id } : p))),
       failed: () => setPending((all) => all.filter((p) => p.key !== key)),
     };
@@ -220,7 +221,10 @@ function Composer(props: {
   room: string;
   draft: (text: string) => ChatLine;
   onInput: () => void;
-  onSending: (text: string) => { delivered: (id: string) => void; failed: () => void };
+  onSending: (text: string) => {
+    delivered: (id: string | undefined) => void;
+    failed: () => void;
+  };
 }) {
   const send = useSend();
   const [text, setText] = useState('');

@@ -286,7 +286,7 @@ describe.skipIf(!redisAvailable)('several instances on Redis behind a round-robi
           // A client send never rejects here: a 503 (or a lost socket) is retried, same id.
           batch.push(
             track(c.send(TOPIC, { n })).then(
-              (id) => resolved.push({ n, id }),
+              (id) => resolved.push({ n, id: id as string }), // the reference server gives one
               (error: unknown) => unexpected.push(error),
             ),
           );
