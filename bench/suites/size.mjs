@@ -26,7 +26,7 @@ const LEDGER = [
   ['issue 12 baseline (budgets against growth)', 8_800, 15_850],
   ['issue 12 module split (one module per concern)', 700, 350],
   ['issue 17 polls and sends through one HttpPost (node:http in Node)', 72, 72],
-  ['issue 16 sends (legacy answers, sendTimeout, read your own writes), issue 13 client', 250, 250],
+  ['issue 16 sends (legacy answers, sendTimeout, read your own writes), issue 13 client', 306, 323],
 ];
 const BUDGETS = {
   esm: LEDGER.reduce((sum, [, esm]) => sum + esm, 0),

@@ -45,7 +45,9 @@ describe('createCometHooks<Topics>()', () => {
 
   test('useSend checks the payload of a mapped topic', () => {
     const send = hooks.useSend();
-    expectTypeOf(send('chat', { name: 'Ann', text: 'hi' })).toEqualTypeOf<Promise<string | undefined>>();
+    expectTypeOf(send('chat', { name: 'Ann', text: 'hi' })).toEqualTypeOf<
+      Promise<string | undefined>
+    >();
     // @ts-expect-error: a chat line needs a text
     send('chat', { name: 'Ann' });
   });
