@@ -4,8 +4,13 @@
 // Prints `port <n>` once listening; answers IPC `heap` with `{heap}` after a full GC.
 import { createServer } from 'node:http';
 
-const { createCometServer } = await import(process.argv[2]);
+const { createCometServer, createMemoryBroker } = await import(process.argv[2]);
 const options = JSON.parse(process.env.COMET_OPTIONS ?? '{}');
+// `memoryBroker`: the options of the server's memory broker.
+if (options.memoryBroker) {
+  options.broker = createMemoryBroker(options.memoryBroker);
+  delete options.memoryBroker;
+}
 const counts = { onSend: 0, onSendMax: 0, reserve: 0 };
 // `slowOnSend: ms`: each send takes this long (to topics starting with `slowOnSendPrefix`, all
 // when not given): how many run at once is the figure.

@@ -96,10 +96,12 @@ interface TopicLog {
   /** The ids, made once at publish and handed out by every read. */
   ids: string[];
   times: number[];
-  data: unknown[];
   /** Bytes of each message's JSON. */
   sizes: number[];
-  /** `data` as JSON, encoded once at publish and handed out by every read. */
+  /**
+   * Each message's data as JSON, encoded once at publish: all that is kept of it, handed out
+   * by every read (and decoded only when a reader asks for `data`).
+   */
   json: string[];
   capacity: number;
   start: number;
@@ -208,7 +210,6 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     return {
       ids: [],
       times: [],
-      data: [],
       sizes: [],
       json: [],
       capacity: Math.min(historySize, 16),
@@ -227,8 +228,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   }
 
   function dropOldest(log: TopicLog): void {
-    // Only `data` can hold on to memory; ids and times are overwritten when the slot is reused.
-    log.data[log.start] = undefined;
+    // Only the JSON can hold on to memory; ids and times are overwritten when the slot is reused.
     log.json[log.start] = '';
     const size = log.sizes[log.start] as number;
     log.bytes -= size;
@@ -261,7 +261,6 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       const order = <T>(list: T[]) => list.slice(log.start).concat(list.slice(0, log.start));
       log.ids = order(log.ids);
       log.times = order(log.times);
-      log.data = order(log.data);
       log.sizes = order(log.sizes);
       log.json = order(log.json);
       log.start = 0;
@@ -340,7 +339,6 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     const at = slot(log, log.count);
     log.ids[at] = id;
     log.times[at] = time;
-    log.data[at] = data;
     log.sizes[at] = size;
     log.json[at] = json;
     log.count += 1;
@@ -368,10 +366,20 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     for (let index = from; index < to; index += 1) {
       const at = slot(log, index);
       const id = log.ids[at] as string;
+      const json = log.json[at] as string;
+      // Only the JSON is kept (what `historyMaxBytes` counts): `data` is decoded when asked for,
+      // and the server, which answers `json` as is, never asks.
       messages.push(
         withJson
-          ? { topic, id, data: log.data[at], json: log.json[at] as string }
-          : { topic, id, data: log.data[at] },
+          ? {
+              topic,
+              id,
+              json,
+              get data() {
+                return JSON.parse(json);
+              },
+            }
+          : { topic, id, data: JSON.parse(json) },
       );
     }
     return messages;
