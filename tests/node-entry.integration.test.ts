@@ -72,6 +72,27 @@ describe('the Node entry point (node:http) against a real @cometkit/server', () 
     expect(counts.connections).toBe(1);
   });
 
+  it('closes its connections when the client closes', async () => {
+    await start();
+    let open = 0;
+    http?.server.on('connection', (socket) => {
+      open += 1;
+      socket.on('close', () => {
+        open -= 1;
+      });
+    });
+    const reader = client();
+    reader.subscribe('chat', () => {});
+    await vi.waitFor(() => expect(reader.getState().status).toBe('connected'));
+    await client().send('chat', 'hi');
+    expect(open).toBe(2);
+    clients.splice(0).forEach((c) => {
+      c.close();
+    });
+    // The held poll's connection and the idle one of the send, before any keep-alive timeout.
+    await vi.waitFor(() => expect(open).toBe(0));
+  });
+
   it('uses an injected fetch instead when one is given', async () => {
     await start();
     const fetch = vi.fn((input: Request | string | URL, init?: RequestInit) =>

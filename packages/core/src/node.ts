@@ -24,8 +24,13 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
   if (environment?.fetch !== undefined || environment?.post !== undefined) {
     return createClient<Topics>(options);
   }
-  return createClient<Topics>({
-    ...options,
-    environment: { ...environment, post: createNodePost() },
-  });
+  const post = createNodePost();
+  const client = createClient<Topics>({ ...options, environment: { ...environment, post } });
+  const close = client.close;
+  // The client's own connections close with it (idle ones would wait for the server's timeout).
+  client.close = () => {
+    close();
+    post.destroy();
+  };
+  return client;
 }
