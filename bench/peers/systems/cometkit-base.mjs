@@ -1,13 +1,21 @@
 // Diagnostic: cometkit as built before a change, to compare before and after in one run on a
 // shared machine. Copy the builds first (`pnpm build`, then `cp -r packages/core/dist
 // packages/core/dist-base` and the same for server), change, build again, and run with
-// BENCH_PEERS_SYSTEMS=cometkit-base,cometkit,...; the copies are not committed.
+// BENCH_PEERS_SYSTEMS=cometkit-base,cometkit,...; the copies are not committed. BENCH_PEERS_BASE
+// names another directory than dist-base (e.g. dist-prev).
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'packages');
-const load = (pkg) => import(pathToFileURL(path.join(root, pkg, 'dist-base', 'index.js')).href);
+const dir = process.env.BENCH_PEERS_BASE ?? 'dist-base';
+// The Node entry where the build has one (as `import '@cometkit/core'` resolves in Node).
+const load = (pkg) => {
+  const node = path.join(root, pkg, dir, 'node.js');
+  const file = existsSync(node) ? node : path.join(root, pkg, dir, 'index.js');
+  return import(pathToFileURL(file).href);
+};
 
 export default {
   name: 'cometkit-base',

@@ -32,56 +32,60 @@ export function createNodePost(): NodePost {
   let agents: { http: http.Agent; https: https.Agent } | undefined;
   const post: HttpPost = (url, body, headers, signal, timeoutMs) =>
     new Promise<HttpAnswer>((resolve, reject) => {
-      if (signal.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      agents ??= {
-        http: new http.Agent({ keepAlive: true }),
-        https: new https.Agent({ keepAlive: true }),
-      };
-      const secure = url.startsWith('https:');
-      const request = (secure ? https : http).request(url, {
-        method: 'POST',
-        agent: secure ? agents.https : agents.http,
-        headers: {
-          ...headers,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-        },
-      });
-      let failure: unknown;
-      let answer: HttpAnswer | undefined;
-      const fail = (error: unknown) => {
-        failure ??= error;
-        request.destroy();
-      };
-      const onAbort = () => fail(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      const timer =
-        timeoutMs === undefined
-          ? undefined
-          : setTimeout(() => fail(timedOut(timeoutMs)), timeoutMs);
-      request.on('response', (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          text += chunk;
+      // At the end of the event-loop turn: every answer that arrived in this turn is delivered
+      // before any client of the process writes its next request.
+      setImmediate(() => {
+        if (signal.aborted) {
+          reject(signal.reason);
+          return;
+        }
+        agents ??= {
+          http: new http.Agent({ keepAlive: true }),
+          https: new https.Agent({ keepAlive: true }),
+        };
+        const secure = url.startsWith('https:');
+        const request = (secure ? https : http).request(url, {
+          method: 'POST',
+          agent: secure ? agents.https : agents.http,
+          headers: {
+            ...headers,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+          },
         });
-        response.on('end', () => {
-          const retryAfter = response.headers['retry-after'];
-          answer = { status: response.statusCode ?? 0, text, retryAfter };
+        let failure: unknown;
+        let answer: HttpAnswer | undefined;
+        const fail = (error: unknown) => {
+          failure ??= error;
+          request.destroy();
+        };
+        const onAbort = () => fail(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        const timer =
+          timeoutMs === undefined
+            ? undefined
+            : setTimeout(() => fail(timedOut(timeoutMs)), timeoutMs);
+        request.on('response', (response) => {
+          let text = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => {
+            text += chunk;
+          });
+          response.on('end', () => {
+            const retryAfter = response.headers['retry-after'];
+            answer = { status: response.statusCode ?? 0, text, retryAfter };
+          });
+          response.on('error', fail);
         });
-        response.on('error', fail);
+        request.on('error', fail);
+        request.on('close', () => {
+          signal.removeEventListener('abort', onAbort);
+          clearTimeout(timer);
+          if (answer !== undefined && failure === undefined) resolve(answer);
+          else reject(failure ?? new Error('the connection closed before the answer'));
+        });
+        request.end(body);
       });
-      request.on('error', fail);
-      request.on('close', () => {
-        signal.removeEventListener('abort', onAbort);
-        clearTimeout(timer);
-        if (answer !== undefined && failure === undefined) resolve(answer);
-        else reject(failure ?? new Error('the connection closed before the answer'));
-      });
-      request.end(body);
     });
   return Object.assign(post, {
     destroy() {
