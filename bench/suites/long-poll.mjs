@@ -208,6 +208,8 @@ const clock = () => performance.timeOrigin + performance.now();
  * any parsing), `body` the raw bytes. Enough HTTP for this server's answers (Content-Length).
  */
 export function rawClient(port, path = '/api/comet') {
+  sessions += 1;
+  const session = `"sessionGuid":"bench-${sessions}"`;
   const socket = netConnect({ port, host: '127.0.0.1', noDelay: true });
   socket.on('error', () => {});
   let pending;
@@ -256,7 +258,9 @@ export function rawClient(port, path = '/api/comet') {
   });
   return {
     ready,
-    post(text) {
+    post(body) {
+      // Each raw client is its own session: the server caps the polls held per session.
+      const text = body.replace(SESSION, session);
       return new Promise((resolve, reject) => {
         pending = { resolve, reject };
         socket.write(
@@ -267,6 +271,9 @@ export function rawClient(port, path = '/api/comet') {
     close: () => socket.destroy(),
   };
 }
+
+let sessions = 0;
+const SESSION = '"sessionGuid":"bench"';
 
 export function poll(topic, cursors, wait) {
   return JSON.stringify({ v: 1, sessionGuid: 'bench', topics: [topic], cursors, wait });

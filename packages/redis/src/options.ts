@@ -1,5 +1,5 @@
 /** The options of `createRedisBroker`, their defaults, and the one place they are validated. */
-import type { RedisOptions } from 'ioredis';
+import type { ClusterOptions, RedisOptions } from 'ioredis';
 
 /** Options of {@link createRedisBroker}. */
 export interface RedisBrokerOptions {
@@ -11,6 +11,18 @@ export interface RedisBrokerOptions {
    * @default 'redis://127.0.0.1:6379'
    */
   redis?: string | RedisOptions;
+  /**
+   * Redis Cluster: the seed nodes (`'redis://host:port'` URLs or `{host, port}`), instead of
+   * `redis`. A topic's keys share a hash slot (hash-tagged on the topic), so each script runs on
+   * the topic's node; wake-ups use cluster-wide Pub/Sub (every node relays every wake-up). The
+   * connection options of `redis` (when given as options) apply to every node.
+   * @default undefined (one Redis, or Sentinel through `redis`)
+   */
+  cluster?: {
+    nodes: ReadonlyArray<string | { host: string; port: number }>;
+    /** More ioredis Cluster options (the broker sets the offline queue and retries itself). */
+    options?: ClusterOptions;
+  };
   /**
    * Prefix of every key and of the wake-up channel, so several applications (or tests) can share
    * one Redis. Instances that serve the same clients must use the same prefix.
@@ -57,6 +69,9 @@ export interface RedisBrokerOptions {
 /** The options after defaults and checks; the rest of the code reads only this. */
 export interface ResolvedRedisBrokerOptions {
   redis: RedisOptions;
+  cluster:
+    | { nodes: Array<string | { host: string; port: number }>; options: ClusterOptions }
+    | undefined;
   url: string | undefined;
   keyPrefix: string;
   maxLength: number;
@@ -106,8 +121,17 @@ export function resolveOptions(options: RedisBrokerOptions = {}): ResolvedRedisB
       'createRedisBroker: redis must be a URL or ioredis options (not a Redis instance: the broker opens its own connections)',
     );
   }
+  let cluster: ResolvedRedisBrokerOptions['cluster'];
+  if (options.cluster !== undefined) {
+    const { nodes, options: clusterOptions = {} } = options.cluster;
+    if (!Array.isArray(nodes) || nodes.length === 0) {
+      throw new TypeError('createRedisBroker: cluster.nodes must be a non-empty array');
+    }
+    cluster = { nodes: [...nodes], options: { ...clusterOptions } };
+  }
   return {
     redis: redisOptions,
+    cluster,
     url,
     keyPrefix,
     maxLength: count('maxLength', options.maxLength, 100_000, 0),

@@ -11,7 +11,7 @@ import {
   type BrokerReadResult,
   createListenerRegistry,
 } from '@cometkit/server';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { RedisBrokerError } from './errors';
 import { formatId, newEpoch, parseCursor } from './ids';
 import { type RedisBrokerOptions, resolveOptions } from './options';
@@ -78,10 +78,23 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 0,
   };
-  const connect = (extra: RedisOptions) => {
+  const connect = (extra: RedisOptions): Redis | Cluster => {
     const merged = { ...connectionOptions, ...extra };
+    const { cluster } = resolved;
+    if (cluster !== undefined) {
+      return new Cluster(cluster.nodes, {
+        ...cluster.options,
+        redisOptions: merged,
+        enableOfflineQueue: extra.enableOfflineQueue,
+        // The broker retries nothing itself (see above); a moved slot is followed by ioredis.
+        maxRedirections: cluster.options.maxRedirections ?? 16,
+      });
+    }
     return resolved.url === undefined ? new Redis(merged) : new Redis(resolved.url, merged);
   };
+  // The nodes that must have the scripts: every master of a cluster, else the one connection.
+  const scriptNodes = (): Array<Redis | Cluster> =>
+    commands instanceof Cluster ? commands.nodes('master') : [commands];
   // Commands fail fast while disconnected rather than wait in a queue for an unknown time.
   const commands = connect({ enableOfflineQueue: false, connectionName: 'cometkit-commands' });
   // The subscription is made again by hand on each `ready`, so that we know when it is back.
@@ -157,7 +170,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     globalEpoch = '';
     // A refused SCRIPT LOAD (an ACL) leaves the EVAL fallback: ready all the same.
     const scripts = Promise.all(
-      SCRIPTS.map((script) => commands.script('LOAD', script.source)),
+      scriptNodes().flatMap((node) => SCRIPTS.map((script) => node.script('LOAD', script.source))),
     ).catch(() => undefined);
     const epoch = commands
       .set(epochKey, newEpoch(), 'NX')
@@ -407,7 +420,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   };
 }
 
-async function quit(connection: Redis): Promise<void> {
+async function quit(connection: Redis | Cluster): Promise<void> {
   if (connection.status !== 'ready') {
     connection.disconnect(false);
     return;
