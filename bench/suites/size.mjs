@@ -48,7 +48,7 @@ const fail = (message) => {
   process.exit(1);
 };
 const iifeFile = existsSync(dist)
-  ? readdirSync(dist).find((f) => f.endsWith('.global.js'))
+  ? readdirSync(dist).find((f) => f === 'cometkit.global.js')
   : undefined;
 if (!existsSync(join(dist, 'index.js')) || !iifeFile)
   fail(`no build in ${dist}: run pnpm --filter @cometkit/core build`);

@@ -17,7 +17,7 @@ const entries: Options = {
   ...shared,
   // node.ts: the `node` export condition (index.ts with the node:http post); node: imports
   // stay external (tsup's default platform is node).
-  entry: ['src/index.ts', 'src/protocol.ts', 'src/node.ts'],
+  entry: ['src/index.ts', 'src/protocol.ts', 'src/node.ts', 'src/presence.ts'],
   dts: true,
   splitting: false,
 };
@@ -40,6 +40,16 @@ export default defineConfig([
     globalName: 'Cometkit',
     platform: 'browser',
     noExternal: ['ky', 'eventemitter3', 'eventsource-parser'],
+    outExtension: () => ({ js: '.global.js' }),
+  },
+  // Presence for <script src> pages, next to the client: one global `CometkitPresence`.
+  {
+    ...shared,
+    minify: true,
+    entry: { presence: 'src/presence.ts' },
+    format: ['iife'],
+    globalName: 'CometkitPresence',
+    platform: 'browser',
     outExtension: () => ({ js: '.global.js' }),
   },
 ]);

@@ -50,6 +50,7 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
 
   const client: CometClient = {
     sessionGuid: context.sessionGuid,
+    url: context.options.url,
     subscribe: subscribe as CometClient['subscribe'],
 
     unsubscribe(topic) {

@@ -25,6 +25,38 @@ export const WEBSOCKET_PATH = '_ws';
 /** The HTTP publish API, when a server enables it (server to server; browsers never call it). */
 export const PUBLISH_PATH = '_publish';
 
+/** `POST {base}/_leave`: a client says it leaves the presence of topics (presence). */
+export const LEAVE_PATH = '_leave';
+
+/**
+ * Presence: the topic `topic + PRESENCE_SUFFIX` carries who is on `topic` (join, leave and sync
+ * messages), on a server with presence on. Polling it makes the client present on `topic`.
+ */
+export const PRESENCE_SUFFIX = '@presence';
+
+/** One client present on a topic: `id` per client instance (not its sessionGuid). */
+export interface PresenceMember {
+  id: string;
+  userId?: string;
+  /** Small application data the server allowed (its `presence.member` hook). */
+  data?: unknown;
+}
+
+/**
+ * The `data` of a message on a presence topic: a `join` (new member, or new data), a `leave`,
+ * or a `sync` (every member now: the first message after a handshake or a reset).
+ */
+export type PresenceEvent =
+  | { event: 'join' | 'leave'; member: PresenceMember }
+  | { event: 'sync'; members: PresenceMember[] };
+
+/** The body of `POST {base}/_leave`: the presence topics this client leaves. */
+export interface LeaveRequest {
+  v: 1;
+  sessionGuid: string;
+  topics: string[];
+}
+
 /** True when `topic` is a valid topic name. */
 export function isValidTopic(topic: unknown): topic is string {
   return typeof topic === 'string' && TOPIC_PATTERN.test(topic);

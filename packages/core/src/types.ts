@@ -138,6 +138,8 @@ export interface SubscribeOptions {
 export interface CometClient<Topics extends TopicMap = TopicMap> {
   /** A random UUID for this client instance (one browser tab), sent with every request. */
   readonly sessionGuid: string;
+  /** The `url` option: the endpoint's base URL, without a trailing slash. */
+  readonly url: string;
 
   /**
    * Subscribes `callback` to one or more topics. The first subscription starts the

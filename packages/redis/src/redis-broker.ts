@@ -7,6 +7,8 @@
 import {
   type Broker,
   type BrokerMessage,
+  type BrokerPresence,
+  type BrokerPresenceMember,
   type BrokerPublishOptions,
   type BrokerReadResult,
   createListenerRegistry,
@@ -16,7 +18,18 @@ import { RedisBrokerError } from './errors';
 import { formatId, newEpoch, parseCursor } from './ids';
 import { type RedisBrokerOptions, resolveOptions } from './options';
 import { createPublishBatcher } from './publish-batch';
-import { PUBLISH, PUBLISH_ONCE, READ, RECENT, SCRIPTS, type Script } from './scripts';
+import {
+  PRESENCE_JOIN,
+  PRESENCE_LEAVE,
+  PRESENCE_SNAPSHOT,
+  PRESENCE_SWEEP_ONLY,
+  PUBLISH,
+  PUBLISH_ONCE,
+  READ,
+  RECENT,
+  SCRIPTS,
+  type Script,
+} from './scripts';
 import {
   asArray,
   asString,
@@ -270,6 +283,12 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   const streamKey = (topic: string) => `${keyPrefix}{${topic}}:s`;
   const metaKey = (topic: string) => `${keyPrefix}{${topic}}:m`;
   const recordKey = (topic: string, key: string) => `${keyPrefix}{${topic}}:i:${key}`;
+  const presenceKeys = (topic: string) => [
+    streamKey(topic),
+    metaKey(topic),
+    `${keyPrefix}{${topic}}:pz`,
+    `${keyPrefix}{${topic}}:pd`,
+  ];
 
   const publishArgs = (topic: string) => [
     newEpoch(),
@@ -316,7 +335,40 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     });
   }
 
+  // Each call is one script: the entries and the joins or leaves they cause change together,
+  // after the topic's plain publishes already waiting (so the order is the call order).
+  const runPresence = (script: Script, topic: string, args: Array<string | number>) => {
+    checkTopic('presence', topic);
+    batcher.flush(topic);
+    return run(script, presenceKeys(topic), [...publishArgs(topic), '', ...args]);
+  };
+  const presence: BrokerPresence = {
+    async join(topic, member, ttlMs) {
+      checkLimit('presence ttlMs', ttlMs, 1);
+      await runPresence(PRESENCE_JOIN, topic, [member.id, toJson(member), ttlMs]);
+    },
+    async leave(topic, memberId) {
+      await runPresence(PRESENCE_LEAVE, topic, [memberId]);
+    },
+    async sweep(topic) {
+      await runPresence(PRESENCE_SWEEP_ONLY, topic, []);
+    },
+    async snapshot(topic) {
+      // The global epoch is known once available (it is read at each connection).
+      if (!available()) await whenAvailable();
+      const [epoch, last, jsons] = asArray(
+        await runPresence(PRESENCE_SNAPSHOT, topic, [globalEpoch]),
+      );
+      const members = asArray(jsons).map(
+        (json) => JSON.parse(asString(json)) as BrokerPresenceMember,
+      );
+      return { members, position: formatId(asString(epoch), asString(last)) };
+    },
+  };
+
   return {
+    presence,
+
     async publish(topic, data, options?: BrokerPublishOptions) {
       checkTopic('publish', topic);
       const json = toJson(data);

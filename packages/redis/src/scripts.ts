@@ -23,6 +23,11 @@
  * <ms>"): the global epoch (one key, `<prefix>epoch`, read by the broker at each connection)
  * changes when Redis loses everything, and the time rules out a whole lineage of the topic
  * having come and gone since (see READ).
+ *
+ * Presence topics (`<topic>@presence`) also have `<prefix>{<topic>}:pz`, a sorted set of member
+ * ids scored by the Redis time (ms) their TTL ends, and `<prefix>{<topic>}:pd`, a hash of each
+ * member's JSON; both expire two TTLs after the last join. Joins and leaves are appended to the
+ * topic's stream by the same script that changes them: each is published exactly once.
  */
 import { createHash } from 'node:crypto';
 
@@ -143,8 +148,10 @@ return {ep, last, redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', tonumber(A
 // (0 = none), stream ttl ms and meta ttl ms (0 = no expiry), idempotency ttl ms (PUBLISH_ONCE
 // only), then the JSON data of each message from ARGV[10] on. Every message is appended with
 // its predecessor's id; the trims, the TTLs and the one wake-up come after the last.
-// Leaves `ep` and `ids`.
-const APPEND = `
+// `append(list)` appends the JSON data of `list` so (presence computes its own); APPEND appends
+// ARGV[10] on and leaves `ep` and `ids`.
+const APPEND_FUNCTION = `
+local function append(list)
 local ep = redis.call('HGET', KEYS[2], 'epoch')
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 local prev = '0-0'
@@ -176,13 +183,13 @@ if not exists and prev ~= '0-0' then
     first = prevMs .. '-' .. string.format('%.0f', tonumber(prevSeq) + 1)
   end
 end
-local avg = tonumber(redis.call('HGET', KEYS[2], 'avg') or string.len(ARGV[10]))
+local avg = tonumber(redis.call('HGET', KEYS[2], 'avg') or string.len(list[1]))
 local ids = {}
-for i = 10, #ARGV do
-  prev = redis.call('XADD', KEYS[1], first, 'p', prev, 'd', ARGV[i])
+for _, json in ipairs(list) do
+  prev = redis.call('XADD', KEYS[1], first, 'p', prev, 'd', json)
   first = '*'
   ids[#ids + 1] = prev
-  avg = avg + (string.len(ARGV[i]) - avg) / 64
+  avg = avg + (string.len(json) - avg) / 64
 end
 redis.call('HSET', KEYS[2], 'pub', '1', 'last', prev, 'avg', string.format('%.1f', avg))
 -- The byte bound, as a length: max bytes over the running mean size of a message.
@@ -206,6 +213,12 @@ else
   redis.call('PERSIST', KEYS[2])
 end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
+return ep, ids
+end
+`;
+
+const APPEND = `${APPEND_FUNCTION}
+local ep, ids = append({unpack(ARGV, 10)})
 `;
 
 /**
@@ -239,5 +252,90 @@ return {ep, ids[1]}
   3,
 );
 
+// Presence. KEYS: stream, meta, members (sorted set), member data (hash) of a presence topic;
+// ARGV[1..9] as PUBLISH's. Removes the members whose TTL passed (by the Redis clock, the same
+// for every instance), appending a leave for each. Leaves `now`, `left` and `leaveOf`.
+const PRESENCE_SWEEP = `${APPEND_FUNCTION}
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local function leaveOf(json) return '{"event":"leave","member":' .. json .. '}' end
+local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+local left = {}
+for _, id in ipairs(gone) do
+  local json = redis.call('HGET', KEYS[4], id)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('HDEL', KEYS[4], id)
+  if json then left[#left + 1] = leaveOf(json) end
+end
+if #left > 0 then append(left) end
+`;
+
+/**
+ * KEYS: stream, meta, members, data. ARGV: PUBLISH's nine, member id, member JSON, ttl ms.
+ * Sweeps, then adds or renews the member; appends a join when it is new (or had expired) or its
+ * JSON changed. Returns 1 after a join, 0 after a plain renewal.
+ */
+export const PRESENCE_JOIN = script(
+  `${PRESENCE_SWEEP}
+local ttl = tonumber(ARGV[12])
+local old = redis.call('HGET', KEYS[4], ARGV[10])
+redis.call('ZADD', KEYS[3], now + ttl, ARGV[10])
+redis.call('PEXPIRE', KEYS[3], ttl * 2)
+if old == ARGV[11] then
+  redis.call('PEXPIRE', KEYS[4], ttl * 2)
+  return 0
+end
+redis.call('HSET', KEYS[4], ARGV[10], ARGV[11])
+redis.call('PEXPIRE', KEYS[4], ttl * 2)
+append({'{"event":"join","member":' .. ARGV[11] .. '}'})
+return 1
+`,
+  4,
+);
+
+/** KEYS: as PRESENCE_JOIN. ARGV: PUBLISH's nine, member id. Appends a leave when it was there. */
+export const PRESENCE_LEAVE = script(
+  `${PRESENCE_SWEEP}
+local json = redis.call('HGET', KEYS[4], ARGV[10])
+redis.call('ZREM', KEYS[3], ARGV[10])
+if not json then return 0 end
+redis.call('HDEL', KEYS[4], ARGV[10])
+append({leaveOf(json)})
+return 1
+`,
+  4,
+);
+
+/** KEYS: as PRESENCE_JOIN. ARGV: PUBLISH's nine. Returns how many left. */
+export const PRESENCE_SWEEP_ONLY = script(
+  `${PRESENCE_SWEEP}
+return #left
+`,
+  4,
+);
+
+/**
+ * KEYS: as PRESENCE_JOIN. ARGV: PUBLISH's nine, the global epoch. Sweeps, then returns {epoch,
+ * position, member JSONs}: the members after the messages up to the position (a READ handshake's
+ * position: a topic without a meta key is at `<global epoch>:0-<now>`). Writes only leaves.
+ */
+export const PRESENCE_SNAPSHOT = script(
+  `${PRESENCE_SWEEP}${LOOK}
+local members = redis.call('HVALS', KEYS[4])
+if not ep then return {ARGV[10], '0-' .. nowMs, members} end
+return {ep, last, members}
+`,
+  4,
+);
+
 /** Every script, loaded on each connect. */
-export const SCRIPTS: readonly Script[] = [READ, RECENT, PUBLISH, PUBLISH_ONCE];
+export const SCRIPTS: readonly Script[] = [
+  READ,
+  RECENT,
+  PUBLISH,
+  PUBLISH_ONCE,
+  PRESENCE_JOIN,
+  PRESENCE_LEAVE,
+  PRESENCE_SWEEP_ONLY,
+  PRESENCE_SNAPSHOT,
+];

@@ -56,6 +56,35 @@ export interface BrokerPublishOptions {
   idempotency?: { key: string; ttlMs: number };
 }
 
+/** A present client as the broker keeps it (the wire's `PresenceMember`). */
+export interface BrokerPresenceMember {
+  id: string;
+  userId?: string;
+  data?: unknown;
+}
+
+/**
+ * Presence entries with a TTL, kept per presence topic; joins and leaves are appended to that
+ * topic's history (as `{event, member}` messages) in the same atomic step as the entry changes,
+ * so each is published exactly once, whichever instance (or how many) made the change.
+ */
+export interface BrokerPresence {
+  /**
+   * Adds or renews `member` on `topic` until `ttlMs` from now. Publishes a `join` when the
+   * member was not there or its `userId`/`data` changed; a plain renewal publishes nothing.
+   */
+  join(topic: string, member: BrokerPresenceMember, ttlMs: number): Promise<void>;
+  /** Removes the member `memberId`; publishes a `leave` when it was there. */
+  leave(topic: string, memberId: string): Promise<void>;
+  /** Removes the members whose TTL passed, publishing a `leave` for each. */
+  sweep(topic: string): Promise<void>;
+  /**
+   * Sweeps, then answers every member and the topic's position in one atomic step: the
+   * members are exactly those after the messages up to `position`.
+   */
+  snapshot(topic: string): Promise<{ members: BrokerPresenceMember[]; position: string }>;
+}
+
 /** Storage and fan-out of messages, shared by every server instance that uses it. */
 export interface Broker {
   /**
@@ -87,6 +116,8 @@ export interface Broker {
    * requests are then answered so clients retry elsewhere. Returns the function that stops.
    */
   onError?(onError: (error: Error) => void): () => void;
+  /** Presence entries (optional: a server with `presence` needs a broker that has them). */
+  readonly presence?: BrokerPresence;
   /** Releases timers and connections. */
   close(): Promise<void>;
 }

@@ -5,7 +5,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { PUBLISH_PATH, STREAM_PATH, topicProblem, WEBSOCKET_PATH } from '@cometkit/core/protocol';
+import {
+  LEAVE_PATH,
+  PUBLISH_PATH,
+  STREAM_PATH,
+  topicProblem,
+  WEBSOCKET_PATH,
+} from '@cometkit/core/protocol';
 import type { Broker, BrokerMessage, BrokerPublishOptions } from './broker';
 import { createMemoryBroker } from './brokers/memory';
 import {
@@ -15,6 +21,7 @@ import {
 } from './engine/connections';
 import type { Abortable, EngineContext } from './engine/context';
 import { createHoldTimer } from './engine/hold-timer';
+import { createPresenceKeeper, presenceBase } from './engine/presence';
 import { createReadCache } from './engine/read';
 import { assertTopic, badRequest, jsonProblem } from './engine/request';
 import { createSessionHolds } from './engine/session-holds';
@@ -24,7 +31,14 @@ import { handleLongPoll } from './handlers/long-poll';
 import { handleSend } from './handlers/send';
 import { handleStream } from './handlers/stream';
 import { createWebSocketHub } from './handlers/websocket';
-import { applyCors, type FrameworkRequest, sendError, subPath } from './http';
+import {
+  applyCors,
+  type FrameworkRequest,
+  readJsonBody,
+  sendError,
+  sendJson,
+  subPath,
+} from './http';
 import { observeAuthorize, observeBroker, type RouteName } from './observer';
 import { type CometServerOptions, type DisconnectFilter, resolveServerOptions } from './options';
 import { type PublishMessage, type PublishOptions, publishIdProblem, publishOnce } from './publish';
@@ -183,6 +197,8 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     (res as RoutedResponse)[ANSWER_ROUTE] = route;
     res.on('finish', onAnswered);
   };
+  const presence =
+    resolved.presence && createPresenceKeeper(broker, resolved.presence, resolved.log);
   const held = new Set<Abortable>();
   const counters = { waiting: 0 };
   const inFlight = new Set<Promise<void>>();
@@ -202,7 +218,11 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     options?: BrokerPublishOptions,
   ): Promise<string> => {
     if (topic !== validTopic) {
-      const problem = topicProblem(topic);
+      const problem =
+        topicProblem(topic) ??
+        (presence && presenceBase(topic) !== undefined
+          ? `topic "${topic}" carries presence: only the server's presence writes to it`
+          : undefined);
       if (problem !== undefined) {
         return Promise.reject(badRequest(problem));
       }
@@ -299,6 +319,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     limits,
     sessions: createSessionHolds(resolved.maxHeldPerSession, resolved.retryAfter),
     drain: drain.signal,
+    presence,
   };
   const hub = createWebSocketHub(context, () => draining);
 
@@ -328,6 +349,11 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     }
     if (rest === PUBLISH_PATH && resolved.publishApi?.route) {
       return handlePublishApi(resolved.publishApi, publishFromApi, req, res);
+    }
+    if (rest === LEAVE_PATH && presence) {
+      if (req.method !== 'POST') return methodNotAllowed(res, 'POST, OPTIONS');
+      await presence.leave(await readJsonBody(req, resolved.bodyLimit));
+      return sendJson(res, 200, {});
     }
     if (rest.startsWith('_')) {
       throw new CometServerError(404, 'not_found', `path "${rest}" is not served here`);
@@ -471,6 +497,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
         }
         stopBrokerErrors?.();
         control.close();
+        presence?.close();
         metrics?.stop();
         if (ownsBroker) await givenBroker.close();
       })();

@@ -2,6 +2,8 @@
 export type {
   Broker,
   BrokerMessage,
+  BrokerPresence,
+  BrokerPresenceMember,
   BrokerPublishOptions,
   BrokerReadResult,
 } from './broker';
@@ -48,6 +50,9 @@ export type {
   DisconnectFilter,
   IdentifyHook,
   OnSendHook,
+  PresenceMemberContext,
+  PresenceMemberHook,
+  PresenceOptions,
   SendContext,
   ServerLogEvent,
 } from './options';

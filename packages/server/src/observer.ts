@@ -119,6 +119,7 @@ export function observeBroker(broker: Broker, observer: ServerObserver): Broker 
       ),
     recent: (topic, limit) => timed(observer, 'recent', () => broker.recent(topic, limit)),
     listen: (topics, onPublish) => broker.listen(topics, onPublish),
+    ...(broker.presence ? { presence: broker.presence } : {}),
     ...(broker.onError
       ? {
           onError: (listener: (error: Error) => void) =>

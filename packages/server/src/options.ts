@@ -11,12 +11,13 @@ import {
 import type { RateLimitOptions } from './rate-limit';
 
 /** What a request asks to do with a topic, for {@link AuthorizeHook}. */
-export type AuthorizeAction = 'poll' | 'send';
+export type AuthorizeAction = 'poll' | 'send' | 'presence';
 
 /** The argument of {@link AuthorizeHook}. */
 export interface AuthorizeContext {
   /** The HTTP request (headers, cookies, `req.user` set by your middleware…). */
   req: IncomingMessage;
+  /** `presence`: polling `{topic}@presence` (seeing who is on `topic`, and being on it). */
   action: AuthorizeAction;
   topic: string;
   sessionGuid: string | undefined;
@@ -89,6 +90,54 @@ export interface SendContext {
  * yours to make idempotent (see {@link SendContext.id}).
  */
 export type OnSendHook = (context: SendContext) => string | Promise<string>;
+
+/** The argument of {@link PresenceOptions.member}. */
+export interface PresenceMemberContext {
+  req: IncomingMessage;
+  /** The topic the client is present on (not its `@presence` topic). */
+  topic: string;
+  sessionGuid: string;
+  /** As the client says: check it against your own authentication before trusting it. */
+  userId: string | undefined;
+  /** What the `identify` hook answered (a verified user), else undefined. */
+  identity: string | undefined;
+}
+
+/** What others see of a present client: `false` keeps it out of the presence (it still sees it). */
+export type PresenceMemberHook = (
+  context: PresenceMemberContext,
+) =>
+  | { userId?: string; data?: unknown }
+  | false
+  | Promise<{ userId?: string; data?: unknown } | false>;
+
+/** Presence: who is on a topic (see docs/concepts/presence.md). */
+export interface PresenceOptions {
+  /**
+   * How long a presence entry lives without being renewed, in ms. Renewed while the client
+   * holds a poll, a stream or a socket on any instance; a client that vanished without
+   * leaving is gone between `ttl / 4` and `1.25 × ttl` after its last request ended.
+   * @default 30_000
+   */
+  ttl?: number;
+  /**
+   * The largest `data` of a member, in bytes of JSON; larger data is dropped (logged).
+   * @default 512
+   */
+  dataLimit?: number;
+  /**
+   * What others see of a client, asked once per client, topic and instance.
+   * @default the client's `userId`, no data
+   */
+  member?: PresenceMemberHook;
+}
+
+/** {@link PresenceOptions} with its defaults. */
+export interface ResolvedPresenceOptions {
+  ttl: number;
+  dataLimit: number;
+  member: PresenceMemberHook | undefined;
+}
 
 /** A structured log event. */
 export interface ServerLogEvent {
@@ -294,6 +343,12 @@ export interface CometServerOptions {
    */
   rateLimit?: RateLimitOptions;
   /**
+   * Presence on `{topic}@presence` topics (`true` for the defaults). Needs a broker with
+   * presence (the memory and Redis brokers have it).
+   * @default undefined (off: `@presence` topics are ordinary topics)
+   */
+  presence?: PresenceOptions | boolean;
+  /**
    * Prometheus metrics from `createCometMetrics()`, fed by this server.
    * @default undefined (no metrics, no overhead)
    */
@@ -326,6 +381,7 @@ export interface ResolvedServerOptions {
   reauthorizeInterval: number | undefined;
   onSend: OnSendHook | undefined;
   publishApi: ResolvedPublishApiOptions | undefined;
+  presence: ResolvedPresenceOptions | undefined;
   log: (event: ServerLogEvent) => void;
 }
 
@@ -401,6 +457,7 @@ export function resolveServerOptions(options: CometServerOptions): ResolvedServe
     onSend: options.onSend,
     publishApi:
       options.publishApi === undefined ? undefined : resolvePublishApiOptions(options.publishApi),
+    presence: resolvePresence(options.presence),
     log: logger
       ? (event) => {
           try {
@@ -410,5 +467,20 @@ export function resolveServerOptions(options: CometServerOptions): ResolvedServe
           }
         }
       : () => {},
+  };
+}
+
+function resolvePresence(
+  presence: PresenceOptions | boolean | undefined,
+): ResolvedPresenceOptions | undefined {
+  if (presence === undefined || presence === false) return undefined;
+  const given = presence === true ? {} : presence;
+  if (given.member !== undefined && typeof given.member !== 'function') {
+    throw new TypeError('createCometServer: presence.member must be a function');
+  }
+  return {
+    ttl: integer('presence.ttl', given.ttl, 30_000, 100),
+    dataLimit: integer('presence.dataLimit', given.dataLimit, 512, 0),
+    member: given.member,
   };
 }

@@ -33,6 +33,7 @@ function engine(): EngineContext & { broker: MemoryBroker } {
     limits: undefined,
     sessions: createSessionHolds(options.maxHeldPerSession, options.retryAfter),
     drain: new AbortController().signal,
+    presence: undefined,
   };
 }
 

@@ -1,10 +1,18 @@
 /**
  * The in-memory broker: per-topic history in ring buffers bounded by count, bytes and age (swept
  * on a timer, empty topics removed, a broker-wide cap on bytes and topics), wake-ups in process
- * (through the shared listener registry) and idempotency records written with the publish, for one
+ * (through the shared listener registry), idempotency records written with the publish, and
+ * presence entries whose joins and leaves are appended in the same synchronous step, for one
  * process.
  */
-import type { Broker, BrokerMessage, BrokerPublishOptions, BrokerReadResult } from '../broker';
+import type {
+  Broker,
+  BrokerMessage,
+  BrokerPresence,
+  BrokerPresenceMember,
+  BrokerPublishOptions,
+  BrokerReadResult,
+} from '../broker';
 import { createListenerRegistry } from './listeners';
 
 /** Options of {@link createMemoryBroker}. */
@@ -116,6 +124,14 @@ interface TopicLog {
   base: number;
 }
 
+/** A present member of a presence topic and when its TTL ends. */
+interface PresenceEntry {
+  member: BrokerPresenceMember;
+  /** `userId` and `data` as JSON: a join with other ones is published again. */
+  key: string;
+  expiresAt: number;
+}
+
 interface IdempotencyRecord {
   /** The message id the first publish with the key got. */
   id: string;
@@ -191,6 +207,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   // Idempotency records by topic and key. A Map keeps insertion order, so the first keys are
   // the oldest when trimming.
   const records = new Map<string, IdempotencyRecord>();
+  const present = new Map<string, Map<string, PresenceEntry>>();
   let closed = false;
   // The highest seq handed out on any topic: a new log starts above it.
   let highestSeq = 0;
@@ -385,6 +402,70 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     return messages;
   }
 
+  /** The newest id of `topic` (its "empty" position when nothing is kept). */
+  function positionOf(topic: string): string {
+    const log = logs.get(topic);
+    // No history (never published to, or removed): the highest seq, which a later log of this
+    // topic starts from.
+    if (!log) return idOf(highestSeq);
+    trimByAge(log, now());
+    return log.count > 0 ? (log.ids[slot(log, log.count - 1)] as string) : idOf(log.lastSeq);
+  }
+
+  function sweep(topic: string): void {
+    const entries = present.get(topic);
+    if (!entries) return;
+    const time = now();
+    for (const [id, entry] of entries) {
+      if (entry.expiresAt > time) continue;
+      entries.delete(id);
+      append(topic, { event: 'leave', member: entry.member });
+    }
+    if (entries.size === 0) present.delete(topic);
+  }
+
+  // Each method is one synchronous step: the entry and its join or leave change together.
+  const presence: BrokerPresence = {
+    async join(topic, member, ttlMs) {
+      assertOpen();
+      // An expired member that comes back leaves first, as on Redis.
+      sweep(topic);
+      let entries = present.get(topic);
+      if (!entries) {
+        entries = new Map();
+        present.set(topic, entries);
+      }
+      const key = JSON.stringify([member.userId, member.data]);
+      const entry = entries.get(member.id);
+      const expiresAt = now() + ttlMs;
+      if (entry && entry.key === key) {
+        entry.expiresAt = expiresAt;
+        return;
+      }
+      entries.set(member.id, { member, key, expiresAt });
+      append(topic, { event: 'join', member });
+    },
+    async leave(topic, memberId) {
+      assertOpen();
+      const entries = present.get(topic);
+      const entry = entries?.get(memberId);
+      if (!entries || !entry) return;
+      entries.delete(memberId);
+      if (entries.size === 0) present.delete(topic);
+      append(topic, { event: 'leave', member: entry.member });
+    },
+    async sweep(topic) {
+      assertOpen();
+      sweep(topic);
+    },
+    async snapshot(topic) {
+      assertOpen();
+      sweep(topic);
+      const members = [...(present.get(topic)?.values() ?? [])].map((entry) => entry.member);
+      return { members, position: positionOf(topic) };
+    },
+  };
+
   return {
     epoch,
 
@@ -419,12 +500,14 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
 
     async read(topic, cursor, limit): Promise<BrokerReadResult> {
       assertOpen();
+      if (cursor === undefined) {
+        return { messages: [], position: positionOf(topic), reset: false, more: false };
+      }
       const log = logs.get(topic);
       if (!log) {
         // No history (never published to, or removed): the position is the highest seq, which
         // a later log of this topic starts from.
         const position = idOf(highestSeq);
-        if (cursor === undefined) return { messages: [], position, reset: false, more: false };
         const seq = seqOf(cursor);
         const missed = seq === undefined || seq > highestSeq || !nothingRemovedAfter(topic, seq);
         // A cursor still good stays as it is: a topic nobody publishes to keeps its position.
@@ -435,7 +518,6 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       trimByAge(log, now());
       const position =
         log.count > 0 ? (log.ids[slot(log, log.count - 1)] as string) : idOf(log.lastSeq);
-      if (cursor === undefined) return { messages: [], position, reset: false, more: false };
       let seq = seqOf(cursor);
       const firstKept = firstSeq(log);
       // A cursor from before this log (a handshake while the topic had none, or the last
@@ -486,6 +568,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       return listeners.add(topics, onPublish);
     },
 
+    presence,
+
     listenerCount() {
       return listeners.size();
     },
@@ -500,6 +584,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       logs.clear();
       listeners.clear();
       records.clear();
+      present.clear();
     },
   };
 }

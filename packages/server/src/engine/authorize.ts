@@ -4,8 +4,10 @@
  */
 import type { TopicErrorBody } from '@cometkit/core/protocol';
 import { CometServerError } from '../errors';
+import type { AuthorizeAction } from '../options';
 import type { EngineContext } from './context';
 import type { Caller } from './credentials';
+import { presenceBase } from './presence';
 import { isHookTimeout, timeBox } from './time-box';
 
 /** The topics a request may poll, and the refusals of the others. */
@@ -41,11 +43,15 @@ export async function authorizeTopics(
 export async function authorizeTopic(
   context: EngineContext,
   { req, sessionGuid, userId, identity }: Caller,
-  action: 'poll' | 'send',
-  topic: string,
+  asked: AuthorizeAction,
+  askedTopic: string,
 ): Promise<TopicErrorBody | undefined> {
   const authorize = context.options.authorize;
   if (!authorize) return undefined;
+  // Polling `{topic}@presence` asks about the presence of `topic`.
+  const base = asked === 'poll' && context.presence ? presenceBase(askedTopic) : undefined;
+  const action = base === undefined ? asked : 'presence';
+  const topic = base ?? askedTopic;
   try {
     const verdict = await timeBox(
       'authorize',
@@ -61,7 +67,8 @@ export async function authorizeTopic(
     ) {
       return { code: verdict.code, message: verdict.message };
     }
-    return { code: 'forbidden', message: `not allowed to ${action} topic "${topic}"` };
+    const what = action === 'presence' ? 'see the presence of' : action;
+    return { code: 'forbidden', message: `not allowed to ${what} topic "${topic}"` };
   } catch (error) {
     if (isHookTimeout(error)) {
       context.options.log({

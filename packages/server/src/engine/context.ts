@@ -10,6 +10,7 @@ import type { ResolvedServerOptions } from '../options';
 import type { RateLimiter } from '../rate-limit';
 import type { ConnectionRegistry } from './connections';
 import type { HoldTimer } from './hold-timer';
+import type { PresenceKeeper } from './presence';
 import type { ReadCache } from './read';
 import type { SessionHolds } from './session-holds';
 import type { WakeBatcher } from './wake';
@@ -46,6 +47,8 @@ export interface EngineContext {
   fail(req: IncomingMessage, res: ServerResponse, thrown: unknown): void;
   /** Receives what metrics count; undefined without `metrics`. */
   readonly observer: ServerObserver | undefined;
+  /** Presence (`{topic}@presence` topics); undefined without `presence`. */
+  readonly presence: PresenceKeeper | undefined;
   /** The rate limits; undefined without `rateLimit`. */
   readonly limits: RateLimiter | undefined;
   /** Polls held per session, at most `maxHeldPerSession`. */

@@ -161,11 +161,7 @@ export async function readTopics(
 ): Promise<ReadResult> {
   const { batchLimit, maxAnswerBytes } = context.options;
   const results = await Promise.all(
-    topics.map((topic) =>
-      woken
-        ? context.reads.read(topic, cursors.get(topic))
-        : context.broker.read(topic, cursors.get(topic), batchLimit),
-    ),
+    topics.map((topic) => readTopic(context, topic, cursors.get(topic), woken)),
   );
   const messages: EncodedMessage[] = [];
   const positions = new Map<string, string>();
@@ -189,6 +185,25 @@ export async function readTopics(
     if (result.reset) resets.push(topic);
   });
   return { messages, cursors: positions, resets, more };
+}
+
+/**
+ * Reads one topic after `cursor` (through the read cache when `woken`). A presence topic that
+ * starts over (a handshake, a reset) starts with a `sync` of its members instead.
+ */
+export async function readTopic(
+  context: EngineContext,
+  topic: string,
+  cursor: string | undefined,
+  woken: boolean,
+): Promise<BrokerReadResult> {
+  const presence = context.presence;
+  const handshake = presence?.withSync(topic, cursor, undefined);
+  if (handshake) return handshake;
+  const result = await (woken
+    ? context.reads.read(topic, cursor)
+    : context.broker.read(topic, cursor, context.options.batchLimit));
+  return (result.reset && presence?.withSync(topic, cursor, result)) || result;
 }
 
 /** `messages` as the JSON text of an array. */

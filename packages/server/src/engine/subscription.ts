@@ -84,7 +84,9 @@ export async function runSubscription(
           recheckDue = true;
           waiter.wake();
         }, interval);
+  let present = context.presence?.hold(caller(), topics);
   try {
+    if (present) await present.ready;
     let read = await readTopics(context, topics, poll.cursors);
     if (signal.aborted) return;
     // `open` carries the positions before the first batch, so a client that keeps them and
@@ -128,6 +130,8 @@ export async function runSubscription(
           topics = verdict.allowed;
           waiter.close();
           waiter = createPublishWaiter(context, topics);
+          present?.release();
+          present = context.presence?.hold(caller(), topics);
           const cursors = new Map([...read.cursors].filter(([topic]) => !lost?.has(topic)));
           read = { ...read, messages: [], cursors };
           if (topics.length === 0) {
@@ -142,6 +146,7 @@ export async function runSubscription(
   } finally {
     if (recheck !== undefined) clearInterval(recheck);
     waiter.close();
+    present?.release();
   }
 }
 

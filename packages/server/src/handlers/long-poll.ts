@@ -8,7 +8,14 @@ import type { Cursors, LegacyAnswer, PollAnswer, TopicErrorBody } from '@cometki
 import { authorizeTopics, refusalError } from '../engine/authorize';
 import type { Abortable, EngineContext } from '../engine/context';
 import { type Caller, callerOf } from '../engine/credentials';
-import { encodeAnswer, encodeLegacy, encodeWoken, NOTHING_READ, readTopics } from '../engine/read';
+import {
+  encodeAnswer,
+  encodeLegacy,
+  encodeWoken,
+  NOTHING_READ,
+  readTopic,
+  readTopics,
+} from '../engine/read';
 import { parsePollRequest, type ValidPoll } from '../engine/request';
 import { type Sleeper, TopicWatch } from '../engine/wake';
 import {
@@ -70,6 +77,8 @@ class LongPoll implements Abortable, Sleeper {
   /** On the monotonic clock (`performance.now()`), as the hold timer's ticks are. */
   #deadline = 0;
   #watch: TopicWatch | undefined = undefined;
+  /** Ends this poll's hold on its presence entries. */
+  #present: (() => void) | undefined = undefined;
 
   constructor(
     context: EngineContext,
@@ -106,6 +115,10 @@ class LongPoll implements Abortable, Sleeper {
         return this.#answerText(encodeAnswer(NOTHING_READ, errors), []);
       }
       this.#topics = allowed;
+      const present = context.presence?.hold(this.#caller, allowed);
+      this.#present = present?.release;
+      if (present) await present.ready;
+      if (this.#ended()) return;
       // Listening starts before the first read so that a publish in between is not missed.
       this.#watch = new TopicWatch(context, allowed, this);
       const read = await readTopics(context, allowed, this.#legacy ? NO_CURSORS : poll.cursors);
@@ -168,7 +181,7 @@ class LongPoll implements Abortable, Sleeper {
       const only = topics.length === 1 && !this.#legacy ? topics[0] : undefined;
       if (only !== undefined) {
         // The common case (one topic, many clients at one cursor): shared read, shared bytes.
-        const result = await context.reads.read(only, this.#positions[0]);
+        const result = await readTopic(context, only, this.#positions[0], true);
         if (this.#state !== 'reading') return;
         if (result.messages.length > 0 || result.reset) {
           if (context.observer) reportDelivered(context.observer, 'longpoll', result.messages);
@@ -246,6 +259,7 @@ class LongPoll implements Abortable, Sleeper {
     this.#state = 'done';
     this.#watch?.close();
     this.#watch = undefined;
+    this.#present?.();
     this.#context.held.delete(this);
     this.#unregister();
     this.#res.off('close', this.#onClose);
