@@ -112,6 +112,16 @@ for (const [name, , bytes, budget] of rows)
 if (problems.length > 0) fail(problems.join('\nsize: '));
 if (check) process.exit(0);
 
+// Presence is its own entry point (@cometkit/core/presence, presence.global.js): outside the
+// budgets above, paid only by pages that import it.
+if (existsSync(join(dist, 'presence.js'))) {
+  const presence = gzip((await terse('presence.js', read('presence.js'), true)).code);
+  const presenceIife = gzip(readFileSync(join(dist, 'presence.global.js'), 'utf8'));
+  console.log(
+    `presence entry (not budgeted)  ${String(presence).padStart(6)} B gzip ESM, ${presenceIife} B gzip IIFE (presence.global.js)`,
+  );
+}
+
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 /** Output text per source file, from the output's source map (VLQ mappings). */
 function bytesBySource({ code: text, map: mapJson }) {

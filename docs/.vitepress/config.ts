@@ -28,6 +28,7 @@ const sidebar: DefaultTheme.SidebarItem[] = [
       { text: 'Transports and fallback', link: '/concepts/transports' },
       { text: 'Delivery and cursors', link: '/concepts/delivery' },
       { text: 'History and resets', link: '/concepts/history' },
+      { text: 'Presence', link: '/concepts/presence' },
       { text: 'Topics', link: '/concepts/topics' },
       { text: 'Errors and diagnostics', link: '/concepts/errors' },
     ],

@@ -412,7 +412,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     return log.count > 0 ? (log.ids[slot(log, log.count - 1)] as string) : idOf(log.lastSeq);
   }
 
-  function sweep(topic: string): void {
+  /** Removes the expired members of presence `topic`, publishing a leave for each. */
+  function sweepPresence(topic: string): void {
     const entries = present.get(topic);
     if (!entries) return;
     const time = now();
@@ -429,7 +430,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     async join(topic, member, ttlMs) {
       assertOpen();
       // An expired member that comes back leaves first, as on Redis.
-      sweep(topic);
+      sweepPresence(topic);
       let entries = present.get(topic);
       if (!entries) {
         entries = new Map();
@@ -456,11 +457,11 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     },
     async sweep(topic) {
       assertOpen();
-      sweep(topic);
+      sweepPresence(topic);
     },
     async snapshot(topic) {
       assertOpen();
-      sweep(topic);
+      sweepPresence(topic);
       const members = [...(present.get(topic)?.values() ?? [])].map((entry) => entry.member);
       return { members, position: positionOf(topic) };
     },
