@@ -30,6 +30,37 @@ afterEach(async () => {
   await started.close();
 });
 
+const renders = { app: 0, lines: 0 };
+const states: string[] = [];
+
+function Lines() {
+  renders.lines += 1;
+  const lines = useTopicMessages('room', { keep: 20 });
+  return (
+    <ul>
+      {lines.map((line) => (
+        <li key={line.id}>{String(line.data)}</li>
+      ))}
+    </ul>
+  );
+}
+
+function Status() {
+  const status = useConnectionState().status;
+  states.push(status);
+  return <output data-testid="status">{status}</output>;
+}
+
+function App() {
+  renders.app += 1;
+  return (
+    <>
+      <Status />
+      <Lines />
+    </>
+  );
+}
+
 describe('authentication through <CometProvider options>', () => {
   it('refreshes an expired token through the auth hook without re-rendering the tree or restarting the subscription', async () => {
     let token = issue();
@@ -37,33 +68,6 @@ describe('authentication through <CometProvider options>', () => {
       token = issue();
       return { authorization: `Bearer ${token}` };
     });
-    const renders = { app: 0, lines: 0 };
-    const states: string[] = [];
-    function Lines() {
-      renders.lines += 1;
-      const lines = useTopicMessages('room', { keep: 20 });
-      return (
-        <ul>
-          {lines.map((line) => (
-            <li key={line.id}>{String(line.data)}</li>
-          ))}
-        </ul>
-      );
-    }
-    function Status() {
-      const status = useConnectionState().status;
-      states.push(status);
-      return <output data-testid="status">{status}</output>;
-    }
-    function App() {
-      renders.app += 1;
-      return (
-        <>
-          <Status />
-          <Lines />
-        </>
-      );
-    }
     render(
       <CometProvider
         options={{
