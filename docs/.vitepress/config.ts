@@ -17,6 +17,7 @@ const sidebar: DefaultTheme.SidebarItem[] = [
       { text: 'Script tag (no bundler)', link: '/guide/script-tag' },
       { text: 'The client', link: '/guide/client' },
       { text: 'The server', link: '/guide/server' },
+      { text: 'Authentication', link: '/guide/authentication' },
       { text: 'React', link: '/guide/react' },
       { text: 'Angular', link: '/guide/angular' },
     ],
