@@ -15,16 +15,16 @@ import { type StartedServer, startServer } from '@cometkit/test-utils';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 
+type Topics = { chat: { name: string; text: string } };
+
 let http: StartedServer | undefined;
-let client: CometClient | undefined;
+let client: CometClient<Topics> | undefined;
 
 afterEach(async () => {
   client?.close();
   await http?.close();
   client = undefined;
 });
-
-type Topics = { chat: { name: string; text: string } };
 
 describe("the README's client snippet against a real server", () => {
   it.each<TransportName>(['websocket', 'stream', 'longpoll'])(
