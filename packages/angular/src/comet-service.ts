@@ -13,9 +13,9 @@ import type {
   CometMessage,
   ConnectionState,
   SubscribeOptions,
-  TopicSnapshot,
   TopicStore,
 } from '@cometkit/core';
+import { type PresenceMember, presence } from '@cometkit/core/presence';
 import { Observable } from 'rxjs';
 import { COMET_CLIENT } from './comet-client';
 
@@ -113,6 +113,15 @@ export class CometService {
   }
 
   /**
+   * The members on `name` now (this client too), in join order: being on the topic while the
+   * injection context (or `options.injector`) lives. The server must have `presence` on.
+   */
+  presence(name: string, options?: TopicSignalOptions): Signal<readonly PresenceMember[]> {
+    const destroyRef = destroyRefFor(options?.injector, this.presence);
+    return this.#bind(presence(this.client, name), (members) => members, destroyRef);
+  }
+
+  /**
    * Each message's `data` on `name`, in order, once. Cold and ref-counted: subscribing
    * subscribes the topic, unsubscribing (or destroying the application) releases it.
    * `options.cursor` continues after a message the application already has (from a history
@@ -151,9 +160,9 @@ export class CometService {
     this.#zone.run(fn);
   }
 
-  #bind<T, R>(
-    store: TopicStore<T>,
-    project: (snapshot: TopicSnapshot<T>) => R,
+  #bind<S, R>(
+    store: { subscribe(onChange: () => void): () => void; getSnapshot(): S },
+    project: (snapshot: S) => R,
     destroyRef: DestroyRef,
   ): Signal<R> {
     if (this.#isServer) return signal(project(store.getSnapshot())).asReadonly();

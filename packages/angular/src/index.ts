@@ -12,13 +12,14 @@ export type {
   ConnectionStatus,
   SubscribeOptions,
 } from '@cometkit/core';
+export type { PresenceMember } from '@cometkit/core/presence';
 export { COMET_CLIENT } from './comet-client';
 export { CometService, type TopicMessagesOptions, type TopicSignalOptions } from './comet-service';
 export {
   type InjectConnectionStateOptions,
   injectConnectionState,
 } from './inject-connection-state';
-export { injectTopic, injectTopicMessages } from './inject-topic';
+export { injectPresence, injectTopic, injectTopicMessages } from './inject-topic';
 export {
   type ProvideCometConfig,
   type ProvideCometWithClient,

@@ -1,5 +1,6 @@
 import { assertInInjectionContext, Injector, inject, type Signal } from '@angular/core';
 import type { CometMessage } from '@cometkit/core';
+import type { PresenceMember } from '@cometkit/core/presence';
 import { CometService, type TopicMessagesOptions, type TopicSignalOptions } from './comet-service';
 
 function injectorFor(injector: Injector | undefined, caller: (...args: never[]) => unknown) {
@@ -43,4 +44,22 @@ export function injectTopicMessages<T = unknown>(
 ): Signal<readonly CometMessage<T>[]> {
   const injector = injectorFor(options?.injector, injectTopicMessages);
   return injector.get(CometService).topicMessages<T>(topic, { ...options, injector });
+}
+
+/**
+ * The members on `topic` now (this client too), in join order, as a signal; the client is on
+ * the topic until the injection context (or `options.injector`) is destroyed. The server must
+ * have `presence` on.
+ *
+ * @example
+ * ```ts
+ * readonly online = injectPresence('room');
+ * ```
+ */
+export function injectPresence(
+  topic: string,
+  options?: TopicSignalOptions,
+): Signal<readonly PresenceMember[]> {
+  const injector = injectorFor(options?.injector, injectPresence);
+  return injector.get(CometService).presence(topic, { injector });
 }
