@@ -127,7 +127,7 @@ export function createSendQueue(
     const error = new TimeoutError(
       options.sendTimeout,
       { cause: item.error },
-      `send to ${item.topic} not accepted within ${options.sendTimeout} ms${item.error ? ` (last: ${item.error.message})` : ''}`,
+      `send to ${item.topic} not accepted within ${options.sendTimeout} ms`,
     );
     settle(item, error);
     if (current === item) {
