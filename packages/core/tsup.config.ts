@@ -22,6 +22,29 @@ const entries: Options = {
   splitting: false,
 };
 
+/**
+ * The share entry (src/share.ts) uses the core from `./index.js`: kept external, so that an
+ * application importing both carries the client once. ESM and CJS import the built index; the
+ * script-tag build reads the `Cometkit` global of cometkit.global.js (loaded first).
+ */
+const coreExternal = (
+  format: 'esm' | 'cjs' | 'iife',
+): NonNullable<Options['esbuildPlugins']>[number] => ({
+  name: 'core-external',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/index\.js$/ }, () =>
+      format === 'iife'
+        ? { path: 'cometkit-global', namespace: 'cometkit-global' }
+        : { path: format === 'cjs' ? './index.cjs' : './index.js', external: true },
+    );
+    build.onLoad({ filter: /.*/, namespace: 'cometkit-global' }, () => ({
+      contents: 'module.exports = globalThis.Cometkit;',
+      loader: 'js',
+    }));
+  },
+});
+const share: Options = { ...shared, entry: ['src/share.ts'], dts: true, splitting: false };
+
 export default defineConfig([
   // For `import`: ESM + d.ts; ky, eventemitter3 and eventsource-parser stay external (dependencies).
   { ...entries, format: ['esm'] },
@@ -50,6 +73,20 @@ export default defineConfig([
     format: ['iife'],
     globalName: 'CometkitPresence',
     platform: 'browser',
+    outExtension: () => ({ js: '.global.js' }),
+  },
+  { ...share, format: ['esm'], esbuildPlugins: [coreExternal('esm')] },
+  { ...share, format: ['cjs'], esbuildPlugins: [coreExternal('cjs')] },
+  // Sharing for <script src> pages, after cometkit.global.js: one more global, `CometkitShare`.
+  {
+    ...shared,
+    minify: true,
+    entry: { share: 'src/share.ts' },
+    format: ['iife'],
+    globalName: 'CometkitShare',
+    platform: 'browser',
+    noExternal: ['eventemitter3'],
+    esbuildPlugins: [coreExternal('iife')],
     outExtension: () => ({ js: '.global.js' }),
   },
 ]);

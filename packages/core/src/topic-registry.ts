@@ -228,6 +228,7 @@ export function createTopicRegistry(
       for (const [topic, id] of answer.cursors) {
         if (!handlers.has(topic)) continue;
         cursors.set(topic, id);
+        events.emit('position', { topic, cursor: id });
         // Accepted again: a later refusal may ask the auth hook again.
         if (!answer.errors.has(topic)) retried.delete(topic);
       }

@@ -84,6 +84,11 @@ export interface CometEvents {
   error: (error: CometError) => void;
   reset: (event: ResetEvent) => void;
   diagnostic: (diagnostic: Diagnostic) => void;
+  /**
+   * The server told the client's position in a topic (a handshake, a reconnect, a held poll's
+   * answer): delivery continues after `cursor`. Tabs sharing a connection keep it to hand over.
+   */
+  position: (event: { topic: string; cursor: string }) => void;
 }
 
 /** A snapshot of one topic as kept by {@link CometClient.topicStore}. */

@@ -1,0 +1,541 @@
+/**
+ * `@cometkit/core/share`: one connection per browser. Clients in tabs of one origin with the
+ * same URL, user and credentials elect a leader with the Web Locks API; the leader's client holds
+ * the only connection, for the union of every tab's topics, and forwards each message with its id
+ * over a `BroadcastChannel`. Each tab keeps its own callbacks, cursors and delivered ids, so it
+ * delivers once and in order; when the leader goes (closed, crashed, frozen, in the back/forward
+ * cache), the next tab polls from the cursors the tabs hold. Sends go through each tab's own
+ * client (a POST from a follower), so they keep `send()`'s guarantees. Where Web Locks or
+ * `BroadcastChannel` is missing, the client works alone. An entry point of its own so that the
+ * core build does not carry it. See docs/concepts/multi-tab.md.
+ */
+
+import type { ClientContext } from './context';
+import { type ClientEvents, createEvents } from './events';
+import {
+  ClosedError,
+  type CometClientOptions,
+  CometError,
+  createCometClient,
+  isTopicError,
+  TopicError,
+} from './index.js';
+import { createTopicStores } from './topic-store';
+import type { CometClient, CometMessage, ConnectionState, MessageHandler, TopicMap } from './types';
+import { checkCursor, checkTopics, list } from './validate';
+
+/** Whether this tab holds the shared connection (`leader`) or receives through one (`follower`). */
+export type ShareRole = 'leader' | 'follower';
+
+/** The connection state of a shared client: `share` says the tab's role (absent: alone). */
+export type SharedConnectionState = ConnectionState & { share?: ShareRole };
+
+/** Options of {@link createSharedCometClient}: the client's, and what partitions sharing. */
+export interface SharedCometClientOptions extends CometClientOptions {
+  /**
+   * What tells one login from another beyond `url` and `userId`: tabs share only when theirs
+   * are equal. Only a hash of it is used (in the lock and channel names).
+   * @default the `headers` option's value (called once when a function)
+   */
+  shareKey?: string;
+  /**
+   * How long a new leader waits for the other tabs' cursors before it polls, in ms.
+   * @default 100
+   */
+  gatherMs?: number;
+}
+
+/** A client from {@link createSharedCometClient}. */
+export interface SharedCometClient<Topics extends TopicMap = TopicMap> extends CometClient<Topics> {
+  getState(): SharedConnectionState;
+}
+
+/** Ids remembered per topic, in delivery order: repeats are dropped, cursors compared. */
+const HEARD_LIMIT = 256;
+
+/** What tabs say to each other on the channel. */
+type Note =
+  | { k: 'topics'; from: string; topics: Record<string, string | null> }
+  | { k: 'bye'; from: string }
+  | { k: 'leader'; from: string }
+  | { k: 'reconnect'; reason?: string }
+  | { k: 'm'; topic: string; id?: string; data: unknown }
+  | { k: 'pos'; topic: string; cursor: string }
+  | { k: 'reset'; topic: string; position?: string }
+  | { k: 'refused'; topic: string; message: string; code: string }
+  | { k: 'state'; state: ConnectionState };
+
+interface Locks {
+  request(
+    name: string,
+    options: { signal?: AbortSignal },
+    callback: () => Promise<void>,
+  ): Promise<void>;
+}
+interface Page {
+  navigator?: { locks?: Locks };
+  BroadcastChannel?: typeof BroadcastChannel;
+  crypto?: Crypto;
+  addEventListener?: (type: string, listener: (event: { persisted?: boolean }) => void) => void;
+  removeEventListener?: (type: string, listener: (event: { persisted?: boolean }) => void) => void;
+  document?: Pick<Page, 'addEventListener' | 'removeEventListener'>;
+}
+
+/** A hex SHA-256 of `text` (FNV-1a where there is no SubtleCrypto: it only names a partition). */
+async function digest(text: string, crypto: Crypto | undefined): Promise<string> {
+  const bytes = new TextEncoder().encode(text);
+  if (crypto?.subtle) {
+    const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    return [...hash.slice(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  }
+  let hash = 0x811c9dc5;
+  for (const byte of bytes) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return hash.toString(16);
+}
+
+/** A state as it crosses the channel: its error as a plain object. */
+function plain(state: ConnectionState): ConnectionState {
+  if (!('error' in state)) return state;
+  const { name, message } = state.error;
+  return { ...state, error: { name, message } as CometError };
+}
+function revive(state: ConnectionState): ConnectionState {
+  if (!('error' in state)) return state;
+  return { ...state, error: Object.assign(new CometError(state.error.message), state.error) };
+}
+function sameState(a: object, b: object): boolean {
+  const keys = Object.keys(a);
+  return (
+    keys.length === Object.keys(b).length &&
+    keys.every((key) => (a as never)[key] === (b as never)[key])
+  );
+}
+
+/**
+ * Creates a client that shares one connection with the other tabs of this browser that use the
+ * same `url`, `userId` and credentials. Without Web Locks or `BroadcastChannel` (Node, old
+ * browsers) it is `createCometClient(options)`.
+ * @throws `CometError` for an invalid option.
+ */
+export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
+  options: SharedCometClientOptions = {},
+): SharedCometClient<Topics> {
+  const { shareKey, gatherMs = 100, ...clientOptions } = options;
+  const inner = createCometClient(clientOptions);
+  const page = globalThis as Page;
+  const locks = page.navigator?.locks;
+  const Channel = page.BroadcastChannel;
+  if (!locks || !Channel) return inner as SharedCometClient<Topics>;
+
+  const tab = inner.sessionGuid;
+  const events: ClientEvents = createEvents();
+  /** This tab's subscriptions and its cursors in their topics. */
+  const handlers = new Map<string, Set<MessageHandler>>();
+  const cursors = new Map<string, string>();
+  /** Every topic this tab heard of (its own or forwarded for others): ids in order, latest position. */
+  const heard = new Map<string, string[]>();
+  const latest = new Map<string, string>();
+  /** The other tabs' topics and cursors, as they last said. */
+  const peers = new Map<string, Record<string, string | null>>();
+  /** The leader's subscriptions on its own client, one per topic of the union. */
+  const held = new Map<string, () => void>();
+  let role: ShareRole | undefined;
+  let state: SharedConnectionState = inner.getState();
+  let channel: BroadcastChannel | undefined;
+  let lockName: string | undefined;
+  let standing: AbortController | undefined;
+  let release: (() => void) | undefined;
+  let gatherTimer: ReturnType<typeof setTimeout> | undefined;
+  let changeQueued = false;
+  let closed = false;
+  let started = false;
+
+  const post = (note: Note) => {
+    try {
+      channel?.postMessage(note);
+    } catch (cause) {
+      events.diagnostic('share-post-failed', 'a message could not be shared', { cause });
+    }
+  };
+
+  function setState(next: ConnectionState, share: ShareRole | undefined) {
+    const made: SharedConnectionState = share ? { ...next, share } : next;
+    if (sameState(made, state)) return;
+    const previous = state;
+    state = made;
+    events.emit('state', state, previous);
+  }
+
+  function hear(topic: string, id: string): boolean {
+    let ids = heard.get(topic);
+    if (!ids) {
+      ids = [];
+      heard.set(topic, ids);
+    }
+    if (ids.includes(id)) return false;
+    latest.set(topic, id);
+    ids.push(id);
+    if (ids.length > HEARD_LIMIT) ids.shift();
+    return true;
+  }
+
+  /** Delivers one message to this tab's callbacks, once: a repeat of a heard id is dropped. */
+  function deliver(topic: string, id: string | undefined, data: unknown) {
+    if (closed) return;
+    const subscriptions = handlers.get(topic);
+    if (id !== undefined && !hear(topic, id)) {
+      if (subscriptions) events.diagnostic('duplicate-dropped', `duplicate ${id}`, { topic, id });
+      return;
+    }
+    if (!subscriptions) return;
+    if (id !== undefined) cursors.set(topic, id);
+    const message: CometMessage = { topic, id, data };
+    for (const callback of [...subscriptions])
+      if (subscriptions.has(callback)) events.call(callback, [data, message]);
+    events.emit('message', message);
+  }
+
+  function position(topic: string, cursor: string) {
+    hear(topic, cursor);
+    latest.set(topic, cursor);
+    if (handlers.has(topic)) cursors.set(topic, cursor);
+  }
+
+  function reset(topic: string, next: string | undefined) {
+    heard.delete(topic);
+    if (next === undefined) latest.delete(topic);
+    else latest.set(topic, next);
+    if (!handlers.has(topic)) return;
+    const cursor = cursors.get(topic);
+    if (next === undefined) cursors.delete(topic);
+    else cursors.set(topic, next);
+    events.diagnostic('topic-reset', `reset ${topic}`, { topic, cursor, position: next });
+    events.emit('reset', { topic, cursor, position: next });
+  }
+
+  function refused(topic: string, message: string, code: string) {
+    if (!handlers.delete(topic)) return;
+    cursors.delete(topic);
+    const error = new TopicError(topic, message, code);
+    events.diagnostic('topic-refused', message, { topic, code });
+    events.emit('error', error);
+    changed();
+  }
+
+  /** Of two cursors in `topic`, the earlier; one this tab never heard counts as earlier. */
+  function earlier(topic: string, a: string | undefined, b: string | undefined) {
+    if (a === undefined || a === b) return b;
+    if (b === undefined) return a;
+    const ids = heard.get(topic) ?? [];
+    const ia = ids.indexOf(a);
+    const ib = ids.indexOf(b);
+    if (ia < 0) return a;
+    return ib < 0 || ib < ia ? b : a;
+  }
+
+  /** The union of every tab's topics, each with the earliest cursor a tab holds. */
+  function union(): Map<string, string | undefined> {
+    const all = new Map<string, string | undefined>();
+    const add = (topic: string, cursor: string | undefined) =>
+      all.set(topic, earlier(topic, all.has(topic) ? all.get(topic) : latest.get(topic), cursor));
+    for (const topic of handlers.keys()) add(topic, cursors.get(topic));
+    for (const topics of peers.values())
+      for (const [topic, cursor] of Object.entries(topics)) add(topic, cursor ?? undefined);
+    return all;
+  }
+
+  function hold(topic: string, cursor: string | undefined) {
+    held.set(
+      topic,
+      inner.subscribe(
+        topic,
+        (data, message) => {
+          post({ k: 'm', topic, id: message.id, data });
+          deliver(topic, message.id, data);
+        },
+        cursor === undefined ? undefined : { cursor },
+      ),
+    );
+  }
+
+  /** The leader follows the union of the tabs' topics; a tab behind it makes it poll again from there. */
+  function sync() {
+    if (role !== 'leader' || closed || gatherTimer !== undefined) return;
+    const wanted = union();
+    for (const [topic, stop] of held)
+      if (!wanted.has(topic)) {
+        stop();
+        held.delete(topic);
+      }
+    for (const [topic, cursor] of wanted) {
+      const stop = held.get(topic);
+      if (!stop) {
+        hold(topic, cursor);
+        continue;
+      }
+      const ids = heard.get(topic) ?? [];
+      const at = cursor === undefined ? -1 : ids.indexOf(cursor);
+      if (at < 0 || at === ids.length - 1) continue;
+      // A tab is behind (it was frozen, or missed the last forward): poll again from its cursor,
+      // after the client forgot the old one (its topic set is applied in a microtask).
+      events.diagnostic('share-behind', `a tab is behind in ${topic}: polling from ${cursor}`, {
+        topic,
+        cursor,
+      });
+      stop();
+      held.delete(topic);
+      queueMicrotask(() => {
+        queueMicrotask(() => {
+          if (role === 'leader' && !closed && !held.has(topic) && union().has(topic))
+            hold(topic, cursor);
+        });
+      });
+    }
+  }
+
+  function announce() {
+    const topics: Record<string, string | null> = {};
+    for (const topic of handlers.keys()) topics[topic] = cursors.get(topic) ?? null;
+    post({ k: 'topics', from: tab, topics });
+  }
+
+  /** This tab's topic set changed: once per tick, the leader follows it, a follower tells. */
+  function changed() {
+    if (changeQueued) return;
+    changeQueued = true;
+    queueMicrotask(() => {
+      changeQueued = false;
+      for (const topic of cursors.keys()) if (!handlers.has(topic)) cursors.delete(topic);
+      if (closed) return;
+      if (role === 'leader') sync();
+      else if (role === 'follower') announce();
+    });
+  }
+
+  function lead() {
+    role = 'leader';
+    events.diagnostic('share-leader', 'this tab holds the shared connection');
+    setState(inner.getState(), 'leader');
+    // The followers answer with their topics and cursors; poll once they had the time to.
+    peers.clear();
+    post({ k: 'leader', from: tab });
+    gatherTimer = setTimeout(() => {
+      gatherTimer = undefined;
+      sync();
+      post({ k: 'state', state: plain(inner.getState()) });
+    }, gatherMs);
+  }
+
+  /** Joins the election: a follower until the lock is granted, then the leader until it goes. */
+  function stand() {
+    if (closed || standing || !lockName) return;
+    if (role !== 'leader') role = 'follower';
+    // Until the leader tells its state: connecting, on the first transport.
+    const first = clientOptions.transports?.[0] ?? 'websocket';
+    const waiting: ConnectionState = { status: 'connecting', transport: first, attempt: 1 };
+    setState(state.status === 'idle' ? waiting : state, 'follower');
+    announce();
+    const controller = new AbortController();
+    standing = controller;
+    (locks as Locks)
+      .request(lockName, { signal: controller.signal }, () => {
+        if (closed || controller.signal.aborted) return Promise.resolve();
+        return new Promise<void>((resolve) => {
+          release = resolve;
+          lead();
+        });
+      })
+      .catch(() => {});
+  }
+
+  /** Leaves the election (frozen, in the back/forward cache, closing): another tab leads. */
+  function standDown() {
+    clearTimeout(gatherTimer);
+    gatherTimer = undefined;
+    for (const stop of held.values()) stop();
+    held.clear();
+    standing?.abort();
+    standing = undefined;
+    release?.();
+    release = undefined;
+    if (role === 'leader') role = 'follower';
+    post({ k: 'bye', from: tab });
+  }
+
+  function onNote(note: Note) {
+    if (closed) return;
+    switch (note.k) {
+      case 'm':
+        if (role !== 'leader') deliver(note.topic, note.id, note.data);
+        return;
+      case 'pos':
+        if (role !== 'leader') position(note.topic, note.cursor);
+        return;
+      case 'reset':
+        if (role !== 'leader') reset(note.topic, note.position);
+        return;
+      case 'refused':
+        if (role !== 'leader') refused(note.topic, note.message, note.code);
+        return;
+      case 'state':
+        if (role === 'follower') setState(revive(note.state), 'follower');
+        return;
+      case 'topics':
+        peers.set(note.from, note.topics);
+        if (role === 'leader') {
+          sync();
+          post({ k: 'state', state: plain(inner.getState()) });
+        }
+        return;
+      case 'bye':
+        peers.delete(note.from);
+        if (role === 'leader') sync();
+        return;
+      case 'leader':
+        peers.clear();
+        if (role === 'follower') announce();
+        return;
+      case 'reconnect':
+        if (role === 'leader') inner.reconnect(note.reason);
+    }
+  }
+
+  const onPageHide = () => {
+    if (started && !closed) standDown();
+  };
+  const onPageShow = () => {
+    if (started && !closed) stand();
+  };
+
+  async function start() {
+    if (started) return;
+    started = true;
+    const headers = clientOptions.headers;
+    const credentials =
+      shareKey ?? JSON.stringify(typeof headers === 'function' ? await headers() : (headers ?? {}));
+    const url = new URL(
+      clientOptions.url ?? '/api/comet',
+      (globalThis as { location?: { href: string } }).location?.href,
+    ).href;
+    const key = await digest(
+      JSON.stringify([url, clientOptions.userId ?? null, credentials]),
+      page.crypto,
+    );
+    if (closed) return;
+    lockName = `cometkit:${key}`;
+    channel = new (Channel as typeof BroadcastChannel)(lockName);
+    channel.onmessage = (event: MessageEvent<Note>) => onNote(event.data);
+    page.addEventListener?.('pagehide', onPageHide);
+    page.addEventListener?.('pageshow', onPageShow);
+    page.document?.addEventListener?.('freeze', onPageHide);
+    page.document?.addEventListener?.('resume', onPageShow);
+    stand();
+  }
+
+  inner.on('state', (next) => {
+    if (role === 'leader') {
+      setState(next, 'leader');
+      post({ k: 'state', state: plain(next) });
+    } else if (!role) setState(next, undefined);
+  });
+  inner.on('position', ({ topic, cursor }) => {
+    if (role !== 'leader') return;
+    post({ k: 'pos', topic, cursor });
+    position(topic, cursor);
+  });
+  inner.on('reset', ({ topic, position: next }) => {
+    if (role !== 'leader') return;
+    post({ k: 'reset', topic, position: next });
+    reset(topic, next);
+  });
+  inner.on('error', (error) => {
+    if (isTopicError(error) && role === 'leader' && held.has(error.topic)) {
+      held.delete(error.topic);
+      post({ k: 'refused', topic: error.topic, message: error.message, code: error.code });
+      refused(error.topic, error.message, error.code);
+    } else events.emit('error', error);
+  });
+  inner.on('diagnostic', (diagnostic) => events.emit('diagnostic', diagnostic));
+
+  const subscribe = (
+    topic: string | readonly string[],
+    callback: MessageHandler,
+    subscribeOptions?: { cursor?: string },
+  ) => {
+    if (closed) throw new ClosedError();
+    const topics = list(topic);
+    checkTopics(topics);
+    if (typeof callback !== 'function') throw new CometError('callback must be a function');
+    const cursor = checkCursor(subscribeOptions);
+    for (const name of topics) {
+      let subscriptions = handlers.get(name);
+      if (!subscriptions) {
+        subscriptions = new Set();
+        handlers.set(name, subscriptions);
+        if (cursor !== undefined && !cursors.has(name)) cursors.set(name, cursor);
+      }
+      subscriptions.add(callback);
+    }
+    changed();
+    start().catch((cause) =>
+      events.diagnostic('share-unavailable', 'sharing failed to start', { cause }),
+    );
+    // The same callback may be subscribed twice: each subscription removes itself once.
+    let active = true;
+    return () => {
+      if (!active) return;
+      active = false;
+      for (const name of topics) {
+        const subscriptions = handlers.get(name);
+        if (subscriptions?.delete(callback) && subscriptions.size === 0) handlers.delete(name);
+      }
+      changed();
+    };
+  };
+
+  const context = {
+    get closed() {
+      return closed;
+    },
+    events,
+  } as unknown as ClientContext;
+  const stores = createTopicStores(context, (topic, callback, storeOptions) =>
+    client.subscribe(topic, callback, storeOptions),
+  );
+
+  const client: SharedCometClient = {
+    sessionGuid: tab,
+    subscribe: subscribe as SharedCometClient['subscribe'],
+    unsubscribe(topic) {
+      const topics = topic === undefined ? [...handlers.keys()] : list(topic);
+      checkTopics(topics);
+      for (const name of topics) handlers.delete(name);
+      changed();
+    },
+    send: (topic, data) => inner.send(topic, data),
+    reconnect(reason) {
+      if (role === 'follower') post({ k: 'reconnect', reason });
+      else inner.reconnect(reason);
+    },
+    close() {
+      if (closed) return;
+      if (started) standDown();
+      closed = true;
+      channel?.close();
+      page.removeEventListener?.('pagehide', onPageHide);
+      page.removeEventListener?.('pageshow', onPageShow);
+      page.document?.removeEventListener?.('freeze', onPageHide);
+      page.document?.removeEventListener?.('resume', onPageShow);
+      inner.close();
+      handlers.clear();
+      stores.clear();
+      setState(inner.getState(), undefined);
+      events.clear();
+    },
+    getState: () => state,
+    subscribeState: (listener) => events.on('state', (next) => listener(next)),
+    on: (event, listener) => (closed ? () => {} : events.on(event, listener)),
+    topicStore: (topic, storeOptions) => stores.get(topic, storeOptions) as never,
+  };
+  return client as unknown as SharedCometClient<Topics>;
+}
