@@ -32,10 +32,13 @@ const coreExternal = (
 ): NonNullable<Options['esbuildPlugins']>[number] => ({
   name: 'core-external',
   setup(build) {
-    build.onResolve({ filter: /^\.\/index\.js$/ }, () =>
-      format === 'iife'
-        ? { path: 'cometkit-global', namespace: 'cometkit-global' }
-        : { path: format === 'cjs' ? './index.cjs' : './index.js', external: true },
+    // Only share.ts's own import: eventemitter3 has a `./index.js` of its own.
+    build.onResolve({ filter: /^\.\/index\.js$/ }, ({ importer }) =>
+      !importer.endsWith('src/share.ts')
+        ? undefined
+        : format === 'iife'
+          ? { path: 'cometkit-global', namespace: 'cometkit-global' }
+          : { path: format === 'cjs' ? './index.cjs' : './index.js', external: true },
     );
     build.onLoad({ filter: /.*/, namespace: 'cometkit-global' }, () => ({
       contents: 'module.exports = globalThis.Cometkit;',
