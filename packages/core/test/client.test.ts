@@ -131,6 +131,17 @@ describe('polling', () => {
     expect(net.polls[1]?.body.cursors).toEqual({ chat: 'new' });
   });
 
+  it('tells the position a handshake gives, before any message (what sharing tabs hand over)', async () => {
+    const client = make();
+    const positions: unknown[] = [];
+    client.on('position', (e) => positions.push(e));
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    net.last().respond(200, { cursors: { chat: 'c0' } });
+    await pollCount(2);
+    expect(positions).toEqual([{ topic: 'chat', cursor: 'c0' }]);
+  });
+
   it('drops only the topic the server refused', async () => {
     const client = make();
     const errors: CometError[] = [];
