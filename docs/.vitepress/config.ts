@@ -28,6 +28,7 @@ const sidebar: DefaultTheme.SidebarItem[] = [
       { text: 'Connection state', link: '/concepts/state-machine' },
       { text: 'Transports and fallback', link: '/concepts/transports' },
       { text: 'Delivery and cursors', link: '/concepts/delivery' },
+      { text: 'One connection per browser', link: '/concepts/multi-tab' },
       { text: 'History and resets', link: '/concepts/history' },
       { text: 'Presence', link: '/concepts/presence' },
       { text: 'Topics', link: '/concepts/topics' },
