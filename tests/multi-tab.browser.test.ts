@@ -1,6 +1,6 @@
 /**
  * In real Chromium, several tabs (pages of one browser context, so one origin) against a real
- * server on loopback: `@cometkit/core/share` (dist/cometkit-share.global.js over
+ * server on loopback: `@cometkit/core/share` (dist/share.global.js over
  * dist/cometkit.global.js). Tabs hold one connection between them on each transport; seven
  * long-polling tabs leave the browser's six connections per host free where plain clients do
  * not; when the leader tab is closed, crashed or navigated away during a stream of messages,
@@ -19,7 +19,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../packages/core/', import.meta.url));
-const bundles = ['cometkit.global.js', 'cometkit-share.global.js'];
+const bundles = ['cometkit.global.js', 'share.global.js'];
 
 function newestSource(dir: string): number {
   let newest = 0;
@@ -44,7 +44,7 @@ function ensureBuilt() {
 /** A tab: `?share=1&t=longpoll&topic=feed&user=a`. `got` holds what its callback received. */
 const PAGE = `<!doctype html><meta charset="utf-8"><title>tab</title>
 <script src="/cometkit.global.js"></script>
-<script src="/cometkit-share.global.js"></script>
+<script src="/share.global.js"></script>
 <script>
   const q = new URLSearchParams(location.search);
   window.got = [];

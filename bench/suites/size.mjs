@@ -124,6 +124,16 @@ if (existsSync(join(dist, 'presence.js'))) {
   );
 }
 
+// Sharing between tabs too (@cometkit/core/share, share.global.js); the ESM entry imports the
+// client from ./index.js (external), so this is what it adds to a bundle that has the client.
+if (existsSync(join(dist, 'share.js'))) {
+  const share = gzip((await terse('share.js', read('share.js'), true)).code);
+  const shareIife = gzip(readFileSync(join(dist, 'share.global.js'), 'utf8'));
+  console.log(
+    `share entry (not budgeted)     ${String(share).padStart(6)} B gzip ESM, ${shareIife} B gzip IIFE (share.global.js)`,
+  );
+}
+
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 /** Output text per source file, from the output's source map (VLQ mappings). */
 function bytesBySource({ code: text, map: mapJson }) {

@@ -505,6 +505,7 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
 
   const client: SharedCometClient = {
     sessionGuid: tab,
+    url: inner.url,
     subscribe: subscribe as SharedCometClient['subscribe'],
     unsubscribe(topic) {
       const topics = topic === undefined ? [...handlers.keys()] : list(topic);
