@@ -4,10 +4,13 @@
 // The contract this page follows is examples/CHAT.md.
 import {
   createConnectionReport,
+  describeOnline,
   describeWait,
   joinProblem,
+  memberHeaders,
   NAME_MAX,
   readQuery,
+  rememberMember,
 } from '/shared/demo.js';
 
 const ROLES = ['agent', 'customer'];
@@ -90,9 +93,12 @@ function join(me) {
 
   const chatTopic = `chat:${me.room}`;
   const typingTopic = `typing:${me.room}`;
+  // Before the presence subscription starts: the server reads who this page is from it.
+  rememberMember(me);
   const client = window.Cometkit.createCometClient({
     url: '/api/comet',
     transports: ['websocket', 'stream', 'longpoll'],
+    headers: memberHeaders,
   });
   // Created with the client, so it hears the very first decisions.
   const report = createConnectionReport(client);
@@ -103,6 +109,13 @@ function join(me) {
     console.info(`[cometkit] ${d.code}: ${d.message}`, d.detail ?? ''),
   );
   window.addEventListener('pagehide', () => client.close());
+  // Who is in the room: the presence entry point's store (its own script, presence.global.js).
+  const online = window.CometkitPresence.presence(client, chatTopic);
+  const showOnline = () => {
+    $('online').textContent = describeOnline(online.getSnapshot());
+  };
+  online.subscribe(showOnline);
+  showOnline();
 
   // ids already shown: history, live messages and a refresh after a reset never repeat one.
   const shown = new Set();

@@ -39,7 +39,11 @@ const SITES = [
     build: 'pnpm build && pnpm build:examples',
   },
 ];
-const GLOBAL_SCRIPT = join(repo, 'packages/core/dist/cometkit.global.js');
+/** The script-tag builds of @cometkit/core: the client and its presence entry. */
+const GLOBAL_SCRIPTS = {
+  '/cometkit.global.js': join(repo, 'packages/core/dist/cometkit.global.js'),
+  '/presence.global.js': join(repo, 'packages/core/dist/presence.global.js'),
+};
 /** What the three UIs share (examples/shared): the look, the join rules and panel, the icon. */
 const SHARED = join(repo, 'examples/shared');
 const SHARED_FILES = new Set(['demo.css', 'demo.js', 'favicon.svg']);
@@ -117,6 +121,23 @@ function authorize({ topic }) {
   return parseTopic(topic)
     ? true
     : { code: 'forbidden', message: 'only chat:{room} and typing:{room} are served here' };
+}
+
+/**
+ * What the others see of a page in the presence of `chat:{room}`: the name and role it joined
+ * with (the `x-demo-member` header of its client, see examples/shared/demo.js), checked like a
+ * send's; a page without one is not shown. (A real application takes them from its login.)
+ * @type {import('@cometkit/server').PresenceMemberHook}
+ */
+function presenceMember({ req }) {
+  const header = req.headers['x-demo-member'];
+  if (typeof header !== 'string') return false;
+  try {
+    const { name, role } = sender(JSON.parse(decodeURIComponent(header)));
+    return { userId: name, data: { role } };
+  } catch {
+    return false;
+  }
 }
 
 // ---- HTTP helpers ----
@@ -309,7 +330,13 @@ ${rows}
 export async function startDemo({ port = 3000, frontPort = 3001, host = '127.0.0.1' } = {}) {
   // A day of history, so a tab reloaded after a coffee break still catches up.
   const broker = createMemoryBroker({ historySize: 1000, historyMaxAge: 24 * 60 * 60 * 1000 });
-  const comet = createCometServer({ path: '/api/comet', broker, onSend, authorize });
+  const comet = createCometServer({
+    path: '/api/comet',
+    broker,
+    onSend,
+    authorize,
+    presence: { member: presenceMember },
+  });
   let ports = { direct: port, front: frontPort };
 
   const handle = async (req, res) => {
@@ -339,16 +366,17 @@ export async function startDemo({ port = 3000, frontPort = 3001, host = '127.0.0
       });
       return;
     }
-    if (pathname === '/cometkit.global.js') {
-      const size = await fileSize(GLOBAL_SCRIPT);
+    const script = GLOBAL_SCRIPTS[pathname];
+    if (script) {
+      const size = await fileSize(script);
       if (size === undefined) {
         res.writeHead(404, { 'content-type': 'text/javascript; charset=utf-8' });
         res.end(
-          'console.error("cometkit.global.js is not built: run pnpm build in the repository");\n',
+          `console.error("${pathname.slice(1)} is not built: run pnpm build in the repository");\n`,
         );
         return;
       }
-      await sendFile(req, res, GLOBAL_SCRIPT, size);
+      await sendFile(req, res, script, size);
       return;
     }
     if (pathname.startsWith('/shared/') || pathname === '/favicon.ico') {

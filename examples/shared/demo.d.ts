@@ -60,3 +60,17 @@ export declare function createConnectionReport(
 
 /** The panel's wait line. */
 export declare function describeWait(waitMs: number | undefined): string;
+
+/** The request header that tells the server who this page is in the presence list. */
+export declare const MEMBER_HEADER: string;
+
+/** Remembers the joined name and role for the server's presence hook (see memberHeaders). */
+export declare function rememberMember(member: { name: string; role: string }): void;
+
+/** The client's `headers` option: who this page is, once it joined (read on each request). */
+export declare function memberHeaders(): Record<string, string>;
+
+/** The presence line: `Online (2): Ann (agent), Bob (customer)`, each person once. */
+export declare function describeOnline(
+  members: readonly { userId?: string; data?: unknown }[],
+): string;

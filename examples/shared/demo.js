@@ -163,3 +163,32 @@ export function describeWait(waitMs) {
     ? 'server default (nothing learned)'
     : `${(waitMs / 1000).toFixed(1)} s (lowered after a proxy timeout)`;
 }
+
+/** The request header that tells the server who this page is in the presence list. */
+export const MEMBER_HEADER = 'x-demo-member';
+
+let member;
+
+/** Remembers the joined name and role for the server's presence hook (see memberHeaders). */
+export function rememberMember({ name, role }) {
+  member = { name, role };
+}
+
+/** The client's `headers` option: who this page is, once it joined (read on each request). */
+export function memberHeaders() {
+  return member ? { [MEMBER_HEADER]: encodeURIComponent(JSON.stringify(member)) } : {};
+}
+
+/** The presence line: `Online (2): Ann (agent), Bob (customer)`, each person once (tabs). */
+export function describeOnline(members) {
+  const people = new Set();
+  for (const member of members) {
+    if (typeof member.userId !== 'string') continue;
+    const role = member.data?.role;
+    people.add(role ? `${member.userId} (${role})` : member.userId);
+  }
+  const names = [...people].sort((a, b) => a.localeCompare(b));
+  return names.length === 0
+    ? 'Online: nobody yet'
+    : `Online (${names.length}): ${names.join(', ')}`;
+}

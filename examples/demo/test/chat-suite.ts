@@ -298,8 +298,17 @@ export function chatSuite(ui: Ui): void {
         // "Bob is typing…" goes away (typing: false on send, or 4 s after the last true).
         await poll(() => agent.getByTestId('typing').textContent()).toMatch(/^\s*$/);
 
+        // Presence: each sees both online; when the customer's page goes, the agent sees it.
+        for (const page of [agent, customer]) {
+          await poll(() => page.getByTestId('online').textContent()).toBe(
+            'Online (2): Ann (agent), Bob (customer)',
+          );
+        }
+
         await agent.screenshot({ path: `${SCREENSHOTS}/${ui.id}-${via}-agent.png` });
         await customer.screenshot({ path: `${SCREENSHOTS}/${ui.id}-${via}-customer.png` });
+        await customer.close({ runBeforeUnload: true });
+        await poll(() => agent.getByTestId('online').textContent()).toBe('Online (1): Ann (agent)');
         finish();
       });
     }

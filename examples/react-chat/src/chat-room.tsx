@@ -1,8 +1,8 @@
 // The React room: history then live lines, own sends shown pending until delivered, the
 // typing line, the composer and the connection panel. It keeps the newest line in view.
-import { useSend, useTopic } from '@cometkit/react';
-import { type FormEvent, useEffect, useLayoutEffect, useRef, useState } from 'react';
-import { describeWait } from '../../shared/demo.js';
+import { usePresence, useSend, useTopic } from '@cometkit/react';
+import { type FormEvent, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { describeOnline, describeWait, rememberMember } from '../../shared/demo.js';
 import { type Identity, useConnectionReport } from './app';
 import { type ChatLine, fetchHistory, type History } from './comet';
 import { useTyping } from './use-typing';
@@ -26,6 +26,9 @@ interface Pending {
 
 /** The room: connection state, the history plus live lines, who is typing, the composer. */
 export function ChatRoom({ room, name, role }: Identity) {
+  // Before the presence subscription starts: the server reads who this page is from it.
+  useMemo(() => rememberMember({ name, role }), [name, role]);
+  const online = usePresence(`chat:${room}`);
   const [history, setHistory] = useState<History | undefined>();
   const [lines, setLines] = useState<Line[]>([]);
   const [pending, setPending] = useState<Pending[]>([]);
@@ -100,6 +103,9 @@ export function ChatRoom({ room, name, role }: Identity) {
           <strong>
             {name} ({role})
           </strong>
+        </p>
+        <p className="online" data-testid="online" aria-live="polite">
+          {describeOnline(online)}
         </p>
         <ol
           className="messages"

@@ -1,5 +1,5 @@
 import { createCometClient } from '@cometkit/core';
-import { createConnectionReport } from '../../shared/demo.js';
+import { createConnectionReport, memberHeaders } from '../../shared/demo.js';
 
 /**
  * A chat line (see examples/CHAT.md). One type serves both directions of `chat:{room}`: a UI
@@ -30,7 +30,7 @@ export type ChatTopics = {
 };
 
 /** The page's one client; the provider gets it, the hooks are typed by it. */
-export const client = createCometClient<ChatTopics>({ url: '/api/comet' });
+export const client = createCometClient<ChatTopics>({ url: '/api/comet', headers: memberHeaders });
 
 /** What the connection panel shows, following the client from its creation on. */
 export const connectionReport = createConnectionReport(client);

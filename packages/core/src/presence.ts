@@ -12,7 +12,7 @@ import {
   type PresenceEvent,
   type PresenceMember,
 } from './protocol';
-import type { CometClient } from './types';
+import type { CometClient, TopicMap } from './types';
 
 export type { PresenceEvent, PresenceMember } from './protocol';
 export { PRESENCE_SUFFIX } from './protocol';
@@ -42,15 +42,15 @@ export interface PresenceStore {
 const EMPTY: readonly PresenceMember[] = [];
 /** How long the store stays on the topic after its last listener went (React StrictMode). */
 const GRACE_MS = 1000;
-const stores = new WeakMap<CometClient, Map<string, PresenceStore>>();
+const stores = new WeakMap<object, Map<string, PresenceStore>>();
 
 /**
  * The presence store of `topic` on `client` (one per client and topic). The server must have
  * `presence` on; its `authorize` hook decides who may see it (action `presence`).
  * @throws `TopicError` (at the first subscribe) when `topic` is not valid.
  */
-export function presence(
-  client: CometClient,
+export function presence<Topics extends TopicMap>(
+  client: CometClient<Topics>,
   topic: string,
   options: PresenceOptions = {},
 ): PresenceStore {
@@ -61,7 +61,8 @@ export function presence(
   }
   let store = byTopic.get(topic);
   if (!store) {
-    store = createStore(client, topic + PRESENCE_SUFFIX, options);
+    // Any topic map: presence topics are outside it, and the store only needs strings.
+    store = createStore(client as unknown as CometClient, topic + PRESENCE_SUFFIX, options);
     byTopic.set(topic, store);
   }
   return store;

@@ -7,16 +7,18 @@ import {
   computed,
   DestroyRef,
   type ElementRef,
+  Injector,
   inject,
   input,
   type OnInit,
+  type Signal,
   signal,
   viewChild,
 } from '@angular/core';
 import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
 // biome-ignore lint/style/useImportType: a constructor parameter's type is its DI token (a value).
 import { CometService } from '@cometkit/angular';
-import { describeWait } from '../../../shared/demo.js';
+import { describeOnline, describeWait, rememberMember } from '../../../shared/demo.js';
 import {
   type ChatData,
   type ChatLine,
@@ -53,6 +55,7 @@ interface Pending {
           Room <strong>{{ member().room }}</strong>, you are
           <strong>{{ member().name }} ({{ member().role }})</strong>
         </p>
+        <p class="online" data-testid="online" aria-live="polite">{{ online() }}</p>
         <ol class="messages" data-testid="messages" #list (scroll)="scrolled()">
           @for (line of lines(); track line.id) {
             <li
@@ -131,6 +134,9 @@ export class ChatRoomComponent implements OnInit {
   readonly member = input.required<Member>();
 
   readonly #destroyRef = inject(DestroyRef);
+  readonly #injector = inject(Injector);
+  /** Who is in the room (set in ngOnInit, once the room is known). */
+  protected online: Signal<string> = signal('Online: nobody yet');
 
   protected readonly lines = signal<readonly ChatLine[]>([]);
   protected readonly draft = signal('');
@@ -184,6 +190,10 @@ export class ChatRoomComponent implements OnInit {
   }
 
   ngOnInit(): void {
+    // Before the presence subscription starts: the server reads who this page is from it.
+    rememberMember(this.member());
+    const members = this.comet.presence(`chat:${this.member().room}`, { injector: this.#injector });
+    this.online = computed(() => describeOnline(members()));
     void this.#start();
   }
 
