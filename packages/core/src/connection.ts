@@ -3,15 +3,36 @@
  * one), feeds answers to the topic registry, and after a failure asks `policy.ts` what to do:
  * poll again, retry after a backoff, refresh credentials, or fail. Every state change goes
  * through the pure `reduce`; timers and I/O run here, after it. Every attempt is an object,
- * and a callback from an attempt that is no longer current or the probe is ignored.
+ * and a callback from an attempt that is no longer current or the probe is ignored. The page's
+ * lifecycle: a suspended page (frozen, hidden for navigation) ends its requests, a resumed one
+ * connects again at once, and a watchdog that fired late checks the connection instead of
+ * failing it. Durations are on the environment's monotonic clock.
  */
 import type { ClientContext } from './context';
-import { CometError, type HttpError, isHttpError, isTimeoutError } from './errors';
-import { classifyFailure, loweredWait, nextFastStreak, repollDelay, retryDelay } from './policy';
+import {
+  CometError,
+  type HttpError,
+  isHttpError,
+  isNetworkError,
+  isTimeoutError,
+  type TimeoutError,
+} from './errors';
+import {
+  classifyFailure,
+  type Hold,
+  type HoldEnd,
+  isLate,
+  MIN_WAIT,
+  nextFastStreak,
+  nextHold,
+  repollDelay,
+  retryDelay,
+} from './policy';
 import type { SendHooks } from './send-queue';
 import { IDLE, nextAttempt, reduce, type StateEvent } from './state';
 import type { TopicRegistry } from './topic-registry';
 import { createLadder, type Rung } from './transports/ladder';
+import { watchdog } from './transports/shared';
 import type { TransportHandle } from './transports/types';
 import type { ConnectionState } from './types';
 
@@ -20,7 +41,7 @@ export interface Connection {
   getState(): ConnectionState;
   /** The open transport, when it can carry sends (a WebSocket). */
   sender(): TransportHandle | undefined;
-  /** Starts following the runtime's online state (a send needs it too). */
+  /** Starts following the runtime's online state and the page's lifecycle (a send needs it too). */
   watchOnline(): void;
   /** Applies the registry's new topic set: starts, updates, or stops after `idleGrace`. */
   topicsChanged(): void;
@@ -44,9 +65,9 @@ interface Attempt {
   topics: string[];
   opened: boolean;
   delivered: boolean;
-  /** When the request went out. */
+  /** When the request went out (monotonic). */
   started: number;
-  /** When it opened (until then, when it started). */
+  /** When it opened (until then, when it started; monotonic). */
   openedAt: number;
   openTimer?: unknown;
 }
@@ -60,7 +81,10 @@ export function createConnection(
   const { options, environment: env, events } = context;
   const ladder = createLadder(context);
   let state: ConnectionState = IDLE;
-  let wait = options.wait;
+  let hold: Hold = { wait: options.wait, cuts: 0, held: 0 };
+  let recalled = false;
+  let suspended = false;
+  let stopLifecycle: (() => void) | undefined;
   let generation = 0;
   let current: Attempt | undefined;
   let probe: Attempt | undefined;
@@ -85,6 +109,22 @@ export function createConnection(
   }
 
   function watchOnline() {
+    stopLifecycle ??= env.lifecycle.subscribe((event, cause) => {
+      if (context.closed) return;
+      if (event === 'suspend') {
+        // Nothing held, nothing to release (idle, failed, offline, already suspended).
+        if (!current && !probe && retryTimer === undefined) return;
+        suspended = true;
+        halt();
+        events.diagnostic('page-suspended', cause, { cause });
+        return;
+      }
+      // A retry timer of a hidden tab may be throttled to once a minute: retry now instead.
+      if (!suspended && state.status !== 'reconnecting') return;
+      suspended = false;
+      events.diagnostic('page-resumed', cause, { cause });
+      connect();
+    });
     stopOnline ??= env.online.subscribe((online) => {
       if (context.closed) return;
       sends.wake();
@@ -145,6 +185,15 @@ export function createConnection(
     const rung = ladder.at(ladder.level);
     if (!rung)
       return fail(new CometError(`no usable transport in ${options.transports.join(', ')}`));
+    const remembered = ladder.wait;
+    if (
+      !recalled &&
+      typeof remembered === 'number' &&
+      remembered >= MIN_WAIT &&
+      remembered < hold.wait
+    )
+      changeWait(remembered, 'remembered for this URL');
+    recalled = true;
     dispatch({ type: 'connect', transport: rung.transport.name, restart });
     start(ladder.level, false);
   }
@@ -154,8 +203,8 @@ export function createConnection(
     const rung = ladder.at(index);
     if (!rung) return;
     const { transport, floor } = rung;
-    const request = registry.pollRequest(wait);
-    const now = env.now();
+    const request = registry.pollRequest(hold.wait);
+    const now = env.monotonic();
     const attempt: Attempt = {
       rung,
       index,
@@ -175,13 +224,11 @@ export function createConnection(
     if (probing) probe = attempt;
     else current = attempt;
     if (!floor)
-      attempt.openTimer = env.setTimeout(() => {
-        if (live())
-          cannotOpen(
-            attempt,
-            `no open event in ${options.openTimeout / 1000} s: a buffering proxy?`,
-          );
-      }, options.openTimeout);
+      attempt.openTimer = watchdog(env, options.openTimeout, transport.name, (error) => {
+        if (!live()) return;
+        if (isLate(error)) return late(attempt, error);
+        cannotOpen(attempt, `no open event in ${options.openTimeout / 1000} s: a buffering proxy?`);
+      });
     attempt.handle = transport.open(request, {
       onOpen() {
         if (!live()) return;
@@ -189,7 +236,7 @@ export function createConnection(
         // A WebSocket answers every `poll` frame (a topic change) with another `open`.
         if (attempt.opened) return;
         attempt.opened = true;
-        attempt.openedAt = env.now();
+        attempt.openedAt = env.monotonic();
         authTried = false;
         if (attempt === probe) {
           closeCurrent();
@@ -198,7 +245,7 @@ export function createConnection(
           ladder.moveUp(index);
         }
         registry.answered(attempt.topics);
-        ladder.remember(transport.name);
+        ladder.remember(transport.name, hold.wait);
         dispatch({ type: 'open', transport: transport.name });
         scheduleProbe();
       },
@@ -210,18 +257,20 @@ export function createConnection(
       },
       onError(error) {
         if (!live()) return;
+        if (isLate(error)) return late(attempt, error as TimeoutError);
         const auth = isHttpError(error) && (error.status === 401 || error.status === 403);
         if (!attempt.opened && !auth && notOpen(rung.openFailure(error))) return;
         if (attempt === probe) return cannotOpen(attempt, error.message);
         drop(attempt);
-        if (!demoted(attempt, error)) failure(error, env.now() - attempt.started);
+        if (!demoted(attempt, error)) failure(attempt, error, env.monotonic() - attempt.started);
       },
       onClose() {
         if (!live()) return;
         if (!attempt.opened && notOpen(`${transport.name} ended before open`)) return;
         drop(attempt);
         if (demoted(attempt)) return;
-        const held = env.now() - attempt.started;
+        const held = env.monotonic() - attempt.started;
+        if (!attempt.delivered) learn(attempt, { end: 'held', heldMs: held });
         fastStreak = nextFastStreak(fastStreak, held, attempt.delivered);
         repoll(held);
       },
@@ -242,6 +291,21 @@ export function createConnection(
     }
     ladder.fallBack(attempt.index, reason);
     connect();
+  }
+
+  /**
+   * A watchdog of `attempt` fired late (a hidden tab's throttled timers, a frozen page, a
+   * sleeping machine): that says nothing about the transport, so no fallback and no demotion.
+   * It is opened again at once, with the cursors; a probe waits for its next turn.
+   */
+  function late(attempt: Attempt, { lateMs }: TimeoutError) {
+    events.diagnostic('timer-late', `timer ${lateMs | 0} ms late: reconnecting`, {
+      lateMs,
+      transport: attempt.rung.transport.name,
+    });
+    if (attempt !== probe) return connect();
+    closeProbe();
+    scheduleProbe();
   }
 
   /** After an opened transport ended: true when the ladder demoted it (and the session moved on). */
@@ -275,12 +339,37 @@ export function createConnection(
     retryTimer = env.setTimeout(() => connect(), delay);
   }
 
-  function failure(error: CometError, held: number) {
+  /** Sets `wait` and says why (`wait-lowered`, `wait-raised`). */
+  function changeWait(wait: number, reason: string, detail?: object) {
+    events.diagnostic(
+      wait < hold.wait ? 'wait-lowered' : 'wait-raised',
+      `${reason}: wait ${wait} ms`,
+      {
+        ...detail,
+        reason,
+        wait,
+        previousWait: hold.wait,
+      },
+    );
+    hold = { ...hold, wait };
+  }
+
+  /** Feeds how a long-poll ended to the adaptive hold (`policy.nextHold`). */
+  function learn(attempt: Attempt, end: HoldEnd) {
+    if (!attempt.rung.definition.floor) return;
+    const [next, reason] = nextHold(hold, end, options.wait);
+    if (reason) changeWait(next.wait, reason, end);
+    hold = next;
+    if (reason) ladder.remember(attempt.rung.transport.name, hold.wait);
+  }
+
+  function failure(attempt: Attempt, error: CometError, held: number) {
     const action = classifyFailure('poll', error, options.auth !== undefined && !authTried);
     // Only an `HttpError` is classified `repoll` or `auth`.
-    if (action === 'repoll' && isHttpError(error)) return proxyTimeout(error, held);
+    if (action === 'repoll' && isHttpError(error)) return proxyTimeout(attempt, error, held);
     if (action === 'auth' && isHttpError(error)) return refreshAuth(error);
     if (action === 'fatal') return fail(error);
+    if (isNetworkError(error)) learn(attempt, { end: 'cut', heldMs: held });
     if (isTimeoutError(error))
       events.diagnostic('watchdog-timeout', `no answer in ${error.waitedMs} ms: poll aborted`, {
         waitedMs: error.waitedMs,
@@ -288,18 +377,9 @@ export function createConnection(
     retry(error);
   }
 
-  /** A proxy cut a held poll: lower `wait` to what the path allows, and poll again. */
-  function proxyTimeout({ status }: HttpError, held: number) {
-    const lowered = loweredWait(held, wait);
-    if (lowered !== undefined) {
-      events.diagnostic('wait-lowered', `${status} after ${held} ms: wait now ${lowered} ms`, {
-        status,
-        heldMs: held,
-        wait: lowered,
-        previousWait: wait,
-      });
-      wait = lowered;
-    }
+  /** A proxy cut a held poll: learn what the path allows, and poll again. */
+  function proxyTimeout(attempt: Attempt, { status }: HttpError, held: number) {
+    learn(attempt, { end: 'cut', heldMs: held, status });
     fastStreak = nextFastStreak(fastStreak, held);
     events.diagnostic('proxy-timeout', `${status} after ${held} ms: polling again`, {
       status,
@@ -421,7 +501,7 @@ export function createConnection(
         scheduleProbe();
         if (!current.handle?.update) return connect();
         current.topics = topics;
-        return current.handle.update(registry.pollRequest(wait));
+        return current.handle.update(registry.pollRequest(hold.wait));
       }
       if (retryTimer === undefined && !authPending) connect();
     },
@@ -439,6 +519,7 @@ export function createConnection(
       env.clearTimeout(idleTimer);
       context.closed = true;
       stopOnline?.();
+      stopLifecycle?.();
       dispatch({ type: 'close' });
     },
   };

@@ -19,6 +19,17 @@ export interface OnlineSource {
   subscribe(listener: (online: boolean) => void): () => void;
 }
 
+/**
+ * Where the client learns of the page's lifecycle: `suspend` when the page is frozen or hidden
+ * for navigation (`freeze`, `pagehide`: held requests must end, or the page cannot enter the
+ * back/forward cache), `resume` when it runs again (`resume`, `pageshow` from the cache, the tab
+ * becoming visible). `cause` names the browser event.
+ */
+export interface LifecycleSource {
+  /** Calls `listener` on each change; returns the function that stops. */
+  subscribe(listener: (event: 'suspend' | 'resume', cause: string) => void): () => void;
+}
+
 /** A timer handle, whatever the runtime's timers return. */
 export type TimerHandle = unknown;
 
@@ -39,24 +50,40 @@ export interface CometEnvironment {
   clearTimeout: (handle: TimerHandle) => void;
   /** @default Math.random */
   random: () => number;
-  /** @default Date.now */
+  /** The wall clock, for what is stored across page loads. @default Date.now */
   now: () => number;
+  /**
+   * A monotonic clock, in ms, for durations (a hold, a late timer): never jumps with the wall
+   * clock. @default performance.now where available; else, or when only `now` is given, `now`
+   */
+  monotonic: () => number;
   /** @default globalThis.localStorage when readable, else undefined */
   storage: () => StorageLike | undefined;
   /** @default crypto.randomUUID */
   randomUUID: () => string;
   /** @default navigator.onLine and the window's online/offline events, else always online */
   online: OnlineSource;
+  /**
+   * @default the document's `freeze`/`resume`/`visibilitychange` and the window's
+   * `pagehide`/`pageshow` events, else none
+   */
+  lifecycle: LifecycleSource;
   /** @default globalThis.WebSocket (for the WebSocket transport) */
   WebSocket: () => typeof WebSocket | undefined;
 }
 
-type Global = typeof globalThis & {
-  navigator?: { onLine?: boolean };
-  addEventListener?: (type: string, listener: () => void) => void;
-  removeEventListener?: (type: string, listener: () => void) => void;
-  localStorage?: StorageLike;
-};
+type Listener = (event: { type?: string; persisted?: boolean }) => void;
+interface Target {
+  addEventListener?: (type: string, listener: Listener) => void;
+  removeEventListener?: (type: string, listener: Listener) => void;
+}
+type Global = typeof globalThis &
+  Target & {
+    navigator?: { onLine?: boolean };
+    localStorage?: StorageLike;
+    document?: Target & { visibilityState?: string };
+    performance?: { now(): number };
+  };
 const g = (): Global => globalThis as Global;
 
 const browserOnline: OnlineSource = {
@@ -70,6 +97,25 @@ const browserOnline: OnlineSource = {
       g().removeEventListener?.('online', on);
       g().removeEventListener?.('offline', off);
     };
+  },
+};
+
+const browserLifecycle: LifecycleSource = {
+  subscribe(listener) {
+    const doc = g().document;
+    const on = ({ type, persisted }: { type?: string; persisted?: boolean }) => {
+      // Any pagehide: a page that is leaving ends its held requests at once.
+      if (type === 'freeze' || type === 'pagehide') listener('suspend', type);
+      else if (type === 'resume' || persisted) listener('resume', `${type}`);
+      else if (type !== 'pageshow' && doc?.visibilityState === 'visible')
+        listener('resume', 'visible');
+    };
+    const each = (method: 'addEventListener' | 'removeEventListener') => {
+      for (const type of ['freeze', 'resume', 'visibilitychange']) doc?.[method]?.(type, on);
+      for (const type of ['pagehide', 'pageshow']) g()[method]?.(type, on);
+    };
+    each('addEventListener');
+    return () => each('removeEventListener');
   },
 };
 
@@ -87,6 +133,7 @@ export function resolveEnvironment(given: Partial<CometEnvironment> = {}): Comet
     clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof setTimeout>),
     random: Math.random,
     now: Date.now,
+    monotonic: given.now ?? (() => g().performance?.now() ?? Date.now()),
     storage: () => {
       try {
         return g().localStorage;
@@ -97,6 +144,7 @@ export function resolveEnvironment(given: Partial<CometEnvironment> = {}): Comet
     },
     randomUUID: () => globalThis.crypto?.randomUUID?.() ?? fallbackUUID(),
     online: browserOnline,
+    lifecycle: browserLifecycle,
     WebSocket: () => globalThis.WebSocket,
     ...given,
   };

@@ -53,6 +53,11 @@ export class TimeoutError extends CometError {
     readonly waitedMs: number,
     options?: CometErrorOptions,
     message = `no answer within ${waitedMs} ms`,
+    /**
+     * How much later than due the watchdog's timer fired, in ms (a hidden tab, a frozen page, a
+     * sleeping machine): a late watchdog says nothing about the transport.
+     */
+    readonly lateMs = 0,
   ) {
     super(message, options);
   }

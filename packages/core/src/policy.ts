@@ -1,11 +1,12 @@
 /**
  * The failure policy, pure: one table that turns every outcome of a poll or a send (an HTTP
  * status, a WebSocket `nack` code, a network error, a timeout, a bad answer) into what the
- * client does next, and the rules of the adaptive wait and the fast re-poll. No clock, no I/O:
+ * client does next, and the rules of the adaptive hold, late timers and the fast re-poll. No
+ * clock, no I/O:
  * `test/policy.test.ts` checks it as tables.
  */
 import { backoffDelay, type ResolvedBackoff } from './backoff';
-import { type CometError, HttpError, isHttpError } from './errors';
+import { type CometError, HttpError, isHttpError, isTimeoutError } from './errors';
 import type { TopicErrorBody } from './protocol';
 
 /** What the client does after a failed poll or send. */
@@ -36,7 +37,7 @@ interface StatusRule {
  */
 const STATUS_RULES: readonly StatusRule[] = [
   // A proxy's or gateway's timeout. A poll was held and cut early: poll again, and lower `wait`
-  // (see `loweredWait`). A send never reached the server: send again (same id, so no repeat).
+  // (see `nextHold`). A send never reached the server: send again (same id, so no repeat).
   { match: (status) => status === 408 || status === 504, poll: 'repoll', send: 'retry' },
   // Credentials: one refresh per failure streak (polls) or per send, then fatal.
   { match: (status) => status === 401 || status === 403, poll: 'auth', send: 'auth' },
@@ -107,16 +108,71 @@ export const FAST_MS = 1000;
 export const FAST_LIMIT = 3;
 /** The shortest `wait` the adaptive hold lowers to, in ms. */
 export const MIN_WAIT = 5000;
+/** Two cuts this close in age (or within 10% of it) are "near the same age", in ms. */
+export const NEAR_MS = 2000;
+/** Polls held to their end in a row before the adaptive hold probes upward again. */
+export const RAISE_AFTER = 10;
+/** A timer that fires more than this after it was due was held up, in ms. */
+export const LATE_MS = 3000;
+
+/** True when `error` comes from a watchdog whose timer fired late: not a dead transport. */
+export const isLate = (error: CometError): boolean =>
+  isTimeoutError(error) && error.lateMs > LATE_MS;
+
+/** What the adaptive hold knows about the path. */
+export interface Hold {
+  /** The `wait` polls ask for, in ms. */
+  wait: number;
+  /** The age of the poll the last cut ended, in ms. */
+  cut?: number;
+  /** Cuts in a row near the age `cut`. */
+  cuts: number;
+  /** Polls held to their end in a row since the last cut or change. */
+  held: number;
+}
 
 /**
- * The `wait` after a proxy cut a poll held `heldMs` (a 408/504 sooner than `wait`): 80% of what
- * the path allowed, never under {@link MIN_WAIT}. Undefined when it stays: the cut came too
- * fast to say anything about the path, or not before `wait`.
+ * How a long-poll held for `heldMs` ended: `cut` by a 408/504 (`status`) or a network error (no
+ * status), or `held` (answered empty: the server's hold ended).
  */
-export function loweredWait(heldMs: number, wait: number): number | undefined {
-  if (heldMs < 2 * FAST_MS || heldMs >= wait) return undefined;
-  const lowered = Math.max(MIN_WAIT, Math.floor(heldMs * 0.8));
-  return lowered < wait ? lowered : undefined;
+export interface HoldEnd {
+  end: 'cut' | 'held';
+  heldMs: number;
+  status?: number;
+}
+
+/**
+ * The adaptive hold after a long-poll ended, and the reason when `wait` changed. A 408/504 names itself as the path's cut, so one
+ * lowers `wait`; a network error needs another near the same age. Either cut must come at least
+ * 2 s into the hold and before `wait`; `wait` goes to 80% of its age, never under
+ * {@link MIN_WAIT}. After {@link RAISE_AFTER} polls held to their end in a row, `wait` goes
+ * back up to `ceiling` (the `wait` option; the server still holds no longer than its own
+ * maximum): the path may have changed, and a cut at the old age lowers it again.
+ */
+export function nextHold(
+  hold: Hold,
+  { end, heldMs, status }: HoldEnd,
+  ceiling: number,
+): [Hold, string?] {
+  if (heldMs < 2 * FAST_MS) return [hold];
+  if (end === 'held') {
+    const held = hold.held + 1;
+    return hold.wait < ceiling && held >= RAISE_AFTER
+      ? [{ ...hold, wait: ceiling, held: 0 }, `${held} polls held to their end in a row`]
+      : [{ ...hold, held }];
+  }
+  if (heldMs >= hold.wait) return [hold];
+  const near =
+    hold.cut !== undefined && Math.abs(heldMs - hold.cut) <= Math.max(NEAR_MS, hold.cut / 10);
+  const cuts = near ? hold.cuts + 1 : 1;
+  const next: Hold = { ...hold, cut: heldMs, cuts, held: 0 };
+  const wait = Math.max(MIN_WAIT, Math.floor(heldMs * 0.8));
+  return (!status && cuts < 2) || wait >= hold.wait
+    ? [next]
+    : [
+        { ...next, wait },
+        status ? `${status} after ${heldMs} ms` : `${cuts} network errors near ${heldMs} ms`,
+      ];
 }
 
 /** The count of fast empty answers in a row after one that came after `heldMs`. */

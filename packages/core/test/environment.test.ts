@@ -30,6 +30,52 @@ describe('resolveEnvironment', () => {
     expect(storage()).toBeUndefined();
   });
 
+  it('reports freeze/resume, visible, any pagehide and a pageshow from the back/forward cache', () => {
+    const win = new EventTarget();
+    const doc = Object.assign(new EventTarget(), { visibilityState: 'hidden' });
+    vi.stubGlobal('document', doc);
+    vi.stubGlobal('addEventListener', win.addEventListener.bind(win));
+    vi.stubGlobal('removeEventListener', win.removeEventListener.bind(win));
+    const seen: string[] = [];
+    const stop = resolveEnvironment().lifecycle.subscribe((event, cause) =>
+      seen.push(`${event} ${cause}`),
+    );
+    const pageEvent = (type: string, persisted: boolean) =>
+      Object.assign(new Event(type), { persisted });
+    doc.dispatchEvent(new Event('freeze'));
+    doc.dispatchEvent(new Event('resume'));
+    doc.dispatchEvent(new Event('visibilitychange'));
+    doc.visibilityState = 'visible';
+    doc.dispatchEvent(new Event('visibilitychange'));
+    win.dispatchEvent(pageEvent('pagehide', true));
+    win.dispatchEvent(pageEvent('pageshow', false));
+    win.dispatchEvent(pageEvent('pageshow', true));
+    win.dispatchEvent(pageEvent('pagehide', false));
+    stop();
+    doc.dispatchEvent(new Event('freeze'));
+    expect(seen).toEqual([
+      'suspend freeze',
+      'resume resume',
+      'resume visible',
+      'suspend pagehide',
+      'resume pageshow',
+      'suspend pagehide',
+    ]);
+  });
+
+  it('has no lifecycle events where there is no document or window (Node, SSR)', () => {
+    vi.stubGlobal('document', undefined);
+    expect(() => resolveEnvironment().lifecycle.subscribe(() => {})()).not.toThrow();
+  });
+
+  it('measures durations with performance.now, or with an injected now', () => {
+    vi.stubGlobal('performance', { now: () => 42 });
+    expect(resolveEnvironment().monotonic()).toBe(42);
+    expect(resolveEnvironment({ now: () => 7 }).monotonic()).toBe(7);
+    vi.stubGlobal('performance', undefined);
+    expect(resolveEnvironment().monotonic()).toBeGreaterThan(1e12);
+  });
+
   it('answers no storage when reading localStorage throws (sandboxed frames)', () => {
     Object.defineProperty(globalThis, 'localStorage', {
       configurable: true,

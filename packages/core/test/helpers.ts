@@ -1,5 +1,5 @@
 /**
- * Test helpers for the client: a manual clock and an online source. The fake backend is
+ * Test helpers for the client: a manual clock, an online source and a page lifecycle source. The fake backend is
  * `createFakeBackend` in @cometkit/test-utils (shared with the React and Angular tests).
  */
 import type { OnlineSource } from '../src/environment';
@@ -30,10 +30,36 @@ export function createClock() {
           if (entry[1].at <= end && (!next || entry[1].at < next[1].at)) next = entry;
         if (!next) break;
         timers.delete(next[0]);
-        now = next[1].at;
+        now = Math.max(now, next[1].at);
         next[1].fn();
       }
       now = end;
+    },
+    /**
+     * Moves time forward with no timer running (a frozen page, a hidden tab's throttled timers,
+     * a sleeping machine), then runs the overdue ones: late, at the new time.
+     */
+    jump(ms: number) {
+      now += ms;
+      this.advance(0);
+    },
+  };
+}
+
+/** A page lifecycle source a test can drive (`freeze`, `pageshow`…). */
+export function createLifecycle() {
+  const listeners = new Set<(event: 'suspend' | 'resume', cause: string) => void>();
+  return {
+    source: {
+      subscribe(listener: (event: 'suspend' | 'resume', cause: string) => void) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    },
+    /** How many listen now. */
+    listeners: () => listeners.size,
+    emit(event: 'suspend' | 'resume', cause: string) {
+      for (const l of listeners) l(event, cause);
     },
   };
 }

@@ -14,10 +14,15 @@ import {
   classifyFailure,
   FAST_LIMIT,
   type FailureAction,
-  loweredWait,
+  type Hold,
+  type HoldEnd,
+  isLate,
+  LATE_MS,
   MIN_WAIT,
   nackError,
   nextFastStreak,
+  nextHold,
+  RAISE_AFTER,
   repollDelay,
   retryDelay,
 } from '../src/policy';
@@ -102,18 +107,148 @@ describe('retryDelay', () => {
   });
 });
 
-describe('loweredWait', () => {
-  // held ms, wait, the new wait (undefined: unchanged)
-  const table: [number, number, number | undefined][] = [
-    [1999, 25_000, undefined], // too fast to say anything about the path
-    [10_000, 25_000, 8000], // 80% of what the path allowed
-    [5000, 25_000, MIN_WAIT], // never under the floor
-    [25_000, 25_000, undefined], // not cut before wait
-    [6000, 5000, undefined], // already lower
-    [6000, 4900, undefined],
+describe('nextHold: the adaptive hold', () => {
+  const W = 25_000;
+  const hold = (wait: number, extra: Partial<Hold> = {}): Hold => ({
+    wait,
+    cuts: 0,
+    held: 0,
+    ...extra,
+  });
+  const cut = (heldMs: number, status?: number): HoldEnd => ({ end: 'cut', heldMs, status });
+  const held = (heldMs: number): HoldEnd => ({ end: 'held', heldMs });
+  // what it knew, how a poll ended, what it knows after, the diagnostic (undefined: none)
+  const table: [string, Hold, HoldEnd, Hold, string | undefined][] = [
+    [
+      'a 504 after 10 s lowers wait to 80%',
+      hold(W),
+      cut(10_000, 504),
+      hold(8000, { cut: 10_000, cuts: 1 }),
+      'wait-lowered',
+    ],
+    [
+      'a 408 after 3 s lowers to the floor, never under it',
+      hold(W),
+      cut(3000, 408),
+      hold(MIN_WAIT, { cut: 3000, cuts: 1 }),
+      'wait-lowered',
+    ],
+    [
+      'a cut under 2 s says nothing about the path',
+      hold(W, { held: 4 }),
+      cut(1999, 504),
+      hold(W, { held: 4 }),
+      undefined,
+    ],
+    [
+      'a 504 at or after wait is not a cut of the hold',
+      hold(8000),
+      cut(8000, 504),
+      hold(8000),
+      undefined,
+    ],
+    [
+      'a cut that would not lower wait (already at the floor) is noted only',
+      hold(MIN_WAIT),
+      cut(4000, 408),
+      hold(MIN_WAIT, { cut: 4000, cuts: 1 }),
+      undefined,
+    ],
+    [
+      'one network error after 10 s is noted, wait stays',
+      hold(W, { held: 3 }),
+      cut(10_000),
+      hold(W, { cut: 10_000, cuts: 1 }),
+      undefined,
+    ],
+    [
+      'a second network error near the same age lowers wait',
+      hold(W, { cut: 10_000, cuts: 1 }),
+      cut(11_500),
+      hold(9200, { cut: 11_500, cuts: 2 }),
+      'wait-lowered',
+    ],
+    [
+      'within 10% of a long age is near too',
+      hold(W, { cut: 21_000, cuts: 1 }),
+      cut(23_000),
+      hold(18_400, { cut: 23_000, cuts: 2 }),
+      'wait-lowered',
+    ],
+    [
+      'a network error at another age starts counting again',
+      hold(W, { cut: 10_000, cuts: 1 }),
+      cut(16_000),
+      hold(W, { cut: 16_000, cuts: 1 }),
+      undefined,
+    ],
+    [
+      'a poll held to its end is counted',
+      hold(8000, { cut: 10_000, cuts: 1, held: 2 }),
+      held(8000),
+      hold(8000, { cut: 10_000, cuts: 1, held: 3 }),
+      undefined,
+    ],
+    [
+      'an empty answer under 2 s is not a hold',
+      hold(8000, { held: 2 }),
+      held(1500),
+      hold(8000, { held: 2 }),
+      undefined,
+    ],
+    [
+      `after ${RAISE_AFTER} held polls in a row wait goes back up to the ceiling`,
+      hold(8000, { cut: 10_000, cuts: 1, held: RAISE_AFTER - 1 }),
+      held(8000),
+      hold(W, { cut: 10_000, cuts: 1 }),
+      'wait-raised',
+    ],
+    [
+      'never above the ceiling',
+      hold(W, { held: RAISE_AFTER + 5 }),
+      held(W),
+      hold(W, { held: RAISE_AFTER + 6 }),
+      undefined,
+    ],
+    [
+      'a cut ends the run of held polls',
+      hold(8000, { held: RAISE_AFTER - 1 }),
+      cut(4000),
+      hold(8000, { cut: 4000, cuts: 1 }),
+      undefined,
+    ],
+    [
+      'a probe cut again at the old age lowers at once when the cut is a 504',
+      hold(W, { cut: 10_000, cuts: 1 }),
+      cut(10_200, 504),
+      hold(8160, { cut: 10_200, cuts: 2 }),
+      'wait-lowered',
+    ],
   ];
-  it.each(table)('held %i ms with wait %i: %s', (held, wait, lowered) => {
-    expect(loweredWait(held, wait)).toBe(lowered);
+  it.each(table)('%s', (_, before, end, after, code) => {
+    const [next, reason] = nextHold(before, end, W);
+    expect(next).toEqual(after);
+    const change = reason && (next.wait < before.wait ? 'wait-lowered' : 'wait-raised');
+    expect(change).toBe(code);
+  });
+
+  it('says why it changed wait', () => {
+    expect(nextHold(hold(W), cut(10_000, 504), W)[1]).toBe('504 after 10000 ms');
+    expect(nextHold(hold(W, { cut: 10_000, cuts: 1 }), cut(10_000), W)[1]).toBe(
+      '2 network errors near 10000 ms',
+    );
+    expect(nextHold(hold(8000, { held: RAISE_AFTER - 1 }), held(8000), W)[1]).toBe(
+      `${RAISE_AFTER} polls held to their end in a row`,
+    );
+  });
+});
+
+describe('isLate', () => {
+  it('calls a watchdog late only when its own timer fired more than LATE_MS after due', () => {
+    expect(isLate(new TimeoutError(35_000, {}, LATE_MS + 1))).toBe(true);
+    expect(isLate(new TimeoutError(35_000, {}, LATE_MS))).toBe(false);
+    expect(isLate(new TimeoutError(35_000))).toBe(false);
+    expect(isLate(new NetworkError('reset'))).toBe(false);
   });
 });
 

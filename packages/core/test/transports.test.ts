@@ -387,6 +387,7 @@ describe('remembered transport', () => {
       expect(JSON.parse(storage.data.get(`cometkit:transport:${BASE}`) ?? '')).toEqual({
         name: 'stream',
         at: clock.now(),
+        wait: 25_000,
       }),
     );
     first.close();
@@ -724,5 +725,48 @@ describe('send over WebSocket', () => {
     streams[0]?.event('open', { cursors: {} });
     await expect(client.send('chat', 1)).resolves.toBe('m1');
     expect(net.sends[0]?.body).toMatchObject({ id: 'uuid-2', data: 1 });
+  });
+});
+
+describe('late timers (a hidden tab, a frozen page)', () => {
+  it('does not demote a WebSocket whose pong watchdog fired late: it opens a new one at once', async () => {
+    const client = make();
+    client.subscribe('chat', () => {});
+    await sockets(1);
+    openSocket(lastSocket(), { chat: '3' });
+    clock.advance(20_000);
+    expect(lastSocket().sent.at(-1)).toEqual({ type: 'ping' });
+    // The page froze right after the ping: the pong watchdog fires a minute late.
+    clock.jump(70_000);
+    expect(codes()).toContain('timer-late');
+    expect(codes()).not.toContain('transport-demoted');
+    await sockets(2);
+    lastSocket().accept();
+    expect(lastSocket().polls()[0]).toMatchObject({ cursors: { chat: '3' } });
+    lastSocket().frame({ type: 'open', cursors: { chat: '3' } });
+    expect(transportOf(client)).toBe('websocket');
+  });
+
+  it('does not demote a stream whose silence watchdog fired late', async () => {
+    const client = make({ transports: ['stream', 'longpoll'], watchdogGrace: 5000 });
+    client.subscribe('chat', () => {});
+    await streamCount(1);
+    streams[0]?.event('open', { cursors: {} });
+    await vi.waitFor(() => expect(transportOf(client)).toBe('stream'));
+    clock.jump(5 * 60_000);
+    expect(codes()).toContain('timer-late');
+    expect(codes()).not.toContain('transport-demoted');
+    await streamCount(2);
+    expect(net.polls).toHaveLength(0);
+  });
+
+  it('does not fall back when the open timeout fired late: it opens the same transport again', async () => {
+    make().subscribe('chat', () => {});
+    await sockets(1);
+    lastSocket().accept();
+    clock.jump(60_000);
+    expect(codes()).toContain('timer-late');
+    expect(codes()).not.toContain('transport-fallback');
+    await sockets(2);
   });
 });

@@ -2,7 +2,8 @@
  * The fallback ladder: the usable transports in the order of the `transports` option, the rung
  * the session is on, falling back and demotion, and the transport remembered per base URL. It
  * asks each transport's definition whether it runs here and whether it is a floor, so no
- * transport is named outside its own file.
+ * transport is named outside its own file. The learned long-poll `wait` is remembered with the
+ * transport.
  */
 import type { ClientContext } from '../context';
 import { type CometError, isTimeoutError } from '../errors';
@@ -26,16 +27,20 @@ export interface Rung {
   openFailure(error: CometError): string;
 }
 
-/** What storage keeps per base URL. */
+/** What storage keeps per base URL (`at` on the wall clock: it outlives the page). */
 interface Memory {
   name: TransportName;
   at: number;
+  /** The adaptive hold's `wait`. */
+  wait?: number;
 }
 
 /** The ladder of one client. */
 export interface Ladder {
   /** The index of the rung the session is on (0 is the best). */
   readonly level: number;
+  /** The `wait` remembered for this base URL within the TTL (read with `level`). */
+  readonly wait: number | undefined;
   /** Rung `index`, undefined past the last one (or when no transport is usable). */
   at(index: number): Rung | undefined;
   /** Rung `index` could not open: the session goes on with the next one. */
@@ -45,13 +50,13 @@ export interface Ladder {
   /** A probe of rung `index` did not open either: the session stays where it is. */
   probeFailed(index: number, reason: string): void;
   /**
-   * The transport on rung `index`, opened at `openedAt`, ended (with `error`, or normally):
+   * The transport on rung `index`, opened at `openedAt` (monotonic), ended (with `error`, or normally):
    * demotes it when it went silent (a `TimeoutError`) or died soon after opening
    * {@link EARLY_LIMIT} times in a row. Returns true when it did.
    */
   demoted(index: number, openedAt: number, error?: CometError): boolean;
-  /** Remembers `name` as working for this base URL. */
-  remember(name: TransportName): void;
+  /** Remembers `name` as working for this base URL, and the adaptive hold's `wait`. */
+  remember(name: TransportName, wait: number): void;
 }
 
 /** Makes the ladder; the transports are made on first use (the base URL is resolved then). */
@@ -61,6 +66,7 @@ export function createLadder(context: ClientContext): Ladder {
   let level = 0;
   let earlyDeaths = 0;
   let remembered: Memory | undefined;
+  let wait: number | undefined;
   const memoryKey = () => `cometkit:transport:${context.baseUrl()}`;
 
   function build(): Rung[] {
@@ -107,7 +113,9 @@ export function createLadder(context: ClientContext): Ladder {
         | undefined;
       const index = built.findIndex((rung) => rung.transport.name === saved?.name);
       const age = environment.now() - (saved?.at ?? 0);
-      if (index > 0 && age < options.transportMemoryTtl) {
+      if (age >= options.transportMemoryTtl) return 0;
+      wait = saved?.wait;
+      if (index > 0) {
         events.diagnostic(
           'transport-remembered',
           `starting on ${saved?.name}: it worked here before`,
@@ -139,6 +147,10 @@ export function createLadder(context: ClientContext): Ladder {
       all();
       return level;
     },
+    get wait() {
+      all();
+      return wait;
+    },
     at: (index) => all()[index],
     fallBack(index, reason) {
       moveDown(index, 'transport-fallback', reason, reason);
@@ -162,7 +174,7 @@ export function createLadder(context: ClientContext): Ladder {
     },
     demoted(index, openedAt, error) {
       const silent = isTimeoutError(error);
-      earlyDeaths = environment.now() - openedAt < EARLY_MS ? earlyDeaths + 1 : 0;
+      earlyDeaths = environment.monotonic() - openedAt < EARLY_MS ? earlyDeaths + 1 : 0;
       if (!silent && earlyDeaths < EARLY_LIMIT) return false;
       earlyDeaths = 0;
       const name = all()[index]?.transport.name;
@@ -178,11 +190,15 @@ export function createLadder(context: ClientContext): Ladder {
     },
     // Written again once half the TTL has passed, so a long session on a fallback is still
     // remembered when the page is reloaded after more than one TTL.
-    remember(name) {
+    remember(name, wait) {
       const at = environment.now();
       const ttl = options.transportMemoryTtl;
-      if (!ttl || (remembered?.name === name && at - remembered.at < ttl / 2)) return;
-      remembered = { name, at };
+      if (
+        !ttl ||
+        (remembered?.name === name && remembered.wait === wait && at - remembered.at < ttl / 2)
+      )
+        return;
+      remembered = { name, at, wait };
       try {
         environment.storage()?.setItem(memoryKey(), JSON.stringify(remembered));
       } catch {}

@@ -2,9 +2,10 @@
  * Long-polling: one POST per poll, held by the server until it has something or its hold ends.
  * One `open` is one poll; the client opens the next with its updated cursors.
  */
-import { ProtocolError, TimeoutError } from '../errors';
+import { ProtocolError } from '../errors';
 import { type HttpAnswer, httpError, networkError } from '../http';
 import { parseJson, parsePollAnswer } from '../parse';
+import { watchdog as arm } from './shared';
 import type { TransportDefinition, TransportFactory } from './types';
 
 /** The long-poll transport (`longpoll`): works through every proxy; the floor of the fallback. */
@@ -22,11 +23,11 @@ export const createLongPollTransport: TransportFactory = (context) => ({
       return first;
     };
     const limit = (request.wait ?? 0) + context.watchdogGrace;
-    const watchdog = env.setTimeout(() => {
+    const watchdog = arm(env, limit, 'longpoll', (error) => {
       if (!finish()) return;
       controller.abort();
-      handlers.onError(new TimeoutError(limit, { transport: 'longpoll' }));
-    }, limit);
+      handlers.onError(error);
+    });
 
     void (async () => {
       let answer: HttpAnswer;

@@ -1,6 +1,11 @@
-/** What the streaming and WebSocket transports share: reading an `open` or `messages` payload. */
-import { ProtocolError } from '../errors';
+/**
+ * What the transports share: the watchdog timer (which knows when it fired late), and reading an
+ * `open` or `messages` payload (streaming and WebSocket).
+ */
+import type { CometEnvironment } from '../environment';
+import { ProtocolError, TimeoutError } from '../errors';
 import { type ParsedAnswer, parsePollAnswer } from '../parse';
+import type { TransportName } from '../protocol';
 import type { TransportHandlers } from './types';
 
 /**
@@ -23,4 +28,22 @@ export function receive(
   // The client may close the handle from inside `onOpen` (a probe replaced, a topic change).
   if (live()) handlers.onMessages(answer);
   return answer;
+}
+
+/**
+ * Arms a watchdog of `ms`: `fire` gets its `TimeoutError`, with how much later than due the timer
+ * itself fired on the monotonic clock (`lateMs`): in a hidden tab or a frozen page that is the
+ * page's fault, not the transport's.
+ */
+export function watchdog(
+  env: CometEnvironment,
+  ms: number,
+  transport: TransportName,
+  fire: (error: TimeoutError) => void,
+): unknown {
+  const due = env.monotonic() + ms;
+  return env.setTimeout(
+    () => fire(new TimeoutError(ms, { transport }, undefined, env.monotonic() - due)),
+    ms,
+  );
 }

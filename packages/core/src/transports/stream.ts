@@ -4,11 +4,11 @@
  * then opens a new one with its cursors.
  */
 import { createParser } from 'eventsource-parser';
-import { ProtocolError, TimeoutError } from '../errors';
+import { ProtocolError } from '../errors';
 import { answerOf, httpError, networkError } from '../http';
 import { parseJson } from '../parse';
 import { DEFAULT_TIMINGS, STREAM_PATH } from '../protocol';
-import { receive } from './shared';
+import { watchdog as arm, receive } from './shared';
 import type { TransportDefinition, TransportFactory } from './types';
 
 /**
@@ -42,10 +42,7 @@ export const createStreamTransport: TransportFactory = (context) => ({
     // A stream that goes silent (half-open TCP, a proxy eating the heartbeat) is dead.
     const alive = () => {
       env.clearTimeout(watchdog);
-      watchdog = env.setTimeout(
-        () => end(() => handlers.onError(new TimeoutError(limit, { transport: 'stream' }))),
-        limit,
-      );
+      watchdog = arm(env, limit, 'stream', (error) => end(() => handlers.onError(error)));
     };
     alive();
 

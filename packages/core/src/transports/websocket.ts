@@ -6,10 +6,10 @@
  * `send` when they changed since the last frame that carried them (a refreshed token goes out
  * on the open socket).
  */
-import { NetworkError, ProtocolError, TimeoutError } from '../errors';
+import { NetworkError, ProtocolError } from '../errors';
 import { parseErrorBody, parseJson } from '../parse';
 import { type ClientFrame, WEBSOCKET_PATH } from '../protocol';
-import { receive } from './shared';
+import { receive, watchdog } from './shared';
 import type { TransportDefinition, TransportFactory } from './types';
 
 /**
@@ -75,9 +75,8 @@ export const createWebSocketTransport: TransportFactory = (context) => ({
     const ping = () => {
       pingTimer = env.setTimeout(() => {
         write({ type: 'ping' });
-        pongTimer = env.setTimeout(
-          () => end(() => handlers.onError(new TimeoutError(PONG_MS, { transport: 'websocket' }))),
-          PONG_MS,
+        pongTimer = watchdog(env, PONG_MS, 'websocket', (error) =>
+          end(() => handlers.onError(error)),
         );
       }, pingEvery);
     };
