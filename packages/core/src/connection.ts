@@ -459,7 +459,7 @@ export function createConnection(
         if (!resume && open?.handle?.update && registry.hasTopics()) {
           events.diagnostic('auth-refreshed', 'fresh credentials: poll sent again', {});
           open.topics = registry.topics();
-          return open.handle.update(registry.pollRequest(wait));
+          return open.handle.update(registry.pollRequest(hold.wait));
         }
         events.diagnostic('auth-refreshed', 'fresh credentials: polling again', {});
         if (registry.hasTopics()) connect();

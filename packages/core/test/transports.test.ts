@@ -742,7 +742,9 @@ describe('late timers (a hidden tab, a frozen page)', () => {
     expect(codes()).not.toContain('transport-demoted');
     await sockets(2);
     lastSocket().accept();
-    expect(lastSocket().polls()[0]).toMatchObject({ cursors: { chat: '3' } });
+    await vi.waitFor(() =>
+      expect(lastSocket().polls()[0]).toMatchObject({ cursors: { chat: '3' } }),
+    );
     lastSocket().frame({ type: 'open', cursors: { chat: '3' } });
     expect(transportOf(client)).toBe('websocket');
   });
