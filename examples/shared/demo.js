@@ -136,7 +136,10 @@ export function createConnectionReport(client) {
       changes.why = `${detail.transport}: remembered, it worked here before`;
     } else if (d.code === 'transport-upgrade') {
       changes.why = d.message;
-    } else if (d.code === 'wait-lowered' && typeof detail.wait === 'number') {
+    } else if (
+      (d.code === 'wait-lowered' || d.code === 'wait-raised') &&
+      typeof detail.wait === 'number'
+    ) {
       changes.waitMs = detail.wait;
     }
     update(changes);

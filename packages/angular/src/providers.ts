@@ -25,7 +25,8 @@ function hasClient(config: ProvideCometConfig): config is ProvideCometWithClient
 /**
  * Provides a cometkit client and {@link CometService} for an application or a route.
  *
- * The client is made outside `NgZone`, so the listeners it adds (online state) never
+ * The client is made outside `NgZone`, so the listeners it adds (online/offline, and the page
+ * lifecycle: visibility, freeze/resume, pagehide/pageshow) never
  * keep a zone-based application from becoming stable. A client made here is closed when the
  * injector is destroyed; a client given as `{ client }` is left to its owner.
  *

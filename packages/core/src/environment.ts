@@ -64,8 +64,8 @@ export interface CometEnvironment {
   /** @default navigator.onLine and the window's online/offline events, else always online */
   online: OnlineSource;
   /**
-   * @default the document's `freeze`/`resume`/`visibilitychange` and the window's
-   * `pagehide`/`pageshow` events, else none
+   * @default the `freeze`/`resume`/`visibilitychange` events of the document and the
+   * `pagehide`/`pageshow` events of the window, else none
    */
   lifecycle: LifecycleSource;
   /** @default globalThis.WebSocket (for the WebSocket transport) */
@@ -73,17 +73,14 @@ export interface CometEnvironment {
 }
 
 type Listener = (event: { type?: string; persisted?: boolean }) => void;
-interface Target {
-  addEventListener?: (type: string, listener: Listener) => void;
-  removeEventListener?: (type: string, listener: Listener) => void;
-}
-type Global = typeof globalThis &
-  Target & {
-    navigator?: { onLine?: boolean };
-    localStorage?: StorageLike;
-    document?: Target & { visibilityState?: string };
-    performance?: { now(): number };
-  };
+type Global = typeof globalThis & {
+  addEventListener?: (type: string, listener: Listener, options?: { capture: boolean }) => void;
+  removeEventListener?: (type: string, listener: Listener, options?: { capture: boolean }) => void;
+  navigator?: { onLine?: boolean };
+  localStorage?: StorageLike;
+  document?: { visibilityState?: string };
+  performance?: { now(): number };
+};
 const g = (): Global => globalThis as Global;
 
 const browserOnline: OnlineSource = {
@@ -100,19 +97,19 @@ const browserOnline: OnlineSource = {
   },
 };
 
+// Listened to on the window in the capture phase: that also hears the document's events.
 const browserLifecycle: LifecycleSource = {
   subscribe(listener) {
-    const doc = g().document;
-    const on = ({ type, persisted }: { type?: string; persisted?: boolean }) => {
+    const on: Listener = ({ type, persisted }) => {
       // Any pagehide: a page that is leaving ends its held requests at once.
       if (type === 'freeze' || type === 'pagehide') listener('suspend', type);
       else if (type === 'resume' || persisted) listener('resume', `${type}`);
-      else if (type !== 'pageshow' && doc?.visibilityState === 'visible')
+      else if (type !== 'pageshow' && g().document?.visibilityState === 'visible')
         listener('resume', 'visible');
     };
     const each = (method: 'addEventListener' | 'removeEventListener') => {
-      for (const type of ['freeze', 'resume', 'visibilitychange']) doc?.[method]?.(type, on);
-      for (const type of ['pagehide', 'pageshow']) g()[method]?.(type, on);
+      for (const type of ['freeze', 'resume', 'visibilitychange', 'pagehide', 'pageshow'])
+        g()[method]?.(type, on, { capture: true });
     };
     each('addEventListener');
     return () => each('removeEventListener');

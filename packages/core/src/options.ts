@@ -31,8 +31,10 @@ export interface CometClientOptions {
    */
   userId?: string;
   /**
-   * How long a poll may be held by the server, in ms. Lowered for the session when something
-   * on the path cuts held requests earlier (see the `wait-lowered` diagnostic).
+   * How long a long-poll may be held by the server, in ms: the most the client asks for. The
+   * adaptive hold lowers it when something on the path cuts held polls earlier, raises it back
+   * after a run of polls held to their end, and remembers it per URL with the transport (the
+   * `wait-lowered` and `wait-raised` diagnostics; docs/concepts/errors.md).
    * @default 25000
    */
   wait?: number;
@@ -97,8 +99,9 @@ export interface CometClientOptions {
    */
   openTimeout?: number;
   /**
-   * How long the transport that worked is remembered per base URL (in `environment.storage`),
-   * in ms; the next client starts there. `0` remembers nothing.
+   * How long the transport that worked, and the long-poll `wait` learned by the adaptive hold,
+   * are remembered per base URL (in `environment.storage`), in ms; the next client starts there.
+   * `0` remembers nothing.
    * @default 3600000 (1 hour)
    */
   transportMemoryTtl?: number;

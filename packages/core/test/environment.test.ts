@@ -31,8 +31,9 @@ describe('resolveEnvironment', () => {
   });
 
   it('reports freeze/resume, visible, any pagehide and a pageshow from the back/forward cache', () => {
+    // The window hears the document's events in its capture phase: one target stands for both.
     const win = new EventTarget();
-    const doc = Object.assign(new EventTarget(), { visibilityState: 'hidden' });
+    const doc = { visibilityState: 'hidden' };
     vi.stubGlobal('document', doc);
     vi.stubGlobal('addEventListener', win.addEventListener.bind(win));
     vi.stubGlobal('removeEventListener', win.removeEventListener.bind(win));
@@ -42,17 +43,17 @@ describe('resolveEnvironment', () => {
     );
     const pageEvent = (type: string, persisted: boolean) =>
       Object.assign(new Event(type), { persisted });
-    doc.dispatchEvent(new Event('freeze'));
-    doc.dispatchEvent(new Event('resume'));
-    doc.dispatchEvent(new Event('visibilitychange'));
+    win.dispatchEvent(new Event('freeze'));
+    win.dispatchEvent(new Event('resume'));
+    win.dispatchEvent(new Event('visibilitychange'));
     doc.visibilityState = 'visible';
-    doc.dispatchEvent(new Event('visibilitychange'));
+    win.dispatchEvent(new Event('visibilitychange'));
     win.dispatchEvent(pageEvent('pagehide', true));
     win.dispatchEvent(pageEvent('pageshow', false));
     win.dispatchEvent(pageEvent('pageshow', true));
     win.dispatchEvent(pageEvent('pagehide', false));
     stop();
-    doc.dispatchEvent(new Event('freeze'));
+    win.dispatchEvent(new Event('freeze'));
     expect(seen).toEqual([
       'suspend freeze',
       'resume resume',
