@@ -245,8 +245,8 @@ describe('nextHold: the adaptive hold', () => {
 
 describe('isLate', () => {
   it('calls a watchdog late only when its own timer fired more than LATE_MS after due', () => {
-    expect(isLate(new TimeoutError(35_000, {}, LATE_MS + 1))).toBe(true);
-    expect(isLate(new TimeoutError(35_000, {}, LATE_MS))).toBe(false);
+    expect(isLate(new TimeoutError(35_000, {}, undefined, LATE_MS + 1))).toBe(true);
+    expect(isLate(new TimeoutError(35_000, {}, undefined, LATE_MS))).toBe(false);
     expect(isLate(new TimeoutError(35_000))).toBe(false);
     expect(isLate(new NetworkError('reset'))).toBe(false);
   });
