@@ -192,7 +192,7 @@ export function createConnection(
       remembered >= MIN_WAIT &&
       remembered < hold.wait
     )
-      changeWait(remembered, 'remembered for this URL');
+      changeWait(remembered, 'remembered');
     recalled = true;
     dispatch({ type: 'connect', transport: rung.transport.name, restart });
     start(ladder.level, false);
@@ -299,7 +299,7 @@ export function createConnection(
    * It is opened again at once, with the cursors; a probe waits for its next turn.
    */
   function late(attempt: Attempt, { lateMs }: TimeoutError) {
-    events.diagnostic('timer-late', `timer ${lateMs | 0} ms late: reconnecting`, {
+    events.diagnostic('timer-late', `${lateMs | 0} ms late: reconnecting`, {
       lateMs,
       transport: attempt.rung.transport.name,
     });

@@ -218,7 +218,7 @@ describe('the adaptive hold', () => {
     expect(net.polls[3]?.body.wait).toBe(8000);
     expect(diagnostics.at(-1)).toMatchObject({
       code: 'wait-lowered',
-      detail: { reason: 'remembered for this URL', wait: 8000 },
+      detail: { reason: 'remembered', wait: 8000 },
     });
     second.close();
     clock.advance(3_600_000);
