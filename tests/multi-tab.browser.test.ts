@@ -57,7 +57,8 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>tab</title>
   window.client = q.get('share')
     ? CometkitShare.createSharedCometClient(options)
     : Cometkit.createCometClient(options);
-  client.subscribe(q.get('topic') || 'feed', (data) => got.push(data));
+  const cursor = q.get('cursor');
+  client.subscribe(q.get('topic') || 'feed', (data) => got.push(data), cursor ? { cursor } : {});
 </script>`;
 
 const hasChromium = existsSync(CHROMIUM);
@@ -308,6 +309,22 @@ describe.skipIf(!hasChromium)('tabs sharing one connection, in Chromium', () => 
       }, 90_000);
     }
   }
+
+  it('a tab that subscribes from a recent cursor to a topic another tab follows gets what came after it', async () => {
+    const [first] = await openTabs(1, 'share=1&t=websocket&topic=from-cursor');
+    await waitConnected([first as Page]);
+    const ids: string[] = [];
+    for (const data of [1, 2, 3]) ids.push((await comet.publish('from-cursor', data)) as string);
+    await (first as Page).waitForFunction('got.length >= 3', undefined, { timeout: 15_000 });
+    const [second] = await openTabs(1, `share=1&t=websocket&topic=from-cursor&cursor=${ids[0]}`);
+    await (second as Page).waitForFunction('got.length >= 2', undefined, { timeout: 15_000 });
+    await comet.publish('from-cursor', 4);
+    for (const page of [first, second] as Page[])
+      await page.waitForFunction(`got.includes(4)`, undefined, { timeout: 15_000 });
+    expect(await got(first as Page)).toEqual([1, 2, 3, 4]);
+    expect(await got(second as Page)).toEqual([2, 3, 4]);
+    expect((await status(second as Page)).share).toBe('follower');
+  }, 60_000);
 
   it('tabs of different users do not share', async () => {
     context = await browser.newContext();

@@ -286,8 +286,11 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
       held.delete(topic);
       queueMicrotask(() => {
         queueMicrotask(() => {
-          if (role === 'leader' && !closed && !held.has(topic) && union().has(topic))
-            hold(topic, cursor);
+          if (role !== 'leader' || closed || held.has(topic) || !union().has(topic)) return;
+          hold(topic, cursor);
+          // The topic set may look unchanged to the connection (its only topic left and came
+          // back): poll again now, from the cursor just set.
+          inner.reconnect('a tab is behind');
         });
       });
     }
@@ -472,7 +475,13 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
       if (!subscriptions) {
         subscriptions = new Set();
         handlers.set(name, subscriptions);
-        if (cursor !== undefined && !cursors.has(name)) cursors.set(name, cursor);
+        if (cursor !== undefined && !cursors.has(name)) {
+          cursors.set(name, cursor);
+          // Ids after the cursor were heard for other tabs, never delivered here: not repeats.
+          const ids = heard.get(name);
+          const at = ids?.indexOf(cursor) ?? -1;
+          if (at >= 0) ids?.splice(at + 1);
+        }
       }
       subscriptions.add(callback);
     }
