@@ -93,6 +93,15 @@ export const DEFAULT_TIMINGS: Required<ServerTimings> = { heartbeat: 15_000, idl
 /** `{topic: id}`: the last delivered message id per topic. */
 export type Cursors = Record<string, string>;
 
+/**
+ * A topic's rewind in a poll request: start it with up to `count` of its most recent messages,
+ * only those published in the last `since` ms when given. Both positive integers; at least one.
+ */
+export interface RewindSpec {
+  count?: number;
+  since?: number;
+}
+
 /** The poll request, the same object on every transport. */
 export interface PollRequest {
   v: 1;
@@ -100,6 +109,11 @@ export interface PollRequest {
   userId?: string;
   topics: string[];
   cursors?: Cursors;
+  /**
+   * Per topic without a cursor: deliver recent messages from history first (see
+   * {@link RewindSpec}). Ignored for a topic that has a cursor.
+   */
+  rewind?: Record<string, RewindSpec>;
   /** How long the client is willing to have the request held, in ms. */
   wait?: number;
 }

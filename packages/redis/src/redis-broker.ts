@@ -419,12 +419,14 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
       };
     },
 
-    async recent(topic, limit) {
+    async recent(topic, limit, recentOptions) {
       checkTopic('recent', topic);
       checkLimit('recent', limit, 0);
+      const maxAge = recentOptions?.maxAgeMs ?? 0;
+      checkLimit('recent maxAgeMs', maxAge, 0);
       if (!available()) await whenAvailable();
       const [epoch, last, entries] = asArray(
-        await run(RECENT, [streamKey(topic), metaKey(topic)], [globalEpoch, limit]),
+        await run(RECENT, [streamKey(topic), metaKey(topic)], [globalEpoch, limit, maxAge]),
       );
       const ep = asString(epoch);
       return {

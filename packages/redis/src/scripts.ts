@@ -131,14 +131,18 @@ return {ep, last, 0, entries}
 );
 
 /**
- * KEYS: stream, meta. ARGV: global epoch, limit.
+ * KEYS: stream, meta. ARGV: global epoch, limit, max age ms (0 = any age).
  * Returns {epoch, newest id, entries newest first}.
  */
 export const RECENT = script(
   `${LOOK}
 if not ep then return {ARGV[1], '0-' .. nowMs, {}} end
 if tonumber(ARGV[2]) == 0 then return {ep, last, {}} end
-return {ep, last, redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', tonumber(ARGV[2]))}
+local oldest = '-'
+if tonumber(ARGV[3]) > 0 then
+  oldest = string.format('%.0f', tonumber(nowMs) - tonumber(ARGV[3]))
+end
+return {ep, last, redis.call('XREVRANGE', KEYS[1], '+', oldest, 'COUNT', tonumber(ARGV[2]))}
 `,
   2,
 );

@@ -89,11 +89,15 @@ describe.skipIf(!redisAvailable)('createRedisBroker', () => {
       const b = broker();
       const empty = await b.read('fresh', undefined, 10);
       const again = await b.read('fresh', empty.position, 10);
-      expect(again).toEqual({ messages: [], position: empty.position, reset: false, more: false });
+      // Still nothing here: the position says so as of now ("<global epoch>:0-<ms>").
+      expect(again).toMatchObject({ messages: [], reset: false, more: false });
+      expect(again.position.split('-')[0]).toBe(empty.position.split('-')[0]);
       const first = await b.publish('fresh', 1);
-      const read = await b.read('fresh', empty.position, 10);
-      expect(read.reset).toBe(false);
-      expect(read.messages.map((message) => message.id)).toEqual([first]);
+      for (const position of [empty.position, again.position]) {
+        const read = await b.read('fresh', position, 10);
+        expect(read.reset).toBe(false);
+        expect(read.messages.map((message) => message.id)).toEqual([first]);
+      }
     });
 
     it('returns at most limit messages and says more follow', async () => {
@@ -135,6 +139,20 @@ describe.skipIf(!redisAvailable)('createRedisBroker', () => {
         (await b.read('log', recent.position, 10)).messages.map((message) => message.id),
       ).toEqual([later]);
       expect((await b.recent('log', 0)).messages).toEqual([]);
+    });
+  });
+
+  describe('recent', () => {
+    it('gives only the messages of the last maxAgeMs when asked', async () => {
+      const prefix = `t${randomUUID()}:`;
+      const b = broker({ maxAgeMs: 0 }, prefix);
+      // An entry from 1970 (stream ids are times), then one of now.
+      await rawClient().xadd(`${prefix}{aged}:s`, '1000-0', 'p', '0-0', 'd', '"old"');
+      const fresh = await b.publish('aged', 'fresh');
+      const recent = await b.recent('aged', 10, { maxAgeMs: 60_000 });
+      expect(recent.messages.map((message) => message.data)).toEqual(['fresh']);
+      expect(recent.position).toBe(fresh);
+      expect((await b.recent('aged', 10)).messages).toHaveLength(2);
     });
   });
 

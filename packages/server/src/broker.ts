@@ -85,6 +85,12 @@ export interface BrokerPresence {
   snapshot(topic: string): Promise<{ members: BrokerPresenceMember[]; position: string }>;
 }
 
+/** Options of {@link Broker.recent}. */
+export interface BrokerRecentOptions {
+  /** Only messages published in the last `maxAgeMs` ms (by the broker's clock). */
+  maxAgeMs?: number;
+}
+
 /** Storage and fan-out of messages, shared by every server instance that uses it. */
 export interface Broker {
   /**
@@ -104,7 +110,11 @@ export interface Broker {
    * them: for an application that shows history (a chat that catches up on reload) and then
    * subscribes from `position`.
    */
-  recent(topic: string, limit: number): Promise<{ messages: BrokerMessage[]; position: string }>;
+  recent(
+    topic: string,
+    limit: number,
+    options?: BrokerRecentOptions,
+  ): Promise<{ messages: BrokerMessage[]; position: string }>;
   /**
    * Calls `onPublish(topic)` whenever a message is published to one of `topics`, by this
    * instance or another one sharing the broker. A wake-up only: the listener reads with

@@ -6,6 +6,7 @@ export type {
   BrokerPresenceMember,
   BrokerPublishOptions,
   BrokerReadResult,
+  BrokerRecentOptions,
 } from './broker';
 export {
   createListenerRegistry,

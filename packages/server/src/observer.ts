@@ -117,7 +117,8 @@ export function observeBroker(broker: Broker, observer: ServerObserver): Broker 
           if (result.reset) observer.reset(topic);
         },
       ),
-    recent: (topic, limit) => timed(observer, 'recent', () => broker.recent(topic, limit)),
+    recent: (topic, limit, options) =>
+      timed(observer, 'recent', () => broker.recent(topic, limit, options)),
     listen: (topics, onPublish) => broker.listen(topics, onPublish),
     ...(broker.presence ? { presence: broker.presence } : {}),
     ...(broker.onError

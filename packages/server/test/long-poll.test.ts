@@ -29,6 +29,51 @@ describe('long-poll handler', () => {
     expect(answer.body.reconnect).toBeUndefined();
   });
 
+  it('rewinds a handshake to the last count messages, then holds from after them', async () => {
+    const { comet, base } = await serve();
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i += 1) ids.push(await comet.publish('chat', i));
+    const first = await post(base, { ...poll(['chat', 'other']), rewind: { chat: { count: 3 } } });
+    expect(first.body.messages?.map((m) => m.data)).toEqual([7, 8, 9]);
+    expect(first.body.cursors?.chat).toBe(ids[9]);
+    const pending = post(base, poll(['chat'], { chat: first.body.cursors?.chat as string }));
+    await expect.poll(() => comet.stats().waiting).toBe(1);
+    const live = await comet.publish('chat', 10);
+    expect((await pending).body.messages?.map((m) => m.id)).toEqual([live]);
+  });
+
+  it('rewinds only what was published in the last since ms, and ignores a rewind with a cursor', async () => {
+    let time = 1_000_000;
+    const { createMemoryBroker } = await import('../src/index');
+    const { comet, base } = await serve({ broker: createMemoryBroker({ now: () => time }) });
+    await comet.publish('chat', 'old');
+    time += 60_000;
+    const recent = await comet.publish('chat', 'recent');
+    const rewound = await post(base, { ...poll(['chat']), rewind: { chat: { since: 30_000 } } });
+    expect(rewound.body.messages?.map((m) => m.data)).toEqual(['recent']);
+    const withCursor = await post(base, {
+      ...poll(['chat'], { chat: recent }, 0),
+      rewind: { chat: { count: 5 } },
+    });
+    expect(withCursor.body.messages).toBeUndefined();
+    expect(withCursor.body).toMatchObject({ reconnect: true, cursors: { chat: recent } });
+  });
+
+  it('refuses a malformed rewind with 400', async () => {
+    const { base } = await serve();
+    for (const rewind of [
+      [],
+      { chat: 5 },
+      { chat: {} },
+      { chat: { count: 0 } },
+      { chat: { since: 1.5 } },
+    ]) {
+      const answer = await post(base, { ...poll(['chat']), rewind });
+      expect({ rewind, status: answer.status }).toEqual({ rewind, status: 400 });
+      expect(answer.body.error?.code).toBe('bad_request');
+    }
+  });
+
   it('answers at once with messages after the cursor, and their new position', async () => {
     const { comet, base } = await serve();
     const { cursors } = (await post(base, poll(['chat']))).body;

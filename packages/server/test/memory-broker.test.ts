@@ -104,6 +104,27 @@ describe('createMemoryBroker', () => {
     });
   });
 
+  it('recent with maxAgeMs gives only the messages of the last maxAgeMs', async () => {
+    let time = 0;
+    broker = createMemoryBroker({ epoch: 'e', now: () => time });
+    await broker.publish('t', 'old');
+    time += 1000;
+    await broker.publish('t', 'newer');
+    time += 1000;
+    await broker.publish('t', 'newest');
+    const recent = await broker.recent('t', 10, { maxAgeMs: 1000 });
+    expect(recent).toEqual({
+      messages: [
+        { topic: 't', id: 'e-2', data: 'newer' },
+        { topic: 't', id: 'e-3', data: 'newest' },
+      ],
+      position: 'e-3',
+    });
+    expect((await broker.recent('t', 1, { maxAgeMs: 5000 })).messages.map((m) => m.data)).toEqual([
+      'newest',
+    ]);
+  });
+
   it('wakes listeners of a topic, not of others, until they stop listening', async () => {
     broker = createMemoryBroker();
     const woken: string[] = [];

@@ -119,6 +119,24 @@ describe('streaming handler', () => {
     expect(next?.data?.messages?.map((message) => message.id)).toEqual(ids);
   });
 
+  it('opens without the position of a rewound topic, then sends its last messages and goes on live', async () => {
+    const { comet, url } = await streamServer();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) ids.push(await comet.publish('chat', i));
+    const stream = await openStream(url, {
+      ...poll(['chat', 'typing']),
+      rewind: { chat: { count: 2 } },
+    });
+    const open = await stream.nextEvent();
+    expect(open?.event).toBe('open');
+    expect(Object.keys(open?.data?.cursors ?? {})).toEqual(['typing']);
+    const rewound = await stream.nextEvent();
+    expect(rewound?.data?.messages?.map((m) => m.id)).toEqual(ids.slice(3));
+    expect(rewound?.data?.cursors?.chat).toBe(ids[4]);
+    const live = await comet.publish('chat', 5);
+    expect((await stream.nextEvent())?.data?.messages?.map((m) => m.id)).toEqual([live]);
+  });
+
   it('opens at once with the no-buffering headers and the position of every topic', async () => {
     const { comet, url } = await streamServer();
     await comet.publish('chat', 'before');

@@ -144,6 +144,21 @@ describe('WebSocket handler', () => {
       });
     });
 
+    it('rewinds a topic a poll frame adds, then pushes what follows', async () => {
+      const { comet, wsUrl } = await wsServer();
+      const { client } = await subscribed(wsUrl, ['typing']);
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i += 1) ids.push(await comet.publish('chat', i));
+      client.send({ ...pollFrame(['typing', 'chat']), rewind: { chat: { count: 3 } } });
+      const open = await client.next();
+      expect(open.type).toBe('open');
+      expect(open.cursors?.chat).toBeUndefined();
+      const rewound = await client.next();
+      expect(rewound.messages?.map((m) => m.id)).toEqual(ids.slice(1));
+      const live = await comet.publish('chat', 4);
+      expect((await client.next()).messages?.map((m) => m.id)).toEqual([live]);
+    });
+
     it('catches up from the cursors of the poll frame, after the open', async () => {
       const { comet, wsUrl } = await wsServer();
       const { client: first, open } = await subscribed(wsUrl, ['chat']);

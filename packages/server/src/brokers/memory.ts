@@ -552,12 +552,20 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       };
     },
 
-    async recent(topic, limit) {
+    async recent(topic, limit, recentOptions) {
       assertOpen();
       const log = logs.get(topic);
       if (!log) return { messages: [], position: idOf(highestSeq) };
-      trimByAge(log, now());
-      const count = Math.min(log.count, Math.max(0, Math.floor(limit)));
+      const time = now();
+      trimByAge(log, time);
+      let count = Math.min(log.count, Math.max(0, Math.floor(limit)));
+      const maxAge = recentOptions?.maxAgeMs;
+      if (maxAge !== undefined) {
+        const oldest = time - maxAge;
+        while (count > 0 && (log.times[slot(log, log.count - count)] as number) < oldest) {
+          count -= 1;
+        }
+      }
       return {
         messages: messagesOf(topic, log, log.count - count, log.count, false),
         position: idOf(log.lastSeq),

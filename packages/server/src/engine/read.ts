@@ -8,6 +8,7 @@ import type { Cursors, PollAnswer, TopicErrorBody } from '@cometkit/core/protoco
 import type { Broker, BrokerMessage, BrokerReadResult } from '../broker';
 import { type EncodedJson, encodeJson } from '../http';
 import type { EngineContext } from './context';
+import type { ValidRewind } from './request';
 
 /**
  * Shares `broker.read(topic, cursor)` between requests woken together: when one publish wakes
@@ -88,6 +89,8 @@ export const NOTHING_READ: ReadResult = {
   more: false,
 };
 
+const NO_REWIND: ReadonlyMap<string, ValidRewind> = new Map();
+
 /**
  * `message` encoded for the wire, or undefined when its data cannot be encoded (only a custom
  * broker that keeps no `json` can hand out such a message): it is then skipped, and logged,
@@ -115,6 +118,29 @@ export function encodeMessage(
   }
   const json = `{"topic":${JSON.stringify(message.topic)},"id":${JSON.stringify(message.id)},"data":${data}}`;
   return { topic: message.topic, id: message.id, data, json };
+}
+
+/**
+ * A rewound topic's `result` keeping only its newest messages that fit in `room` bytes (at least
+ * one when `first`, as {@link take} would), so that its position after them stays right: a
+ * rewind cut short loses its oldest messages, never a live one.
+ */
+function newestThatFit<T extends Pick<BrokerReadResult, 'messages'>>(
+  context: EngineContext,
+  result: T,
+  room: number,
+  first: boolean,
+): T {
+  let bytes = 0;
+  let from = result.messages.length;
+  while (from > 0) {
+    const encoded = encodeMessage(context, result.messages[from - 1] as BrokerMessage);
+    const size = encoded === undefined ? 0 : Buffer.byteLength(encoded.json) + 1;
+    if (bytes + size > room && !(first && from === result.messages.length)) break;
+    bytes += size;
+    from -= 1;
+  }
+  return from === 0 ? result : { ...result, messages: result.messages.slice(from) };
 }
 
 /**
@@ -150,18 +176,36 @@ function take(
 
 /**
  * Reads every topic after its cursor (a missing cursor reads the current position), at most
- * `maxAnswerBytes` of messages in all. `woken` reads go through the read cache: only a request
- * listening to its topics may use it.
+ * `maxAnswerBytes` of messages in all. A topic without a cursor in `rewind` starts with its
+ * recent messages instead (at most `batchLimit`, and the newest that fit the byte budget), and
+ * its position is the one after them: whoever reads is listening already, so what is published
+ * later is read from there, with no gap and no repeat. `woken` reads go through the read cache:
+ * only a request listening to its topics may use it.
  */
 export async function readTopics(
   context: EngineContext,
   topics: readonly string[],
   cursors: ReadonlyMap<string, string>,
   woken = false,
+  rewind: ReadonlyMap<string, ValidRewind> = NO_REWIND,
 ): Promise<ReadResult> {
   const { batchLimit, maxAnswerBytes } = context.options;
   const results = await Promise.all(
-    topics.map((topic) => readTopic(context, topic, cursors.get(topic), woken)),
+    topics.map((topic): Promise<BrokerReadResult> => {
+      const cursor = cursors.get(topic);
+      const back = cursor === undefined ? rewind.get(topic) : undefined;
+      if (back !== undefined) {
+        // A presence topic starts with its members (a sync), not with a rewind.
+        const sync = context.presence?.withSync(topic, undefined, undefined);
+        if (sync) return sync;
+        const count = Math.min(back.count ?? batchLimit, batchLimit);
+        const options = back.since === undefined ? undefined : { maxAgeMs: back.since };
+        return context.broker
+          .recent(topic, count, options)
+          .then(({ messages, position }) => ({ messages, position, reset: false, more: false }));
+      }
+      return readTopic(context, topic, cursor, woken);
+    }),
   );
   const messages: EncodedMessage[] = [];
   const positions = new Map<string, string>();
@@ -170,9 +214,12 @@ export async function readTopics(
   let more = false;
   let spent = false;
   topics.forEach((topic, index) => {
-    const result = results[index];
+    let result = results[index];
     if (!result) return;
     const cursor = cursors.get(topic);
+    if (cursor === undefined && rewind.has(topic) && !spent) {
+      result = newestThatFit(context, result, maxAnswerBytes - used.bytes, messages.length === 0);
+    }
     if (spent && result.messages.length > 0) {
       // The budget is spent: this topic's messages wait for the next read.
       positions.set(topic, cursor ?? result.position);

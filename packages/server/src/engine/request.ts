@@ -19,8 +19,18 @@ export interface ValidPoll {
   /** The topic set, without duplicates, in request order. */
   topics: string[];
   cursors: Map<string, string>;
+  /** Per topic without a cursor: the recent messages to start with. */
+  rewind: Map<string, ValidRewind>;
   /** The client's `wait` in ms, undefined when not given. */
   wait: number | undefined;
+}
+
+/** A topic's rewind that passed validation (see `RewindSpec` in the protocol). */
+export interface ValidRewind {
+  /** At most this many messages (the server caps it at its `batchLimit`). */
+  count: number | undefined;
+  /** Only messages published in the last `since` ms. */
+  since: number | undefined;
 }
 
 /** A send that passed validation, from an HTTP body or a WebSocket frame. */
@@ -147,6 +157,24 @@ export function parsePollRequest(raw: unknown, maxTopics: number, maxDepth: numb
       if (topics.has(topic)) cursors.set(topic, cursor);
     }
   }
+  const rewind = new Map<string, ValidRewind>();
+  if (body.rewind !== undefined && body.rewind !== null) {
+    if (!isRecord(body.rewind))
+      throw badRequest('"rewind" must be an object {topic: {count, since}}');
+    for (const [topic, spec] of Object.entries(body.rewind)) {
+      const name = JSON.stringify(topic.slice(0, 40));
+      if (!isRecord(spec)) throw badRequest(`the rewind of topic ${name} must be an object`);
+      const count = positiveOrUndefined(spec.count);
+      const since = positiveOrUndefined(spec.since);
+      if (count === null || since === null || (count === undefined && since === undefined)) {
+        throw badRequest(
+          `the rewind of topic ${name} needs "count" and/or "since", positive integers`,
+        );
+      }
+      // A topic outside the set, or with a cursor, has nothing to rewind.
+      if (topics.has(topic) && !cursors.has(topic)) rewind.set(topic, { count, since });
+    }
+  }
   let wait: number | undefined;
   if (body.wait !== undefined && body.wait !== null) {
     if (typeof body.wait !== 'number' || !Number.isFinite(body.wait) || body.wait < 0) {
@@ -154,7 +182,13 @@ export function parsePollRequest(raw: unknown, maxTopics: number, maxDepth: numb
     }
     wait = Math.floor(body.wait);
   }
-  return { legacy, sessionGuid, userId, topics: [...topics], cursors, wait };
+  return { legacy, sessionGuid, userId, topics: [...topics], cursors, rewind, wait };
+}
+
+/** A positive safe integer, undefined when absent, null when anything else. */
+function positiveOrUndefined(value: unknown): number | undefined | null {
+  if (value === undefined) return undefined;
+  return Number.isSafeInteger(value) && (value as number) >= 1 ? (value as number) : null;
 }
 
 /** The send rules both transports share: `id` (unless `optionalId`) and `data`. */

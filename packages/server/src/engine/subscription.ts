@@ -87,12 +87,15 @@ export async function runSubscription(
   let present = context.presence?.hold(caller(), topics);
   try {
     if (present) await present.ready;
-    let read = await readTopics(context, topics, poll.cursors);
+    let read = await readTopics(context, topics, poll.cursors, false, poll.rewind);
     if (signal.aborted) return;
     // `open` carries the positions before the first batch, so a client that keeps them and
-    // loses the connection right after asks for that batch again.
+    // loses the connection right after asks for that batch again. A rewound topic has none
+    // before its recent messages: it is left out, so such a client rewinds again.
+    const rewound = new Set(read.messages.map((message) => message.topic));
     const before: Cursors = {};
     for (const topic of topics) {
+      if (poll.rewind.has(topic) && rewound.has(topic)) continue;
       const given = poll.cursors.get(topic);
       const position = read.cursors.get(topic);
       const value = given !== undefined && !read.resets.includes(topic) ? given : position;

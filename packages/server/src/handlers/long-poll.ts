@@ -121,7 +121,9 @@ class LongPoll implements Abortable, Sleeper {
       if (this.#ended()) return;
       // Listening starts before the first read so that a publish in between is not missed.
       this.#watch = new TopicWatch(context, allowed, this);
-      const read = await readTopics(context, allowed, this.#legacy ? NO_CURSORS : poll.cursors);
+      const read = this.#legacy
+        ? await readTopics(context, allowed, NO_CURSORS)
+        : await readTopics(context, allowed, poll.cursors, false, poll.rewind);
       if (this.#ended()) return;
       if (!this.#legacy) {
         const handshake = allowed.some((topic) => !poll.cursors.has(topic));
