@@ -30,6 +30,7 @@ const LEDGER = [
   ['issue 14 credentials on every transport (frame headers, refresh per refused topic)', 390, 330],
   ['issue 19 the position event: handshake cursors that sharing tabs hand over', 11, 10],
   ['issue 16 page lifecycle, late watchdogs, adaptive hold (both ways, remembered)', 789, 801],
+  ['issue 20 rewind and persisted cursors', 335, 353],
 ];
 const BUDGETS = {
   esm: LEDGER.reduce((sum, [, esm]) => sum + esm, 0),

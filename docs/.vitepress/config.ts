@@ -31,6 +31,7 @@ const sidebar: DefaultTheme.SidebarItem[] = [
       { text: 'One connection per browser', link: '/concepts/multi-tab' },
       { text: 'History and resets', link: '/concepts/history' },
       { text: 'Presence', link: '/concepts/presence' },
+      { text: 'Rewind and recovery', link: '/concepts/rewind' },
       { text: 'Topics', link: '/concepts/topics' },
       { text: 'Errors and diagnostics', link: '/concepts/errors' },
     ],

@@ -33,9 +33,20 @@ export interface TopicSignalOptions {
 export interface TopicMessagesOptions extends TopicSignalOptions {
   /**
    * How many recent messages the signal holds.
-   * @default 1
+   * @default 1, or `rewind` when given
    */
   keep?: number;
+  /**
+   * Start a topic not yet followed with up to this many of its recent messages from the
+   * server's history, then live ones (see the core's `SubscribeOptions.rewind`).
+   * @default undefined (no history)
+   */
+  rewind?: number;
+  /**
+   * Only the recent messages of the last `since` ms (see the core's `SubscribeOptions.since`).
+   * @default undefined (any age)
+   */
+  since?: number;
 }
 
 /**
@@ -97,8 +108,9 @@ export class CometService {
   }
 
   /**
-   * The last `keep` messages of `name`, oldest first (a new array on each message). Same
-   * lifetime as {@link CometService.topic}.
+   * The last `keep` messages of `name`, oldest first (a new array on each message), starting
+   * with its recent history when `rewind` or `since` is given. Same lifetime as
+   * {@link CometService.topic}.
    */
   topicMessages<T = unknown>(
     name: string,
@@ -106,7 +118,11 @@ export class CometService {
   ): Signal<readonly CometMessage<T>[]> {
     const destroyRef = destroyRefFor(options?.injector, this.topicMessages);
     return this.#bind(
-      this.client.topicStore(name, { keep: options?.keep ?? 1 }) as TopicStore<T>,
+      this.client.topicStore(name, {
+        keep: options?.keep,
+        rewind: options?.rewind,
+        since: options?.since,
+      }) as TopicStore<T>,
       (snapshot) => snapshot.messages,
       destroyRef,
     );

@@ -31,11 +31,12 @@ export function injectTopic<T = unknown>(
 
 /**
  * The last `keep` messages of `topic` (oldest first) as a signal, with the same lifetime rules
- * as {@link injectTopic}.
+ * as {@link injectTopic}; with `rewind`, starting with the topic's recent history.
  *
  * @example
  * ```ts
  * readonly lines = injectTopicMessages<ChatLine>('chat:support', { keep: 50 });
+ * readonly history = injectTopicMessages<ChatLine>('chat:support', { rewind: 50 });
  * ```
  */
 export function injectTopicMessages<T = unknown>(

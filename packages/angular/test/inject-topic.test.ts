@@ -72,7 +72,26 @@ describe('injectTopic', () => {
   });
 });
 
+const HistoryComponent = Component({
+  selector: 'test-history',
+  template: '@for (line of lines(); track line.id) {<span>{{ line.data }}</span>}',
+})(
+  class HistoryComponent {
+    readonly lines = injectTopicMessages<string>('room', { rewind: 2 });
+  },
+);
+
 describe('injectTopicMessages', () => {
+  it('starts with the last `rewind` messages from history, then live ones, keeping as many', async () => {
+    for (const line of ['a', 'b', 'c']) backend.publish('room', line);
+    configure();
+    const fixture = TestBed.createComponent(HistoryComponent);
+    await vi.waitFor(() => expect(fixture.nativeElement.textContent).toBe('bc'));
+    await vi.waitFor(() => expect(backend.held()).toHaveLength(1));
+    backend.publish('room', 'd');
+    await vi.waitFor(() => expect(fixture.nativeElement.textContent).toBe('cd'));
+  });
+
   it('renders the last `keep` messages', async () => {
     configure();
     const fixture = TestBed.createComponent(TickerComponent);

@@ -12,8 +12,8 @@ import { type CometClientOptions, resolveOptions } from './options';
 import { createSendQueue } from './send-queue';
 import { createTopicRegistry } from './topic-registry';
 import { createTopicStores } from './topic-store';
-import type { CometClient, MessageHandler, TopicMap } from './types';
-import { checkCursor, checkTopics, list, topicError } from './validate';
+import type { CometClient, MessageHandler, SubscribeOptions, TopicMap } from './types';
+import { checkStart, checkTopics, list, topicError } from './validate';
 
 /**
  * Creates a client. Nothing runs until the first `subscribe` or `send`.
@@ -34,13 +34,13 @@ export function createCometClient<Topics extends TopicMap = TopicMap>(
   const subscribe = (
     topic: string | readonly string[],
     callback: MessageHandler,
-    subscribeOptions?: { cursor?: string },
+    subscribeOptions?: SubscribeOptions,
   ) => {
     if (context.closed) throw new ClosedError();
     const topics = list(topic);
     checkTopics(topics);
     if (typeof callback !== 'function') throw new CometError('callback must be a function');
-    return registry.add(topics, callback, checkCursor(subscribeOptions));
+    return registry.add(topics, callback, checkStart(subscribeOptions));
   };
   // Through the public method, as an application's own subscription would go (a wrapper or spy
   // on the client sees the stores' subscriptions too).

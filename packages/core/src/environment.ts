@@ -59,6 +59,8 @@ export interface CometEnvironment {
   monotonic: () => number;
   /** @default globalThis.localStorage when readable, else undefined */
   storage: () => StorageLike | undefined;
+  /** Per tab, for `persistCursors`. @default globalThis.sessionStorage when readable, else undefined */
+  sessionStorage: () => StorageLike | undefined;
   /** @default crypto.randomUUID */
   randomUUID: () => string;
   /** @default navigator.onLine and the window's online/offline events, else always online */
@@ -80,6 +82,7 @@ type Global = typeof globalThis & {
   localStorage?: StorageLike;
   document?: { visibilityState?: string };
   performance?: { now(): number };
+  sessionStorage?: StorageLike;
 };
 const g = (): Global => globalThis as Global;
 
@@ -122,6 +125,16 @@ const fallbackUUID = () =>
     (Number(c) ^ ((Math.random() * 16) >> (Number(c) / 4))).toString(16),
   );
 
+/** A global storage, or undefined where it is missing or refused. */
+function readStorage(name: 'localStorage' | 'sessionStorage'): StorageLike | undefined {
+  try {
+    return g()[name];
+  } catch {
+    // Sandboxed iframes and disabled storage throw on access.
+    return undefined;
+  }
+}
+
 /** The environment with every missing member defaulted to the (lazily read) globals. */
 export function resolveEnvironment(given: Partial<CometEnvironment> = {}): CometEnvironment {
   return {
@@ -131,14 +144,8 @@ export function resolveEnvironment(given: Partial<CometEnvironment> = {}): Comet
     random: Math.random,
     now: Date.now,
     monotonic: given.now ?? (() => g().performance?.now() ?? Date.now()),
-    storage: () => {
-      try {
-        return g().localStorage;
-      } catch {
-        // Sandboxed iframes and disabled storage throw on access.
-        return undefined;
-      }
-    },
+    storage: () => readStorage('localStorage'),
+    sessionStorage: () => readStorage('sessionStorage'),
     randomUUID: () => globalThis.crypto?.randomUUID?.() ?? fallbackUUID(),
     online: browserOnline,
     lifecycle: browserLifecycle,

@@ -112,6 +112,14 @@ export interface CometClientOptions {
    */
   upgradeInterval?: number;
   /**
+   * Keeps each topic's cursor in `sessionStorage` (per tab and base URL), so that after a reload
+   * a topic subscribed again continues right after the last message delivered before it, with
+   * nothing lost or repeated; when that message has left the server's history, the usual
+   * `reset` says so. A `cursor` given at subscribe wins over the saved one.
+   * @default false
+   */
+  persistCursors?: boolean;
+  /**
    * The runtime: `fetch`, timers, `random`, `now`, `storage`, `randomUUID`, an online source and
    * `WebSocket`. Each defaults to the global, read when used.
    * @default the globals
@@ -135,6 +143,7 @@ export interface ResolvedOptions {
   openTimeout: number;
   transportMemoryTtl: number;
   upgradeInterval: number;
+  persistCursors: boolean;
   environment: CometEnvironment;
 }
 
@@ -180,6 +189,7 @@ export function resolveOptions(options: CometClientOptions = {}): ResolvedOption
     openTimeout: number('openTimeout', options.openTimeout, 5000),
     transportMemoryTtl: number('transportMemoryTtl', options.transportMemoryTtl, 3_600_000),
     upgradeInterval: number('upgradeInterval', options.upgradeInterval, 60_000),
+    persistCursors: options.persistCursors === true,
     environment: resolveEnvironment(options.environment),
   };
 }

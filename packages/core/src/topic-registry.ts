@@ -1,15 +1,17 @@
 /**
- * The topics the client follows: their callbacks, cursors and recently delivered ids. Delivers
- * an answer's messages to the callbacks (dropping repeats), applies its resets and refusals,
- * and applies the topic set once per tick however many changes the tick made. A topic refused
- * for its credentials (`unauthorized`, `forbidden`) is kept, with its cursor, while the `auth`
- * hook is asked once; only a second refusal in a row drops it.
+ * The topics the client follows: their callbacks, cursors, pending rewinds and recently
+ * delivered ids. Delivers an answer's messages to the callbacks (dropping repeats), applies its
+ * resets and refusals, keeps the cursors in `sessionStorage` when asked (`persistCursors`), and
+ * applies the topic set once per tick however many changes the tick made. A topic refused for
+ * its credentials (`unauthorized`, `forbidden`) is kept, with its cursor, while the `auth` hook
+ * is asked once; only a second refusal in a row drops it.
  */
 import type { ClientContext } from './context';
 import { HttpError, TopicError } from './errors';
 import type { ParsedAnswer } from './parse';
-import type { PollRequest, TopicErrorBody } from './protocol';
+import type { Cursors, PollRequest, RewindSpec, TopicErrorBody } from './protocol';
 import type { CometMessage, MessageHandler } from './types';
+import type { TopicStart } from './validate';
 
 /** Delivered ids remembered per topic to drop repeats. */
 const SEEN_LIMIT = 256;
@@ -27,8 +29,11 @@ export interface TopicRegistry {
   topics(): string[];
   /** True when `topics` is exactly the followed set. */
   isCurrent(topics: readonly string[]): boolean;
-  /** Adds `callback` to `topics`, starting a new topic at `cursor`; returns its removal. */
-  add(topics: readonly string[], callback: MessageHandler, cursor?: string): () => void;
+  /**
+   * Adds `callback` to `topics`, starting a new topic at `start.cursor` (else a saved cursor,
+   * else with `start.rewind`); returns its removal.
+   */
+  add(topics: readonly string[], callback: MessageHandler, start?: TopicStart): () => void;
   /** Removes every callback of `topics`. */
   remove(topics: readonly string[]): void;
   /** The poll request for the followed topics and their cursors. */
@@ -80,7 +85,12 @@ export function createTopicRegistry(
   const refused = new Map<string, TopicErrorBody>();
   const retried = new Set<string>();
   const placed = new Set<string>();
+  // Asked for by the subscription that started the topic; sent while it has no cursor.
+  const rewinds = new Map<string, RewindSpec>();
   let flushQueued = false;
+  const savedKey = `cometkit:cursors:${options.url}`;
+  let saved: Cursors | undefined;
+  let written: string | undefined;
 
   function drop(topic: string, body: TopicErrorBody) {
     forget(topic);
@@ -96,6 +106,27 @@ export function createTopicRegistry(
     cursors.delete(topic);
     seen.delete(topic);
     placed.delete(topic);
+    rewinds.delete(topic);
+  }
+
+  /** The cursors saved by this tab (read once); `{}` where there is no session storage. */
+  function savedCursors(): Cursors {
+    try {
+      saved ??= JSON.parse(context.environment.sessionStorage()?.getItem(savedKey) || '{}');
+    } catch {}
+    return (saved ??= {});
+  }
+
+  /** Saves the followed topics' cursors when they changed; storage may be full or refused. */
+  function save() {
+    const json = JSON.stringify(Object.fromEntries(cursors));
+    if (json === written) return;
+    written = json;
+    try {
+      context.environment.sessionStorage()?.setItem(savedKey, json);
+    } catch {
+      // A full or refused storage costs the reload its continuation, nothing else.
+    }
   }
 
   function scheduleFlush() {
@@ -129,14 +160,17 @@ export function createTopicRegistry(
     isCurrent: (topics) =>
       topics.length === handlers.size && topics.every((topic) => handlers.has(topic)),
 
-    add(topics, callback, cursor) {
+    add(topics, callback, start = {}) {
       const subscription: Subscription = { callback };
       for (const topic of topics) {
         let subscriptions = handlers.get(topic);
         if (!subscriptions) {
           subscriptions = new Set();
           handlers.set(topic, subscriptions);
+          const cursor =
+            start.cursor ?? (options.persistCursors ? savedCursors()[topic] : undefined);
           if (cursor !== undefined && !cursors.has(topic)) cursors.set(topic, cursor);
+          if (start.rewind && !cursors.has(topic)) rewinds.set(topic, start.rewind);
         }
         subscriptions.add(subscription);
       }
@@ -170,6 +204,9 @@ export function createTopicRegistry(
       // Only topics in this request: an unsubscribe not yet flushed leaves its cursor behind.
       const positions = [...cursors].filter(([topic]) => handlers.has(topic));
       if (positions.length > 0) request.cursors = Object.fromEntries(positions);
+      // A rewind goes out until the topic has a position (the answer that delivers it).
+      const back = [...rewinds].filter(([topic]) => handlers.has(topic) && !cursors.has(topic));
+      if (back.length > 0) request.rewind = Object.fromEntries(back);
       return request;
     },
 
@@ -232,6 +269,7 @@ export function createTopicRegistry(
         // Accepted again: a later refusal may ask the auth hook again.
         if (!answer.errors.has(topic)) retried.delete(topic);
       }
+      if (options.persistCursors) save();
       return delivered;
     },
 

@@ -5,8 +5,14 @@
  */
 import type { ClientContext } from './context';
 import { CometError } from './errors';
-import type { MessageHandler, TopicSnapshot, TopicStore, TopicStoreOptions } from './types';
-import { checkCursor, checkTopics } from './validate';
+import type {
+  MessageHandler,
+  SubscribeOptions,
+  TopicSnapshot,
+  TopicStore,
+  TopicStoreOptions,
+} from './types';
+import { checkStart, checkTopics } from './validate';
 
 /** The topic stores of one client. */
 export interface TopicStores {
@@ -19,17 +25,13 @@ export interface TopicStores {
 }
 
 /** `subscribe` as the stores use it: the client's, with its topic checks. */
-type Subscribe = (
-  topic: string,
-  callback: MessageHandler,
-  options: { cursor?: string },
-) => () => void;
+type Subscribe = (topic: string, callback: MessageHandler, options: SubscribeOptions) => () => void;
 
 /** Makes the stores of a client; `subscribe` follows a topic. */
 export function createTopicStores(context: ClientContext, subscribe: Subscribe): TopicStores {
   const stores = new Map<string, TopicStore>();
 
-  function make(key: string, topic: string, keep: number, cursor: string | undefined): TopicStore {
+  function make(key: string, topic: string, keep: number, start: SubscribeOptions): TopicStore {
     let snapshot: TopicSnapshot = { latest: undefined, messages: [] };
     const listeners = new Set<{ onChange: () => void }>();
     let stopTopic: (() => void) | undefined;
@@ -49,7 +51,14 @@ export function createTopicStores(context: ClientContext, subscribe: Subscribe):
             for (const listener of [...listeners]) context.events.call(listener.onChange, []);
           },
           // Started again: after the latest message it has, so the snapshot never repeats one.
-          { cursor: cursor && (snapshot.latest?.id ?? cursor) },
+          // (Without a cursor or rewind a store starts from the server's current position.)
+          {
+            ...start,
+            cursor:
+              start.cursor || start.rewind || start.since
+                ? (snapshot.latest?.id ?? start.cursor)
+                : undefined,
+          },
         );
         return () => {
           if (listeners.delete(entry) && listeners.size === 0) {
@@ -68,15 +77,15 @@ export function createTopicStores(context: ClientContext, subscribe: Subscribe):
   return {
     get(topic, options) {
       checkTopics([topic]);
-      const cursor = checkCursor(options);
-      const keep = options?.keep ?? 1;
+      const { cursor, rewind } = checkStart(options);
+      const keep = options?.keep ?? rewind?.count ?? 1;
       if (!Number.isInteger(keep) || keep < 1)
         throw new CometError(`keep must be an integer >= 1: ${keep}`);
       // A space never occurs in a topic, so the key is unambiguous.
-      const key = `${keep} ${topic}`;
+      const key = `${keep} ${rewind?.count ?? ''} ${rewind?.since ?? ''} ${topic}`;
       let store = stores.get(key);
       if (!store) {
-        store = make(key, topic, keep, cursor);
+        store = make(key, topic, keep, { cursor, rewind: rewind?.count, since: rewind?.since });
         stores.set(key, store);
       }
       return store;

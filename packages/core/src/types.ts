@@ -113,7 +113,7 @@ export interface TopicStore<T = unknown, K extends string = string> {
 export interface TopicStoreOptions {
   /**
    * How many recent messages the snapshot keeps.
-   * @default 1
+   * @default 1, or `rewind` when given
    */
   keep?: number;
   /**
@@ -126,6 +126,10 @@ export interface TopicStoreOptions {
    * @default undefined (start from the server's current position)
    */
   cursor?: string;
+  /** As {@link SubscribeOptions.rewind}; stores with different rewinds are different stores. */
+  rewind?: number;
+  /** As {@link SubscribeOptions.since}. */
+  since?: number;
 }
 
 /** Options of {@link CometClient.subscribe}. */
@@ -137,6 +141,20 @@ export interface SubscribeOptions {
    * @default undefined (start from the server's current position)
    */
   cursor?: string;
+  /**
+   * Start a topic the client has no position in with up to this many of its most recent
+   * messages from the server's history, then live ones, with no gap and no repeat (at most the
+   * server's batch limit, 1 000 by default). Ignored when the topic has a position (from
+   * `cursor`, a persisted cursor, or because it is already followed).
+   * @default undefined (no history: start from the server's current position)
+   */
+  rewind?: number;
+  /**
+   * With or without `rewind`: only the messages published in the last `since` ms (by the
+   * server's clock). Without `rewind`, all of those up to the batch limit.
+   * @default undefined (any age)
+   */
+  since?: number;
 }
 
 /** A client from `createCometClient`. */

@@ -289,6 +289,106 @@ describe('polling', () => {
   });
 });
 
+describe('rewind and persisted cursors', () => {
+  /** A session storage in memory, shared by the clients of one test (one tab). */
+  function tab() {
+    const items = new Map<string, string>();
+    return {
+      getItem: (key: string) => items.get(key) ?? null,
+      setItem: (key: string, value: string) => void items.set(key, value),
+    };
+  }
+
+  it('asks for a rewind until the topic has a position, and never for a topic with a cursor', async () => {
+    const client = make();
+    const got: unknown[] = [];
+    client.subscribe('chat', (data) => got.push(data), { rewind: 50, since: 60_000 });
+    client.subscribe('news', () => {}, { rewind: 5, cursor: 'n1' });
+    await pollCount(1);
+    expect(net.polls[0]?.body.rewind).toEqual({ chat: { count: 50, since: 60_000 } });
+    net.last().respond(200, {
+      messages: [
+        { topic: 'chat', id: '8', data: 'a' },
+        { topic: 'chat', id: '9', data: 'b' },
+      ],
+      cursors: { chat: '9', news: 'n1' },
+    });
+    await pollCount(2);
+    expect(got).toEqual(['a', 'b']);
+    expect(net.polls[1]?.body.rewind).toBeUndefined();
+    expect(net.polls[1]?.body.cursors).toEqual({ chat: '9', news: 'n1' });
+  });
+
+  it('rewinds again after a failure before the first answer', async () => {
+    const client = make();
+    client.subscribe('chat', () => {}, { rewind: 3 });
+    await pollCount(1);
+    net.last().respond(503, { error: { code: 'unavailable', message: 'x' } });
+    await vi.waitFor(() => expect(client.getState().status).toBe('reconnecting'));
+    clock.advance(60_000);
+    await pollCount(2);
+    expect(net.polls[1]?.body.rewind).toEqual({ chat: { count: 3 } });
+  });
+
+  it('rejects a rewind or since that is not a positive integer', () => {
+    const client = make();
+    for (const options of [{ rewind: 0 }, { rewind: 1.5 }, { since: -1 }]) {
+      expect(() => client.subscribe('chat', () => {}, options)).toThrow(/positive integer/);
+    }
+  });
+
+  it('continues after a reload from the cursor saved in the tab, before any rewind', async () => {
+    const sessionStorage = tab();
+    const first = make({
+      persistCursors: true,
+      environment: { sessionStorage: () => sessionStorage },
+    });
+    first.subscribe('chat', () => {}, { rewind: 10 });
+    await pollCount(1);
+    net.last().respond(200, {
+      messages: [{ topic: 'chat', id: '41', data: 'x' }],
+      cursors: { chat: '41' },
+    });
+    await pollCount(2);
+    first.close();
+    // The page reloads: a new client in the same tab.
+    const second = make({
+      persistCursors: true,
+      environment: { sessionStorage: () => sessionStorage },
+    });
+    second.subscribe('chat', () => {});
+    await pollCount(3);
+    expect(net.polls[2]?.body.cursors).toEqual({ chat: '41' });
+    expect(net.polls[2]?.body.rewind).toBeUndefined();
+  });
+
+  it('saves nothing without persistCursors, and survives a storage that throws', async () => {
+    const sessionStorage = tab();
+    const client = make({ environment: { sessionStorage: () => sessionStorage } });
+    client.subscribe('chat', () => {});
+    await pollCount(1);
+    net.last().respond(200, { cursors: { chat: '1' } });
+    await pollCount(2);
+    expect(sessionStorage.getItem(`cometkit:cursors:${BASE}`)).toBeNull();
+    const broken = {
+      getItem: () => {
+        throw new Error('denied');
+      },
+      setItem: () => {
+        throw new Error('full');
+      },
+    };
+    const other = make({ persistCursors: true, environment: { sessionStorage: () => broken } });
+    const got: unknown[] = [];
+    other.subscribe('news', (data) => got.push(data));
+    await pollCount(3);
+    net
+      .last()
+      .respond(200, { messages: [{ topic: 'news', id: '2', data: 'ok' }], cursors: { news: '2' } });
+    await vi.waitFor(() => expect(got).toEqual(['ok']));
+  });
+});
+
 describe('proxy timeouts and the adaptive hold', () => {
   it('polls again at once after a 408', async () => {
     const client = make();

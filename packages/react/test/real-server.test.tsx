@@ -50,7 +50,25 @@ function SendButton() {
   );
 }
 
+function History() {
+  const lines = useTopicMessages('room', { rewind: 2 });
+  return <p data-testid="history">{lines.map((line) => String(line.data)).join(' ')}</p>;
+}
+
 describe('against a real @cometkit/server on loopback', () => {
+  it('starts with the last `rewind` messages of the topic, then live ones', async () => {
+    for (const line of ['a', 'b', 'c']) await comet.publish('room', line);
+    render(
+      <CometProvider client={client}>
+        <History />
+      </CometProvider>,
+    );
+    await vi.waitFor(() => expect(screen.getByTestId('history').textContent).toBe('b c'));
+    await vi.waitFor(() => expect(comet.stats().held).toBe(1));
+    await comet.publish('room', 'd');
+    await vi.waitFor(() => expect(screen.getByTestId('history').textContent).toBe('c d'));
+  });
+
   it('holds one poll under StrictMode, delivers, sends, and stops when unmounted', async () => {
     const view = render(
       <StrictMode>

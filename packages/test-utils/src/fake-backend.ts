@@ -126,6 +126,9 @@ export function createFakeBackend(options: FakeBackendOptions = {}): FakeBackend
     let handshake = false;
     for (const topic of body.topics) {
       const cursor = body.cursors?.[topic];
+      // A rewind by count (no clock here for `since`): the last messages first.
+      const count = cursor === undefined ? body.rewind?.[topic]?.count : undefined;
+      if (count !== undefined) messages.push(...(history.get(topic) ?? []).slice(-count));
       if (cursor === undefined) handshake = true;
       else
         messages.push(...(history.get(topic) ?? []).filter((m) => Number(m.id) > Number(cursor)));
