@@ -114,7 +114,8 @@ export function createTopicRegistry(
     try {
       saved ??= JSON.parse(context.environment.sessionStorage()?.getItem(savedKey) || '{}');
     } catch {}
-    return (saved ??= {});
+    saved ??= {};
+    return saved;
   }
 
   /** Saves the followed topics' cursors when they changed; storage may be full or refused. */
