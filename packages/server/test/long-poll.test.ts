@@ -59,6 +59,18 @@ describe('long-poll handler', () => {
     expect(withCursor.body).toMatchObject({ reconnect: true, cursors: { chat: recent } });
   });
 
+  it('cuts a rewind that does not fit the answer budget to its newest messages, with no gap after', async () => {
+    const { comet, base } = await serve({ maxAnswerBytes: 1024 });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) ids.push(await comet.publish('chat', 'x'.repeat(400)));
+    const first = await post(base, { ...poll(['chat']), rewind: { chat: { count: 5 } } });
+    const got = first.body.messages?.map((m) => m.id) ?? [];
+    expect(got.length).toBeGreaterThanOrEqual(1);
+    expect(got.length).toBeLessThan(5);
+    expect(got).toEqual(ids.slice(5 - got.length));
+    expect(first.body.cursors?.chat).toBe(ids[4]);
+  });
+
   it('refuses a malformed rewind with 400', async () => {
     const { base } = await serve();
     for (const rewind of [
