@@ -280,6 +280,8 @@ export function chatSuite(ui: Ui): void {
         await poll(() => customer.getByTestId('input').inputValue()).toBe('');
 
         await send(agent, 'Hi Bob, let me look at it', 'click');
+        // Bob answers what he has seen: two pages sending at once have no order between them.
+        await expectMessages(customer, ['Hello, my order is late', 'Hi Bob, let me look at it']);
         await send(customer, 'Thanks!');
         const all = ['Hello, my order is late', 'Hi Bob, let me look at it', 'Thanks!'];
         await expectMessages(customer, all);
