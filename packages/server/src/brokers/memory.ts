@@ -3,183 +3,32 @@
  * on a timer, empty topics removed, a broker-wide cap on bytes and topics), wake-ups in process
  * (through the shared listener registry), idempotency records written with the publish, and
  * presence entries whose joins and leaves are appended in the same synchronous step, for one
- * process.
+ * process. This file holds the topics' histories, reads and cursors; one topic's ring buffer is
+ * in `memory-log.ts`, the options in `memory-options.ts`, presence in `memory-presence.ts`,
+ * idempotency records in `memory-idempotency.ts`.
  */
-import type {
-  Broker,
-  BrokerMessage,
-  BrokerPresence,
-  BrokerPresenceMember,
-  BrokerPublishOptions,
-  BrokerReadResult,
-} from '../broker';
+import type { BrokerPublishOptions, BrokerReadResult } from '../broker';
 import { createListenerRegistry } from './listeners';
+import { createMemoryIdempotency } from './memory-idempotency';
+import {
+  encode,
+  firstSeq,
+  grow,
+  messagesOf,
+  newLog,
+  REMOVED_SLOTS,
+  slot,
+  slotOf,
+  type TopicLog,
+} from './memory-log';
+import {
+  type MemoryBroker,
+  type MemoryBrokerOptions,
+  resolveMemoryBrokerOptions,
+} from './memory-options';
+import { createMemoryPresence } from './memory-presence';
 
-/** Options of {@link createMemoryBroker}. */
-export interface MemoryBrokerOptions {
-  /**
-   * The most messages a topic keeps (a count cap next to `historyMaxBytes`). A cursor older than
-   * the kept history gets a `reset`.
-   * @default 100_000
-   */
-  historySize?: number;
-  /**
-   * The most bytes of message JSON a topic keeps (UTF-8 length of each message's `data` as JSON);
-   * the oldest messages go first. The default holds a burst of 20 000 messages of 200 bytes.
-   * @default 4_194_304 (4 MiB)
-   */
-  historyMaxBytes?: number;
-  /**
-   * How long a message stays in history, in ms. Older ones are trimmed when their topic is
-   * touched and by a sweep every `sweepInterval`; a topic left with nothing is removed.
-   * @default 300_000 (5 minutes)
-   */
-  historyMaxAge?: number;
-  /**
-   * The most bytes of message JSON the whole broker keeps; past it, the topic published to least
-   * recently loses its oldest messages first (a topic emptied so is removed).
-   * @default 67_108_864 (64 MiB)
-   */
-  maxBytes?: number;
-  /**
-   * The most topics with history; a publish to a new topic past it removes the topic published
-   * to least recently.
-   * @default 100_000
-   */
-  maxTopics?: number;
-  /**
-   * How often the history of every topic is trimmed by age, in ms (an unref'd timer: it never
-   * keeps the process alive).
-   * @default 30_000
-   */
-  sweepInterval?: number;
-  /**
-   * The epoch written in every id. It must change with every process start so that a cursor
-   * from an older start (or another process) gives a `reset`, never a silent gap.
-   * @default a random string made when the broker is created
-   */
-  epoch?: string;
-  /**
-   * How many send answers the idempotency store keeps at most; the oldest go first.
-   * @default 100_000
-   */
-  maxIdempotencyKeys?: number;
-  /**
-   * The clock, in ms since the epoch (injected for tests).
-   * @default Date.now
-   */
-  now?: () => number;
-}
-
-/** How much a memory broker holds, for tests and monitoring. */
-export interface MemoryBrokerUsage {
-  /** Topics with a history (empty ones are removed by the sweep). */
-  topics: number;
-  /** Messages kept, all topics. */
-  messages: number;
-  /** Bytes of message JSON kept, all topics. */
-  bytes: number;
-}
-
-/** A memory broker with a few numbers for tests and monitoring. */
-export interface MemoryBroker extends Broker {
-  /** The epoch of this broker's ids. */
-  readonly epoch: string;
-  /**
-   * How many listeners are registered (one per held request): 0 when nothing is held. The
-   * servers' control listeners (reserved `_` topics) are not counted.
-   */
-  listenerCount(): number;
-  /** What the history holds now. */
-  usage(): MemoryBrokerUsage;
-}
-
-/**
- * One topic's history: a ring buffer of parallel arrays (no object per message, so a burst
- * leaves the garbage collector less to copy). Slot `(start + i) % capacity` holds the i-th
- * kept message; seqs are consecutive, so the i-th one's seq is `lastSeq - count + 1 + i`.
- * The arrays grow by doubling up to `historySize`, so a quiet topic does not pay for a full ring.
- */
-interface TopicLog {
-  /** The ids, made once at publish and handed out by every read. */
-  ids: string[];
-  times: number[];
-  /** Bytes of each message's JSON. */
-  sizes: number[];
-  /**
-   * Each message's data as JSON, encoded once at publish: all that is kept of it, handed out
-   * by every read (and decoded only when a reader asks for `data`).
-   */
-  json: string[];
-  capacity: number;
-  start: number;
-  count: number;
-  bytes: number;
-  /** The seq of the newest message ever published in this log (`base` before the first). */
-  lastSeq: number;
-  /**
-   * The broker's highest seq when this log was made: its first message is `base + 1`. Seqs are
-   * never reused across a topic's logs, so a cursor from a removed log is never mistaken.
-   */
-  base: number;
-}
-
-/** A present member of a presence topic and when its TTL ends. */
-interface PresenceEntry {
-  member: BrokerPresenceMember;
-  /** `userId` and `data` as JSON: a join with other ones is published again. */
-  key: string;
-  expiresAt: number;
-}
-
-interface IdempotencyRecord {
-  /** The message id the first publish with the key got. */
-  id: string;
-  expiresAt: number;
-}
-
-// Slots of the removed-topics table (see `removedUpTo`): 16 384 numbers, 128 KB once a topic
-// was removed. A collision only costs a reset that was not needed, never a gap.
-const REMOVED_SLOTS = 16_384;
-
-function randomEpoch(): string {
-  return `${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4)
-    .toString(36)
-    .padStart(4, '0')}`;
-}
-
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) {
-    throw new TypeError(`createMemoryBroker: ${name} must be a positive integer, got ${value}`);
-  }
-  return value;
-}
-
-/**
- * `data` as JSON, encoded once, at publish: what every answer holding the message splices in,
- * so nothing kept can fail to encode later. Throws a TypeError for what JSON cannot carry.
- */
-function encode(data: unknown): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(data);
-  } catch (error) {
-    throw new TypeError(`publish: data must be JSON-serializable (${String(error)})`);
-  }
-  // `undefined` (and functions) travel as null.
-  return json ?? 'null';
-}
-
-/** A small string hash (FNV-1a) for the removed-topics table. */
-function slotOf(topic: string): number {
-  let hash = 0x811c9dc5;
-  for (let index = 0; index < topic.length; index += 1) {
-    hash ^= topic.charCodeAt(index);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % REMOVED_SLOTS;
-}
+export type { MemoryBroker, MemoryBrokerOptions, MemoryBrokerUsage } from './memory-options';
 
 /**
  * The in-memory broker: per-topic history in a ring buffer bounded by count, bytes and age, a
@@ -188,26 +37,22 @@ function slotOf(topic: string): number {
  * sharing this object; use `@cometkit/redis` across processes.
  */
 export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBroker {
-  const historySize = positiveInteger('historySize', options.historySize, 100_000);
-  const historyMaxBytes = positiveInteger('historyMaxBytes', options.historyMaxBytes, 4_194_304);
-  const historyMaxAge = positiveInteger('historyMaxAge', options.historyMaxAge, 300_000);
-  const maxBytes = positiveInteger('maxBytes', options.maxBytes, 67_108_864);
-  const maxTopics = positiveInteger('maxTopics', options.maxTopics, 100_000);
-  const sweepInterval = positiveInteger('sweepInterval', options.sweepInterval, 30_000);
-  const maxKeys = positiveInteger('maxIdempotencyKeys', options.maxIdempotencyKeys, 100_000);
-  const now = options.now ?? Date.now;
-  const epoch = options.epoch ?? randomEpoch();
-  if (epoch.length === 0 || epoch.includes('-')) {
-    throw new TypeError(`createMemoryBroker: epoch must be non-empty without "-", got "${epoch}"`);
-  }
+  const {
+    historySize,
+    historyMaxBytes,
+    historyMaxAge,
+    maxBytes,
+    maxTopics,
+    sweepInterval,
+    maxIdempotencyKeys,
+    now,
+    epoch,
+  } = resolveMemoryBrokerOptions(options);
   const prefix = `${epoch}-`;
   // In order of the last publish: the first entry is the topic published to least recently.
   const logs = new Map<string, TopicLog>();
   const listeners = createListenerRegistry();
-  // Idempotency records by topic and key. A Map keeps insertion order, so the first keys are
-  // the oldest when trimming.
-  const records = new Map<string, IdempotencyRecord>();
-  const present = new Map<string, Map<string, PresenceEntry>>();
+  const idempotency = createMemoryIdempotency(maxIdempotencyKeys, now);
   let closed = false;
   // The highest seq handed out on any topic: a new log starts above it.
   let highestSeq = 0;
@@ -222,27 +67,6 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   sweepTimer.unref?.();
 
   const idOf = (seq: number) => `${prefix}${seq}`;
-
-  function newLog(): TopicLog {
-    return {
-      ids: [],
-      times: [],
-      sizes: [],
-      json: [],
-      capacity: Math.min(historySize, 16),
-      start: 0,
-      count: 0,
-      bytes: 0,
-      lastSeq: highestSeq,
-      base: highestSeq,
-    };
-  }
-
-  /** The slot of the `index`-th kept message. */
-  function slot(log: TopicLog, index: number): number {
-    const at = log.start + index;
-    return at < log.capacity ? at : at - log.capacity;
-  }
 
   function dropOldest(log: TopicLog): void {
     // Only the JSON can hold on to memory; ids and times are overwritten when the slot is reused.
@@ -271,20 +95,6 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     return removedUpTo === undefined || (removedUpTo[slotOf(topic)] as number) <= seq;
   }
 
-  /** Doubles a full ring (up to `historySize`), laying its messages out from slot 0 again. */
-  function grow(log: TopicLog): void {
-    const capacity = Math.min(historySize, log.capacity * 2);
-    if (log.start !== 0) {
-      const order = <T>(list: T[]) => list.slice(log.start).concat(list.slice(0, log.start));
-      log.ids = order(log.ids);
-      log.times = order(log.times);
-      log.sizes = order(log.sizes);
-      log.json = order(log.json);
-      log.start = 0;
-    }
-    log.capacity = capacity;
-  }
-
   function trimByAge(log: TopicLog, time: number): void {
     const oldest = time - historyMaxAge;
     while (log.count > 0 && (log.times[log.start] as number) < oldest) dropOldest(log);
@@ -309,11 +119,6 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     }
   }
 
-  /** The seq of the oldest kept message (`lastSeq + 1` when none is kept). */
-  function firstSeq(log: TopicLog): number {
-    return log.lastSeq - log.count + 1;
-  }
-
   /** The seq a cursor names, or undefined when it is not from this broker's epoch. */
   function seqOf(cursor: string): number | undefined {
     if (!cursor.startsWith(prefix)) return undefined;
@@ -335,7 +140,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
         const [oldTopic, oldLog] = logs.entries().next().value as [string, TopicLog];
         remove(oldTopic, oldLog);
       }
-      log = newLog();
+      log = newLog(highestSeq, historySize);
       logs.set(topic, log);
     } else if (log !== newestLog) {
       // Moved to the end of the Map's order: the most recently published topic.
@@ -347,7 +152,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     trimByAge(log, time);
     while (log.count > 0 && log.bytes + size > historyMaxBytes) dropOldest(log);
     if (log.count === log.capacity) {
-      if (log.capacity < historySize) grow(log);
+      if (log.capacity < historySize) grow(log, historySize);
       else dropOldest(log);
     }
     log.lastSeq += 1;
@@ -371,37 +176,6 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     if (closed) throw new Error('memory broker is closed');
   }
 
-  /** The kept messages `from` to `to`; with `json` (for reads: the server answers it as is). */
-  function messagesOf(
-    topic: string,
-    log: TopicLog,
-    from: number,
-    to: number,
-    withJson: boolean,
-  ): BrokerMessage[] {
-    const messages: BrokerMessage[] = [];
-    for (let index = from; index < to; index += 1) {
-      const at = slot(log, index);
-      const id = log.ids[at] as string;
-      const json = log.json[at] as string;
-      // Only the JSON is kept (what `historyMaxBytes` counts): `data` is decoded when asked for,
-      // and the server, which answers `json` as is, never asks.
-      messages.push(
-        withJson
-          ? {
-              topic,
-              id,
-              json,
-              get data() {
-                return JSON.parse(json);
-              },
-            }
-          : { topic, id, data: JSON.parse(json) },
-      );
-    }
-    return messages;
-  }
-
   /** The newest id of `topic` (its "empty" position when nothing is kept). */
   function positionOf(topic: string): string {
     const log = logs.get(topic);
@@ -412,60 +186,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     return log.count > 0 ? (log.ids[slot(log, log.count - 1)] as string) : idOf(log.lastSeq);
   }
 
-  /** Removes the expired members of presence `topic`, publishing a leave for each. */
-  function sweepPresence(topic: string): void {
-    const entries = present.get(topic);
-    if (!entries) return;
-    const time = now();
-    for (const [id, entry] of entries) {
-      if (entry.expiresAt > time) continue;
-      entries.delete(id);
-      append(topic, { event: 'leave', member: entry.member });
-    }
-    if (entries.size === 0) present.delete(topic);
-  }
-
-  // Each method is one synchronous step: the entry and its join or leave change together.
-  const presence: BrokerPresence = {
-    async join(topic, member, ttlMs) {
-      assertOpen();
-      // An expired member that comes back leaves first, as on Redis.
-      sweepPresence(topic);
-      let entries = present.get(topic);
-      if (!entries) {
-        entries = new Map();
-        present.set(topic, entries);
-      }
-      const key = JSON.stringify([member.userId, member.data]);
-      const entry = entries.get(member.id);
-      const expiresAt = now() + ttlMs;
-      if (entry && entry.key === key) {
-        entry.expiresAt = expiresAt;
-        return;
-      }
-      entries.set(member.id, { member, key, expiresAt });
-      append(topic, { event: 'join', member });
-    },
-    async leave(topic, memberId) {
-      assertOpen();
-      const entries = present.get(topic);
-      const entry = entries?.get(memberId);
-      if (!entries || !entry) return;
-      entries.delete(memberId);
-      if (entries.size === 0) present.delete(topic);
-      append(topic, { event: 'leave', member: entry.member });
-    },
-    async sweep(topic) {
-      assertOpen();
-      sweepPresence(topic);
-    },
-    async snapshot(topic) {
-      assertOpen();
-      sweepPresence(topic);
-      const members = [...(present.get(topic)?.values() ?? [])].map((entry) => entry.member);
-      return { members, position: positionOf(topic) };
-    },
-  };
+  const presenceStore = createMemoryPresence({ now, assertOpen, append, positionOf });
 
   return {
     epoch,
@@ -477,23 +198,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       try {
         const once = options?.idempotency;
         if (once === undefined) return Promise.resolve(append(topic, data));
-        // The check, the append and the record are one synchronous step: no other publish (and
-        // no crash short of the process's, which takes the whole broker with it) comes between.
-        const recordKey = `${topic.length}:${topic}${once.key}`;
-        const time = now();
-        const record = records.get(recordKey);
-        if (record !== undefined && record.expiresAt > time) return Promise.resolve(record.id);
-        const id = append(topic, data);
-        records.delete(recordKey);
-        records.set(recordKey, { id, expiresAt: time + once.ttlMs });
-        // Bounded: the oldest records (first in the Map's order) make room.
-        if (records.size > maxKeys) {
-          for (const oldKey of records.keys()) {
-            records.delete(oldKey);
-            if (records.size <= maxKeys) break;
-          }
-        }
-        return Promise.resolve(id);
+        return Promise.resolve(idempotency.publishOnce(topic, once, () => append(topic, data)));
       } catch (error) {
         return Promise.reject(error);
       }
@@ -577,7 +282,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       return listeners.add(topics, onPublish);
     },
 
-    presence,
+    presence: presenceStore.presence,
 
     listenerCount() {
       return listeners.size();
@@ -592,8 +297,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       clearInterval(sweepTimer);
       logs.clear();
       listeners.clear();
-      records.clear();
-      present.clear();
+      idempotency.clear();
+      presenceStore.clear();
     },
   };
 }
