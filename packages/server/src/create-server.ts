@@ -1,47 +1,36 @@
 /**
  * `createCometServer`: wires the engine's shared state (broker, read cache, wake batcher, hold
- * timer, drain set) to the routes (long-poll, stream, send, publish API, WebSocket), and owns
- * draining, errors answered as JSON, metrics hooks and the server's stats.
+ * timer, drain set) to the router and the WebSocket hub, and owns the public API, metrics hooks
+ * and the server's stats. Routing is in `engine/routes.ts`, error answers in
+ * `engine/answer-error.ts`, draining in `engine/drain.ts`, publishing in
+ * `engine/server-publish.ts`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import {
-  LEAVE_PATH,
-  PUBLISH_PATH,
-  STREAM_PATH,
-  topicProblem,
-  WEBSOCKET_PATH,
-} from '@cometkit/core/protocol';
-import type { Broker, BrokerMessage, BrokerPublishOptions } from './broker';
+import type { Broker, BrokerMessage } from './broker';
 import { createMemoryBroker } from './brokers/memory';
+import { createErrorAnswer } from './engine/answer-error';
 import {
   createConnectionRegistry,
   createControlChannel,
   parseDisconnectFilter,
 } from './engine/connections';
 import type { Abortable, EngineContext } from './engine/context';
+import { drain as drainTargets } from './engine/drain';
 import { createHoldTimer } from './engine/hold-timer';
-import { createPresenceKeeper, presenceBase } from './engine/presence';
+import { createPresenceKeeper } from './engine/presence';
 import { createReadCache } from './engine/read';
-import { assertTopic, badRequest, jsonProblem } from './engine/request';
+import { assertTopic, badRequest } from './engine/request';
+import { createRouter, routeName } from './engine/routes';
+import { createServerPublish } from './engine/server-publish';
 import { createSessionHolds } from './engine/session-holds';
 import { createWakeBatcher } from './engine/wake';
-import { CometServerError, toServerError } from './errors';
-import { handleLongPoll } from './handlers/long-poll';
-import { handleSend } from './handlers/send';
-import { handleStream } from './handlers/stream';
+import { CometServerError } from './errors';
 import { createWebSocketHub } from './handlers/websocket';
-import {
-  applyCors,
-  type FrameworkRequest,
-  readJsonBody,
-  sendError,
-  sendJson,
-  subPath,
-} from './http';
+import { sendError, subPath } from './http';
 import { observeAuthorize, observeBroker, type RouteName } from './observer';
 import { type CometServerOptions, type DisconnectFilter, resolveServerOptions } from './options';
-import { type PublishMessage, type PublishOptions, publishIdProblem, publishOnce } from './publish';
+import { type PublishOptions, publishIdProblem } from './publish';
 import { handlePublishApi } from './publish-api';
 import { createRateLimiter } from './rate-limit';
 
@@ -209,44 +198,12 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
   let draining = false;
   let closing: Promise<void> | undefined;
 
-  // The last topic that passed validation: a burst to one topic checks its name once, not
-  // once per message (the broker trusts what the server hands it).
-  let validTopic: string | undefined;
-  const publish = (
-    topic: string,
-    data: unknown,
-    options?: BrokerPublishOptions,
-  ): Promise<string> => {
-    if (topic !== validTopic) {
-      const problem =
-        topicProblem(topic) ??
-        (presence && presenceBase(topic) !== undefined
-          ? `topic "${topic}" carries presence: only the server's presence writes to it`
-          : undefined);
-      if (problem !== undefined) {
-        return Promise.reject(badRequest(problem));
-      }
-      validTopic = topic;
-    }
-    // Checked here, before anything is stored: a message too deep to encode could otherwise
-    // make every later answer holding it fail.
-    const problem = jsonProblem(data, resolved.maxDepth);
-    if (problem !== undefined) return Promise.reject(badRequest(`"data": ${problem}`));
-    return broker.publish(topic, data, options);
-  };
-  const publishWithId = (topic: string, data: unknown, id: string | undefined) =>
-    publishOnce(
-      publish,
-      id === undefined ? { topic, data } : { topic, data, id },
-      resolved.idempotencyTtl,
-    );
-  // A publish from outside (the publish API): per-topic rate limit, then once per id.
-  const publishFromApi = async (message: PublishMessage): Promise<string> => {
-    await limits?.publish(message.topic);
-    return publishWithId(message.topic, message.data, message.id);
-  };
-
-  let streams = 0;
+  const { publish, publishWithId, publishFromApi } = createServerPublish(
+    broker,
+    resolved,
+    presence,
+    limits,
+  );
 
   const wakeAll = () => {
     for (const controller of [...held]) controller.abort('drain');
@@ -257,44 +214,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
     wakeAll();
   });
 
-  const fail = (req: IncomingMessage, res: ServerResponse, thrown: unknown) => {
-    const error = toServerError(thrown);
-    if (error) {
-      log({
-        level: error.status >= 500 ? 'error' : 'warn',
-        event: 'request.rejected',
-        message: error.message,
-        status: error.status,
-        code: error.code,
-        method: req.method,
-        url: req.url,
-        ...(error === thrown ? {} : { error: thrown }),
-      });
-      const headers: Record<string, string> = {};
-      // The rest of a too-large body is discarded, not read: close the connection after.
-      if (error.status === 413) {
-        headers.connection = 'close';
-        observer?.limited('body');
-      }
-      // A body cut short by a drain: the rest of it is not read either.
-      if (error.cause === 'drain') headers.connection = 'close';
-      if (error.status === 503 || error.status === 429) {
-        headers['retry-after'] = String(error.retryAfter ?? resolved.retryAfter);
-      }
-      sendError(res, error.status, error.code, error.message, headers);
-      return;
-    }
-    log({
-      level: 'error',
-      event: 'request.failed',
-      message: 'unexpected error while handling a request',
-      method: req.method,
-      url: req.url,
-      error: thrown,
-    });
-    // The details stay in the log; the client gets no stack trace.
-    sendError(res, 500, 'internal', 'the server could not handle the request');
-  };
+  const fail = createErrorAnswer(resolved, observer);
 
   const track = (task: Promise<void>) => {
     inFlight.add(task);
@@ -323,44 +243,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
   };
   const hub = createWebSocketHub(context, () => draining);
 
-  const route = async (req: FrameworkRequest, res: ServerResponse, rest: string): Promise<void> => {
-    if (applyCors(req, res, resolved)) return;
-    if (draining) {
-      throw new CometServerError(503, 'unavailable', 'the server is shutting down; retry');
-    }
-    if (rest === '') {
-      if (req.method !== 'POST') return methodNotAllowed(res, 'POST, OPTIONS');
-      return handleLongPoll(context, req, res);
-    }
-    if (rest === STREAM_PATH) {
-      if (req.method !== 'POST') return methodNotAllowed(res, 'POST, OPTIONS');
-      streams += 1;
-      try {
-        return await handleStream(context, req, res);
-      } finally {
-        streams -= 1;
-      }
-    }
-    if (rest === WEBSOCKET_PATH) {
-      // Reached only by a plain request: upgrades go through handleUpgrade.
-      return sendError(res, 426, 'upgrade_required', 'open a WebSocket here', {
-        upgrade: 'websocket',
-      });
-    }
-    if (rest === PUBLISH_PATH && resolved.publishApi?.route) {
-      return handlePublishApi(resolved.publishApi, publishFromApi, req, res);
-    }
-    if (rest === LEAVE_PATH && presence) {
-      if (req.method !== 'POST') return methodNotAllowed(res, 'POST, OPTIONS');
-      await presence.leave(await readJsonBody(req, resolved.bodyLimit));
-      return sendJson(res, 200, {});
-    }
-    if (rest.startsWith('_')) {
-      throw new CometServerError(404, 'not_found', `path "${rest}" is not served here`);
-    }
-    if (req.method !== 'POST') return methodNotAllowed(res, 'POST, OPTIONS');
-    return handleSend(context, req, res, rest);
-  };
+  const router = createRouter(context, publishFromApi, () => draining);
 
   return {
     broker: givenBroker,
@@ -376,7 +259,8 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       open.add(res);
       res.once('close', () => open.delete(res));
       track(
-        route(req, res, rest)
+        router
+          .route(req, res, rest)
           .catch((error: unknown) => fail(req, res, error))
           .catch(() => {}),
       );
@@ -468,33 +352,20 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       }
       closing ??= (async () => {
         draining = true;
-        log({
-          level: 'info',
-          event: 'server.draining',
-          message: 'draining',
-          held: held.size,
-        });
-        drain.abort();
-        wakeAll();
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const late = await Promise.race([
-          Promise.allSettled([hub.close(), ...inFlight]).then(() => false),
-          new Promise<boolean>((resolve) => {
-            timer = setTimeout(() => resolve(true), timeout);
-          }),
-        ]);
-        clearTimeout(timer);
-        if (late) {
-          log({
-            level: 'warn',
-            event: 'server.drain_timeout',
-            message: `still busy after ${timeout} ms: cut off`,
-            requests: open.size,
-            sockets: hub.size(),
-          });
-          hub.terminate();
-          for (const res of [...open]) res.destroy();
-        }
+        await drainTargets(
+          {
+            log,
+            held,
+            wake: () => {
+              drain.abort();
+              wakeAll();
+            },
+            sockets: hub,
+            inFlight,
+            open,
+          },
+          timeout,
+        );
         stopBrokerErrors?.();
         control.close();
         presence?.close();
@@ -513,7 +384,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       waiting: counters.waiting,
       inFlight: inFlight.size,
       draining,
-      streams,
+      streams: router.streams(),
       sockets: hub.size(),
     };
   }
@@ -522,16 +393,3 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
 /** Where a response keeps its route for the answer-status metric. */
 const ANSWER_ROUTE = Symbol('cometkit.route');
 type RoutedResponse = ServerResponse & { [ANSWER_ROUTE]?: RouteName };
-
-/** The route of a path under the base, for the answer-status metric. */
-function routeName(rest: string): RouteName {
-  if (rest === '') return 'poll';
-  if (rest === STREAM_PATH) return 'stream';
-  if (rest === PUBLISH_PATH) return 'publish';
-  if (rest.startsWith('_')) return 'other';
-  return 'send';
-}
-
-function methodNotAllowed(res: ServerResponse, allow: string): void {
-  sendError(res, 405, 'method_not_allowed', `use ${allow.split(',')[0]} here`, { allow });
-}
