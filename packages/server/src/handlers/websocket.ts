@@ -4,10 +4,12 @@
  * runs a send answered `ack`/`nack`, `ping` answers `pong`. An idle socket is terminated.
  * The `headers` of `poll` and `send` frames are the socket's credentials from then on (see
  * `engine/credentials.ts`); `disconnect()` closes a socket with 4001.
+ * What is written back, with backpressure, is in `websocket-output.ts`; `send` frames are in
+ * `websocket-send.ts`.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type ErrorBody, WEBSOCKET_PATH } from '@cometkit/core/protocol';
+import { WEBSOCKET_PATH } from '@cometkit/core/protocol';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { EngineContext } from '../engine/context';
 import {
@@ -17,54 +19,23 @@ import {
   type FrameHeaders,
   parseFrameHeaders,
 } from '../engine/credentials';
-import {
-  type Frame,
-  parseFrame,
-  parsePollRequest,
-  parseSendFrame,
-  requireSendId,
-  type ValidPoll,
-  type ValidSend,
-} from '../engine/request';
-import { performSend, type SendOutcome } from '../engine/send';
+import { type Frame, parseFrame, parsePollRequest, type ValidPoll } from '../engine/request';
 import { encodeMessagesPayload, runSubscription } from '../engine/subscription';
 import { isBrokerUnavailable, isCometServerError, toServerError } from '../errors';
 import { subPath } from '../http';
 import { reportDelivered } from '../observer';
 import { originAllowed, refuse } from './upgrade';
+import {
+  CLOSE_CODES,
+  CLOSE_GRACE_MS,
+  createSocketOutput,
+  type ErrorFrame,
+  errorOf,
+  retryAfterOf,
+} from './websocket-output';
+import { createSendFrames } from './websocket-send';
 
-/** WebSocket close codes the server uses (RFC 6455 §7.4 and the IANA registry). */
-export const CLOSE_CODES = {
-  /** A binary frame: the protocol is text frames of JSON. */
-  unsupportedData: 1003,
-  /** `maxBadFrames` bad frames in a row. */
-  policyViolation: 1008,
-  /** A frame larger than `bodyLimit` (closed by `ws` itself). */
-  tooLarge: 1009,
-  /** The broker failed while the socket was open: reconnect (maybe elsewhere). */
-  internalError: 1011,
-  /** The server drains (`close()`) or its broker failed: reconnect, elsewhere. */
-  serviceRestart: 1012,
-  /** `disconnect()` ended the socket: reconnect, and `authorize` decides again. */
-  revoked: 4001,
-  /** The client left more than `maxBufferedBytes` unread: reconnect later. */
-  tryAgainLater: 1013,
-} as const;
-
-// After a close frame, how long a client gets to answer before its socket is destroyed.
-const CLOSE_GRACE_MS = 1000;
-
-// Replies (pong, error, nack) written but not yet taken by the OS: a client that keeps this many
-// unread is not reading, and each queued write costs heap beyond its bytes, so it is closed.
-const MAX_UNFLUSHED_REPLIES = 1024;
-
-/** The `error` frame: a frame the server could not act on (the socket stays open). */
-export interface ErrorFrame {
-  type: 'error';
-  error: ErrorBody['error'];
-  /** Seconds before a poll over the rate limit may be sent again. */
-  retryAfter?: number;
-}
+export { CLOSE_CODES, type ErrorFrame } from './websocket-output';
 
 /** Serves `{base}/_ws`. */
 export interface WebSocketHub {
@@ -76,19 +47,6 @@ export interface WebSocketHub {
   terminate(): void;
   /** Open sockets. */
   size(): number;
-}
-
-function errorOf(error: unknown): ErrorBody['error'] {
-  const known = toServerError(error);
-  if (known) return { code: known.code, message: known.message };
-  return { code: 'internal', message: 'the server could not handle the frame' };
-}
-
-/** The `retryAfter` (seconds) of a frame answering `error`: for a 429 and a 503 only. */
-function retryAfterOf(error: unknown, fallback: number): { retryAfter?: number } {
-  const known = toServerError(error);
-  if (known?.status !== 429 && known?.status !== 503) return {};
-  return { retryAfter: known.retryAfter ?? fallback };
 }
 
 /** Makes the WebSocket side of a server: `isDraining` refuses new sockets with 503. */
@@ -112,7 +70,6 @@ export function createWebSocketHub(
     let sessionGuid: string | undefined;
     let userId: string | undefined;
     let shuttingDown: Promise<void> | undefined;
-    const sends = new Set<Promise<void>>();
     // The socket's credentials: the upgrade request's, then with the latest frame headers.
     // Updated in frame order, so a frame that follows new headers is checked with them.
     let credentials: Credentials = { req, identity: undefined };
@@ -130,57 +87,7 @@ export function createWebSocketHub(
     const caller = (): Caller => ({ ...credentials, sessionGuid, userId });
 
     let badStreak = 0;
-    /** The sends in flight on this socket by id: a repeat joins the first, not the broker. */
-    const sendIds = new Map<string, Promise<SendOutcome>>();
-
-    /** Closes the socket with `code`; one that does not answer the close frame is destroyed. */
-    const closeWith = (code: number, reason: string) => {
-      if (ws.readyState !== ws.OPEN) return;
-      ws.close(code, reason);
-      const force = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
-      ws.once('close', () => clearTimeout(force));
-    };
-    /**
-     * True when `text` may be queued: a client that leaves more than `maxBufferedBytes` unread
-     * is closed instead, so nothing the server writes to it (answers, errors, pongs) piles up.
-     */
-    const room = (text: string): boolean => {
-      if (ws.readyState !== ws.OPEN) return false;
-      if (ws.bufferedAmount + text.length <= options.maxBufferedBytes) return true;
-      log({
-        level: 'warn',
-        event: 'websocket.slow',
-        message: `more than ${options.maxBufferedBytes} bytes unread: closed`,
-      });
-      closeWith(CLOSE_CODES.tryAgainLater, 'too much unread: reconnect');
-      return false;
-    };
-    const send = (frame: object | string): Promise<void> => {
-      const text = typeof frame === 'string' ? frame : JSON.stringify(frame);
-      if (!room(text)) return Promise.resolve();
-      // Resolves once written, so a subscription does not read ahead of a slow client.
-      return new Promise((resolve) => ws.send(text, () => resolve()));
-    };
-    let unflushed = 0;
-    const flushed = () => {
-      unflushed -= 1;
-    };
-    /** A reply nobody waits for (pong, error, nack): queued only while the client reads. */
-    const reply = (frame: object) => {
-      const text = JSON.stringify(frame);
-      if (!room(text)) return;
-      if (unflushed >= MAX_UNFLUSHED_REPLIES) {
-        log({
-          level: 'warn',
-          event: 'websocket.slow',
-          message: `${unflushed} replies unread: closed`,
-        });
-        closeWith(CLOSE_CODES.tryAgainLater, 'too much unread: reconnect');
-        return;
-      }
-      unflushed += 1;
-      ws.send(text, flushed);
-    };
+    const { closeWith, send, reply } = createSocketOutput(ws, options);
     /** A frame the server could not take: `maxBadFrames` of them in a row close the socket. */
     const bad = () => {
       badStreak += 1;
@@ -201,6 +108,18 @@ export function createWebSocketHub(
     const badFrame = (message: string) => {
       if (bad()) sendError('bad_request', message);
     };
+    const sendFrames = createSendFrames(context, {
+      output: { closeWith, send, reply },
+      shuttingDown: () => shuttingDown !== undefined,
+      session: () => ({ sessionGuid, userId }),
+      setHeaders,
+      credentials: () => credentialsReady,
+      bad,
+      good: () => {
+        badStreak = 0;
+      },
+      badFrame,
+    });
     const observer = context.observer;
     observer?.connection('websocket', 'open');
 
@@ -225,7 +144,7 @@ export function createWebSocketHub(
       shuttingDown ??= (async () => {
         stopSubscription();
         // Sends already taken are answered before the socket closes.
-        await Promise.allSettled([...sends]);
+        await Promise.allSettled([...sendFrames.inFlight]);
         if (ws.readyState === ws.CLOSED) return;
         await new Promise<void>((resolve) => {
           ws.once('close', () => resolve());
@@ -313,77 +232,6 @@ export function createWebSocketHub(
         });
     };
 
-    const startSend = (frame: Frame) => {
-      let id: string;
-      try {
-        id = requireSendId(frame.id);
-      } catch (error) {
-        // Without a usable id there is nothing a nack could name.
-        return badFrame(errorOf(error).message);
-      }
-      const nack = (code: string, message: string, extra: { retryAfter?: number } = {}) =>
-        send({ type: 'nack', id, error: { code, message }, ...extra });
-      /** A nack answered at once (nothing waits for it): queued only while the client reads. */
-      const nackNow = (code: string, message: string, extra: { retryAfter?: number } = {}) =>
-        reply({ type: 'nack', id, error: { code, message }, ...extra });
-      if (shuttingDown) {
-        return nackNow('unavailable', 'the server is shutting down; retry', {
-          retryAfter: options.retryAfter,
-        });
-      }
-      let parsed: ValidSend;
-      try {
-        parsed = parseSendFrame(frame, { sessionGuid, userId });
-        setHeaders(parseFrameHeaders(frame.headers));
-      } catch (error) {
-        if (!bad()) return;
-        const { code, message } = errorOf(error);
-        return nackNow(code, message);
-      }
-      badStreak = 0;
-      if (sends.size >= options.maxSendsInFlight) {
-        context.observer?.limited('sends');
-        return nackNow(
-          'rate_limited',
-          `at most ${options.maxSendsInFlight} sends in flight per socket; wait for their answers`,
-          { retryAfter: options.retryAfter },
-        );
-      }
-      // The same send again while the first is in flight: the first one's outcome answers it.
-      const joined = sendIds.get(id);
-      const outcome =
-        joined ??
-        credentialsReady.then((given) =>
-          performSend(
-            context,
-            { ...given, sessionGuid: parsed.sessionGuid, userId: parsed.userId },
-            parsed,
-          ),
-        );
-      if (!joined) sendIds.set(id, outcome);
-      const task = outcome
-        .then(
-          (done) => send({ type: 'ack', id, messageId: done.messageId }),
-          (error: unknown) => {
-            if (!isCometServerError(error) && !isBrokerUnavailable(error)) {
-              log({
-                level: 'error',
-                event: 'websocket.send_failed',
-                message: 'unexpected error while handling a send frame',
-                error,
-              });
-            }
-            const { code, message } = errorOf(error);
-            return nack(code, message, retryAfterOf(error, options.retryAfter));
-          },
-        )
-        .finally(() => {
-          sends.delete(task);
-          if (sendIds.get(id) === outcome) sendIds.delete(id);
-        });
-      sends.add(task);
-    };
-
     ws.on('message', (data: RawData, isBinary: boolean) => {
       alive();
       // Closing (slow reader, bad frames, drain): what still arrives is not acted on.
@@ -405,7 +253,7 @@ export function createWebSocketHub(
         case 'poll':
           return startPoll(frame);
         case 'send':
-          return startSend(frame);
+          return sendFrames.start(frame);
         default:
           return badFrame(
             `unknown frame type ${JSON.stringify(String(frame.type).slice(0, 40))}; expected poll, send or ping`,
