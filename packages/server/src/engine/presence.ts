@@ -28,6 +28,9 @@ export function memberId(sessionGuid: string): string {
   return createHash('sha256').update(sessionGuid).digest('base64url').slice(0, 16);
 }
 
+/** How long after a session's `_leave` its requests do not join it again, in ms. */
+const LEFT_MS = 2_000;
+
 /** One client present on one topic, as this instance renews it. */
 interface Entry {
   topic: string;
@@ -72,6 +75,10 @@ export function createPresenceKeeper(
   if (!store) throw new TypeError('createCometServer: presence needs a broker with presence');
   const { ttl, dataLimit } = options;
   const entries = new Map<string, Entry>();
+  // A session's `_leave` can overtake a poll the client sent just before it (a long-poll re-poll
+  // already on the wire when the page closed): that poll must not join it again. Its keys are
+  // not joined for LEFT_MS; a session that really comes back is joined by the renewal timer.
+  const left = new Map<string, number>();
 
   const failed = (error: unknown, topic: string) =>
     log({
@@ -128,10 +135,11 @@ export function createPresenceKeeper(
   const timer = setInterval(() => {
     const now = Date.now();
     const topics = new Set<string>();
+    for (const [key, at] of left) if (now - at >= LEFT_MS) left.delete(key);
     for (const [key, entry] of entries) {
       topics.add(entry.topic);
       const age = now - entry.renewedAt;
-      if (entry.holders > 0 && age >= ttl / 2) void renew(entry);
+      if (entry.holders > 0 && age >= ttl / 2 && !left.has(key)) void renew(entry);
       else if (entry.holders === 0 && !entry.writing && age > ttl * 1.5) entries.delete(key);
     }
     for (const topic of topics) store.sweep(topic).catch((error) => failed(error, topic));
@@ -155,6 +163,8 @@ export function createPresenceKeeper(
         }
         entry.holders += 1;
         held.push(entry);
+        const leftAt = left.get(key);
+        if (leftAt !== undefined && Date.now() - leftAt < LEFT_MS) continue;
         if (Date.now() - entry.renewedAt >= ttl / 2) {
           const base = presenceBase(topic) as string;
           writes.push(renew(entry, () => memberOf(caller, base)));
@@ -195,6 +205,7 @@ export function createPresenceKeeper(
         topics.slice(0, 100).map((topic) => {
           if (typeof topic !== 'string' || presenceBase(topic) === undefined) return undefined;
           entries.delete(`${sessionGuid} ${topic}`);
+          left.set(`${sessionGuid} ${topic}`, Date.now());
           return store.leave(topic, id);
         }),
       );
