@@ -6,8 +6,7 @@
  * every CORS option a server may run with. `authorize` must never let it in, while the
  * victim's own page, with the same cookie, subscribes on every transport.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { type CometServer, type CometServerOptions, createCometServer } from '@cometkit/server';
 import { type StartedServer, startServer } from '@cometkit/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from './built-core';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../packages/core/', import.meta.url));
@@ -36,20 +36,6 @@ interface Browser {
 }
 interface Chromium {
   launch(options: { executablePath: string; args: string[] }): Promise<Browser>;
-}
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-function ensureBuilt() {
-  if (existsSync(bundle) && statSync(bundle).mtimeMs >= newestSource(join(root, 'src'))) return;
-  execFileSync('pnpm', ['--filter', '@cometkit/core', 'build'], { cwd: root, stdio: 'ignore' });
 }
 
 /** The victim's own page: the script-tag client, same origin, its cookie sent by the browser. */

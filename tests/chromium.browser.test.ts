@@ -4,14 +4,14 @@
  * does: its own WebSocket (a failed handshake is just an error and a 1006 close), its fetch
  * streams, its localStorage.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CometServer, createCometServer } from '@cometkit/server';
 import { createFront, type Front, type StartedServer, startServer } from '@cometkit/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from './built-core';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../packages/core/', import.meta.url));
@@ -29,21 +29,6 @@ interface Browser {
 }
 interface Chromium {
   launch(options: { executablePath: string; args: string[] }): Promise<Browser>;
-}
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds core when the IIFE is missing or older than its sources. */
-function ensureBuilt() {
-  if (existsSync(bundle) && statSync(bundle).mtimeMs >= newestSource(join(root, 'src'))) return;
-  execFileSync('pnpm', ['--filter', '@cometkit/core', 'build'], { cwd: root, stdio: 'ignore' });
 }
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>cometkit</title>

@@ -16,8 +16,7 @@
  * - A long timer gap (a sleeping machine, a throttled hidden tab): `Debugger.pause` alone, no
  *   event: the client's watchdog comes due while nothing runs and fires late on resume.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -26,25 +25,11 @@ import { type CometServer, createCometServer } from '@cometkit/server';
 import { type StartedServer, startServer } from '@cometkit/test-utils';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from './built-core';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../packages/core/', import.meta.url));
 const bundle = join(root, 'dist/cometkit.global.js');
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds core when the IIFE is missing or older than its sources. */
-function ensureBuilt() {
-  if (existsSync(bundle) && statSync(bundle).mtimeMs >= newestSource(join(root, 'src'))) return;
-  execFileSync('pnpm', ['--filter', '@cometkit/core', 'build'], { cwd: root, stdio: 'ignore' });
-}
 
 /** The client page: options from the query, and a record of what the page went through. */
 const PAGE = `<!doctype html><meta charset="utf-8"><title>lifecycle</title>

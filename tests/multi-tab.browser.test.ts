@@ -7,8 +7,7 @@
  * every other tab gets every message once and in order; different users do not share.
  * Connection counts are the server's (`stats()`); the figures printed are for the notes.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,30 +15,11 @@ import { type CometServer, createCometServer } from '@cometkit/server';
 import { type StartedServer, startServer } from '@cometkit/test-utils';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from './built-core';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../packages/core/', import.meta.url));
 const bundles = ['cometkit.global.js', 'share.global.js'];
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds core when a script is missing or older than its sources. */
-function ensureBuilt() {
-  const sources = newestSource(join(root, 'src'));
-  const fresh = bundles.every((name) => {
-    const path = join(root, 'dist', name);
-    return existsSync(path) && statSync(path).mtimeMs >= sources;
-  });
-  if (!fresh)
-    execFileSync('pnpm', ['--filter', '@cometkit/core', 'build'], { cwd: root, stdio: 'ignore' });
-}
 
 /** A tab: `?share=1&t=longpoll&topic=feed&user=a`. `got` holds what its callback received. */
 const PAGE = `<!doctype html><meta charset="utf-8"><title>tab</title>

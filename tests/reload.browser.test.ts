@@ -10,8 +10,7 @@
  * the script. The page records what it receives in `sessionStorage`, with its load number, so the
  * record survives the reload.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -20,25 +19,11 @@ import { type CometServer, createCometServer } from '@cometkit/server';
 import { type StartedServer, startServer } from '@cometkit/test-utils';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from './built-core';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../packages/core/', import.meta.url));
 const bundle = join(root, 'dist/cometkit.global.js');
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds core when the IIFE is missing or older than its sources. */
-function ensureBuilt() {
-  if (existsSync(bundle) && statSync(bundle).mtimeMs >= newestSource(join(root, 'src'))) return;
-  execFileSync('pnpm', ['--filter', '@cometkit/core', 'build'], { cwd: root, stdio: 'ignore' });
-}
 
 /**
  * The client page: options from the query; every message received is appended to
