@@ -21,7 +21,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../packages/core/', import.meta.url));
 const bundles = ['cometkit.global.js', 'share.global.js'];
 
-/** A tab: `?share=1&t=longpoll&topic=feed&user=a`. `got` holds what its callback received. */
+/** A tab: `?share=1&t=longpoll&topic=feed&user=a` (also `&cursor=` or `&rewind=`). `got` holds what its callback received. */
 const PAGE = `<!doctype html><meta charset="utf-8"><title>tab</title>
 <script src="/cometkit.global.js"></script>
 <script src="/share.global.js"></script>
@@ -38,7 +38,8 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>tab</title>
     ? CometkitShare.createSharedCometClient(options)
     : Cometkit.createCometClient(options);
   const cursor = q.get('cursor');
-  client.subscribe(q.get('topic') || 'feed', (data) => got.push(data), cursor ? { cursor } : {});
+  const rewind = Number(q.get('rewind')) || undefined;
+  client.subscribe(q.get('topic') || 'feed', (data) => got.push(data), cursor ? { cursor } : { rewind });
 </script>`;
 
 const hasChromium = existsSync(CHROMIUM);
@@ -305,6 +306,29 @@ describe.skipIf(!hasChromium)('tabs sharing one connection, in Chromium', () => 
     expect(await got(second as Page)).toEqual([2, 3, 4]);
     expect((await status(second as Page)).share).toBe('follower');
   }, 60_000);
+
+  for (const transport of ['websocket', 'longpoll'] as const) {
+    it(`a tab that subscribes with a rewind to a topic another tab follows gets the last messages, then live ones, once (${transport})`, async () => {
+      const topic = `rewind-${transport}`;
+      for (const data of [1, 2, 3, 4, 5]) await comet.publish(topic, data);
+      // The first tab starts the topic on the connection: the server rewinds it.
+      const [first] = await openTabs(1, `share=1&t=${transport}&topic=${topic}&rewind=3`);
+      await waitConnected([first as Page]);
+      await (first as Page).waitForFunction('got.length >= 3', undefined, { timeout: 15_000 });
+      await comet.publish(topic, 6);
+      await (first as Page).waitForFunction('got.includes(6)', undefined, { timeout: 15_000 });
+      // The second follows it already: its rewind comes from what the tabs kept.
+      const [second] = await openTabs(1, `share=1&t=${transport}&topic=${topic}&rewind=2`);
+      await (second as Page).waitForFunction('got.length >= 2', undefined, { timeout: 15_000 });
+      await comet.publish(topic, 7);
+      for (const page of [first, second] as Page[])
+        await page.waitForFunction('got.includes(7)', undefined, { timeout: 15_000 });
+      expect(await got(first as Page)).toEqual([3, 4, 5, 6, 7]);
+      expect(await got(second as Page)).toEqual([5, 6, 7]);
+      expect((await status(second as Page)).share).toBe('follower');
+      expect(open()).toBe(1);
+    }, 60_000);
+  }
 
   it('tabs of different users do not share', async () => {
     context = await browser.newContext();

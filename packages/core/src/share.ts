@@ -20,9 +20,22 @@ import {
   isTopicError,
   TopicError,
 } from './index.js';
+import {
+  PRESENCE_SUFFIX,
+  type PresenceEvent,
+  type PresenceMember,
+  type RewindSpec,
+} from './protocol';
 import { createTopicStores } from './topic-store';
-import type { CometClient, CometMessage, ConnectionState, MessageHandler, TopicMap } from './types';
-import { checkCursor, checkTopics, list } from './validate';
+import type {
+  CometClient,
+  CometMessage,
+  ConnectionState,
+  MessageHandler,
+  SubscribeOptions,
+  TopicMap,
+} from './types';
+import { checkStart, checkTopics, list } from './validate';
 
 /** Whether this tab holds the shared connection (`leader`) or receives through one (`follower`). */
 export type ShareRole = 'leader' | 'follower';
@@ -53,9 +66,23 @@ export interface SharedCometClient<Topics extends TopicMap = TopicMap> extends C
 /** Ids remembered per topic, in delivery order: repeats are dropped, cursors compared. */
 const HEARD_LIMIT = 256;
 
+/** A message as a tab keeps it for a rewind of another tab: `at` is when it was heard. */
+interface Kept {
+  id?: string;
+  data: unknown;
+  at: number;
+}
+
 /** What tabs say to each other on the channel. */
 type Note =
-  | { k: 'topics'; from: string; topics: Record<string, string | null> }
+  | {
+      k: 'topics';
+      from: string;
+      topics: Record<string, string | null>;
+      /** The tab's topics that wait for their start: a rewind, or a presence topic's members. */
+      starts?: Record<string, RewindSpec>;
+    }
+  | { k: 'replay'; to: string; topic: string; messages: Kept[] }
   | { k: 'bye'; from: string }
   | { k: 'leader'; from: string }
   | { k: 'reconnect'; reason?: string }
@@ -135,8 +162,18 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
   /** Every topic this tab heard of (its own or forwarded for others): ids in order, latest position. */
   const heard = new Map<string, string[]>();
   const latest = new Map<string, string>();
-  /** The other tabs' topics and cursors, as they last said. */
+  /**
+   * This tab's topics that started without a cursor and wait for their start from the leader:
+   * their rewind (`{}` for a presence topic, which starts with its members). Messages of such a
+   * topic are heard but not delivered until the start comes (a `replay`), so it stays in order.
+   */
+  const starts = new Map<string, RewindSpec>();
+  /** The last messages heard per topic, and the members of presence topics: what a start replays. */
+  const recent = new Map<string, Kept[]>();
+  const members = new Map<string, { id?: string; members: Map<string, PresenceMember> }>();
+  /** The other tabs' topics and cursors, and the starts they wait for, as they last said. */
   const peers = new Map<string, Record<string, string | null>>();
+  const peerStarts = new Map<string, Record<string, RewindSpec>>();
   /** The leader's subscriptions on its own client, one per topic of the union. */
   const held = new Map<string, () => void>();
   let role: ShareRole | undefined;
@@ -179,6 +216,29 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
     return true;
   }
 
+  /** Keeps a heard message for the starts of other tabs (the members, for a presence topic). */
+  function keep(topic: string, id: string | undefined, data: unknown) {
+    if (topic.endsWith(PRESENCE_SUFFIX)) {
+      // The members now, folded as the presence store does: a sync replaces, join and leave edit.
+      const event = data as PresenceEvent;
+      let known = members.get(topic);
+      if (event?.event === 'sync') {
+        known = { members: new Map(event.members.map((member) => [member.id, member])) };
+        members.set(topic, known);
+      } else if (known && event?.event === 'join') known.members.set(event.member.id, event.member);
+      else if (known && event?.event === 'leave') known.members.delete(event.member.id);
+      if (known) known.id = id ?? known.id;
+      return;
+    }
+    let kept = recent.get(topic);
+    if (!kept) {
+      kept = [];
+      recent.set(topic, kept);
+    }
+    kept.push({ id, data, at: Date.now() });
+    if (kept.length > HEARD_LIMIT) kept.shift();
+  }
+
   /** Delivers one message to this tab's callbacks, once: a repeat of a heard id is dropped. */
   function deliver(topic: string, id: string | undefined, data: unknown) {
     if (closed) return;
@@ -187,7 +247,19 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
       if (subscriptions) events.diagnostic('duplicate-dropped', `duplicate ${id}`, { topic, id });
       return;
     }
-    if (!subscriptions) return;
+    keep(topic, id, data);
+    // Waiting for its start: the start (a replay of what was kept) includes this one.
+    if (!subscriptions || starts.has(topic)) return;
+    call(subscriptions, topic, id, data);
+  }
+
+  /** Calls this tab's callbacks of `topic` with one message. */
+  function call(
+    subscriptions: Set<MessageHandler>,
+    topic: string,
+    id: string | undefined,
+    data: unknown,
+  ) {
     if (id !== undefined) cursors.set(topic, id);
     const message: CometMessage = { topic, id, data };
     for (const callback of [...subscriptions])
@@ -201,8 +273,33 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
     if (handlers.has(topic)) cursors.set(topic, cursor);
   }
 
+  /** What a start of `topic` with `spec` replays: the last messages kept, or the members now. */
+  function replayOf(topic: string, spec: RewindSpec): Kept[] {
+    const known = members.get(topic);
+    if (topic.endsWith(PRESENCE_SUFFIX)) {
+      const sync: PresenceEvent = { event: 'sync', members: [...(known?.members.values() ?? [])] };
+      // No sync heard yet: the handshake is on its way, and brings it.
+      return known ? [{ id: known.id, data: sync, at: 0 }] : [];
+    }
+    let kept = recent.get(topic) ?? [];
+    const from = spec.since === undefined ? 0 : Date.now() - spec.since;
+    kept = kept.filter((message) => message.at >= from);
+    return spec.count === undefined ? kept : kept.slice(-spec.count);
+  }
+
+  /** The start this tab waited for: the replayed messages, then live ones (repeats dropped). */
+  function begin(topic: string, messages: Kept[]) {
+    if (!starts.delete(topic)) return;
+    for (const { id, data } of messages) {
+      if (id !== undefined) hear(topic, id);
+      const subscriptions = handlers.get(topic);
+      if (subscriptions && !closed) call(subscriptions, topic, id, data);
+    }
+  }
+
   function reset(topic: string, next: string | undefined) {
     heard.delete(topic);
+    recent.delete(topic);
     if (next === undefined) latest.delete(topic);
     else latest.set(topic, next);
     if (!handlers.has(topic)) return;
@@ -244,7 +341,9 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
     return all;
   }
 
-  function hold(topic: string, cursor: string | undefined) {
+  function hold(topic: string, cursor: string | undefined, spec?: RewindSpec) {
+    const options: SubscribeOptions | undefined =
+      cursor !== undefined ? { cursor } : spec && { rewind: spec.count, since: spec.since };
     held.set(
       topic,
       inner.subscribe(
@@ -253,15 +352,51 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
           post({ k: 'm', topic, id: message.id, data });
           deliver(topic, message.id, data);
         },
-        cursor === undefined ? undefined : { cursor },
+        options,
       ),
     );
+  }
+
+  /** The starts the tabs wait for, per topic: which tabs, and the widest rewind asked. */
+  function wantedStarts(): Map<string, { tabs: string[]; spec: RewindSpec }> {
+    const all = new Map<string, { tabs: string[]; spec: RewindSpec }>();
+    const add = (from: string, topic: string, spec: RewindSpec) => {
+      const entry = all.get(topic) ?? { tabs: [], spec: {} };
+      entry.tabs.push(from);
+      for (const key of ['count', 'since'] as const)
+        if (spec[key] !== undefined) entry.spec[key] = Math.max(entry.spec[key] ?? 0, spec[key]);
+      all.set(topic, entry);
+    };
+    for (const [topic, spec] of starts) if (handlers.has(topic)) add(tab, topic, spec);
+    for (const [from, asked] of peerStarts)
+      for (const [topic, spec] of Object.entries(asked)) add(from, topic, spec);
+    return all;
+  }
+
+  /** Gives the tabs waiting for the start of `topic` what was kept of it (nothing: it comes live). */
+  function replay(topic: string, tabs: string[], spec: RewindSpec | undefined) {
+    for (const to of tabs) {
+      const messages = spec ? replayOf(topic, spec) : [];
+      if (to === tab) begin(topic, messages);
+      else {
+        delete peerStarts.get(to)?.[topic];
+        post({ k: 'replay', to, topic, messages });
+      }
+    }
+  }
+
+  /** Whether a tab holds a position in `topic` (then the topic continues, never rewinds). */
+  function placed(topic: string): boolean {
+    if (cursors.has(topic)) return true;
+    for (const topics of peers.values()) if (typeof topics[topic] === 'string') return true;
+    return false;
   }
 
   /** The leader follows the union of the tabs' topics; a tab behind it makes it poll again from there. */
   function sync() {
     if (role !== 'leader' || closed || gatherTimer !== undefined) return;
     const wanted = union();
+    const asked = wantedStarts();
     for (const [topic, stop] of held)
       if (!wanted.has(topic)) {
         stop();
@@ -269,10 +404,21 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
       }
     for (const [topic, cursor] of wanted) {
       const stop = held.get(topic);
+      const ask = asked.get(topic);
       if (!stop) {
-        hold(topic, cursor);
+        if (ask && !placed(topic)) {
+          // New to the connection: the server rewinds it (or syncs its members) for every tab;
+          // the tabs that asked stop waiting first, so they deliver what comes.
+          replay(topic, ask.tabs, undefined);
+          hold(topic, undefined, ask.spec);
+        } else {
+          if (ask) replay(topic, ask.tabs, ask.spec);
+          hold(topic, cursor);
+        }
         continue;
       }
+      // Followed already: the tabs that asked get what was kept of it, then live messages.
+      if (ask) replay(topic, ask.tabs, ask.spec);
       const ids = heard.get(topic) ?? [];
       const at = cursor === undefined ? -1 : ids.indexOf(cursor);
       if (at < 0 || at === ids.length - 1) continue;
@@ -299,7 +445,7 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
   function announce() {
     const topics: Record<string, string | null> = {};
     for (const topic of handlers.keys()) topics[topic] = cursors.get(topic) ?? null;
-    post({ k: 'topics', from: tab, topics });
+    post({ k: 'topics', from: tab, topics, starts: Object.fromEntries(starts) });
   }
 
   /** This tab's topic set changed: once per tick, the leader follows it, a follower tells. */
@@ -309,6 +455,7 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
     queueMicrotask(() => {
       changeQueued = false;
       for (const topic of cursors.keys()) if (!handlers.has(topic)) cursors.delete(topic);
+      for (const topic of starts.keys()) if (!handlers.has(topic)) starts.delete(topic);
       if (closed) return;
       if (role === 'leader') sync();
       else if (role === 'follower') announce();
@@ -321,6 +468,7 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
     setState(inner.getState(), 'leader');
     // The followers answer with their topics and cursors; poll once they had the time to.
     peers.clear();
+    peerStarts.clear();
     post({ k: 'leader', from: tab });
     gatherTimer = setTimeout(() => {
       gatherTimer = undefined;
@@ -383,8 +531,12 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
       case 'state':
         if (role === 'follower') setState(revive(note.state), 'follower');
         return;
+      case 'replay':
+        if (note.to === tab) begin(note.topic, note.messages);
+        return;
       case 'topics':
         peers.set(note.from, note.topics);
+        peerStarts.set(note.from, note.starts ?? {});
         if (role === 'leader') {
           sync();
           post({ k: 'state', state: plain(inner.getState()) });
@@ -392,10 +544,12 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
         return;
       case 'bye':
         peers.delete(note.from);
+        peerStarts.delete(note.from);
         if (role === 'leader') sync();
         return;
       case 'leader':
         peers.clear();
+        peerStarts.clear();
         if (role === 'follower') announce();
         return;
       case 'reconnect':
@@ -463,13 +617,13 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
   const subscribe = (
     topic: string | readonly string[],
     callback: MessageHandler,
-    subscribeOptions?: { cursor?: string },
+    subscribeOptions?: SubscribeOptions,
   ) => {
     if (closed) throw new ClosedError();
     const topics = list(topic);
     checkTopics(topics);
     if (typeof callback !== 'function') throw new CometError('callback must be a function');
-    const cursor = checkCursor(subscribeOptions);
+    const { cursor, rewind } = checkStart(subscribeOptions);
     for (const name of topics) {
       let subscriptions = handlers.get(name);
       if (!subscriptions) {
@@ -481,6 +635,9 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
           const ids = heard.get(name);
           const at = ids?.indexOf(cursor) ?? -1;
           if (at >= 0) ids?.splice(at + 1);
+        } else if (cursor === undefined && (rewind || name.endsWith(PRESENCE_SUFFIX))) {
+          // Its history (or its members) come from the leader, in a replay or from the server.
+          starts.set(name, rewind ?? {});
         }
       }
       subscriptions.add(callback);
