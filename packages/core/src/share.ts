@@ -268,7 +268,8 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
   }
 
   function position(topic: string, cursor: string) {
-    hear(topic, cursor);
+    // A presence topic's sync carries its position as its id: heard now, it would be dropped.
+    if (!topic.endsWith(PRESENCE_SUFFIX)) hear(topic, cursor);
     latest.set(topic, cursor);
     if (handlers.has(topic)) cursors.set(topic, cursor);
   }
