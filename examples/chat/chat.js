@@ -1,11 +1,13 @@
-// The support chat with nothing but the script-tag build: `Cometkit` is the global that
-// /cometkit.global.js defines. No bundler, no framework: this file is a native module that
+// The support chat with nothing but the script-tag builds: `Cometkit` is the global that
+// /cometkit.global.js defines, `CometkitShare` (tabs share one connection) and
+// `CometkitPresence` the globals of share.global.js and presence.global.js. No bundler, no framework: this file is a native module that
 // imports only the demo's shared rules (/shared/demo.js); text only ever goes in textContent.
 // The contract this page follows is examples/CHAT.md.
 import {
   createConnectionReport,
   describeOnline,
   describeWait,
+  HISTORY_LINES,
   joinProblem,
   memberHeaders,
   NAME_MAX,
@@ -95,7 +97,10 @@ function join(me) {
   const typingTopic = `typing:${me.room}`;
   // Before the presence subscription starts: the server reads who this page is from it.
   rememberMember(me);
-  const client = window.Cometkit.createCometClient({
+  // The tabs of this browser with the same member share one connection (share.global.js);
+  // without that script the page works alone.
+  const create = window.CometkitShare?.createSharedCometClient ?? window.Cometkit.createCometClient;
+  const client = create({
     url: '/api/comet',
     transports: ['websocket', 'stream', 'longpoll'],
     headers: memberHeaders,
@@ -117,7 +122,8 @@ function join(me) {
   online.subscribe(showOnline);
   showOnline();
 
-  // ids already shown: history, live messages and a refresh after a reset never repeat one.
+  // ids already shown: after a reset (the server lost our place) the client starts the room
+  // again from the server's history, and the lines already on screen are not shown twice.
   const shown = new Set();
   // Own sends the server has taken (id → their pending line) until they come back as messages.
   const awaiting = new Map();
@@ -189,35 +195,9 @@ function join(me) {
     forget(data.name, data.role); // a message ends its author's "is typing…"
   }
 
-  async function loadHistory() {
-    const response = await fetch(`/api/chat/history?room=${encodeURIComponent(me.room)}`, {
-      cache: 'no-store',
-    });
-    if (!response.ok) throw new Error(`history: the server answered ${response.status}`);
-    return response.json();
-  }
-
-  // History first, then the topic from right after it: nothing lost, nothing repeated.
-  loadHistory()
-    .then(({ messages, cursor }) => {
-      for (const message of messages) render(message);
-      scrollToEnd();
-      client.subscribe(chatTopic, (_data, message) => render(message), { cursor });
-    })
-    .catch((error) => {
-      showError(`${error.message}; showing new messages only`);
-      client.subscribe(chatTopic, (_data, message) => render(message));
-    });
-
-  // The server lost our place (e.g. it restarted): show its history again, then go on.
-  client.on('reset', (event) => {
-    if (event.topic !== chatTopic) return;
-    loadHistory()
-      .then(({ messages }) => {
-        for (const message of messages) render(message);
-      })
-      .catch(() => {});
-  });
+  // The room's last lines from the server's history (a rewind), then live ones: nothing lost,
+  // nothing repeated.
+  client.subscribe(chatTopic, (_data, message) => render(message), { rewind: HISTORY_LINES });
 
   // ---- the connection pill and panel ----
   function showReport(r) {

@@ -1,6 +1,7 @@
 /**
  * The support chat demo backend (see examples/CHAT.md): `@cometkit/server` with the chat's
- * `onSend` and `authorize` hooks, the history endpoint, and the three UIs as static files.
+ * `onSend`, `authorize` and presence hooks, a broker history deep enough for the UIs' rewind,
+ * and the three UIs as static files.
  * A second port serves the same through a front that refuses WebSocket upgrades, like an AWS
  * Classic Load Balancer, so the client's fallback can be seen.
  */
@@ -12,6 +13,7 @@ import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CometServerError, createCometServer, createMemoryBroker } from '@cometkit/server';
 import { createFront } from '@cometkit/test-utils';
+import { HISTORY_LINES, ROOM } from '../shared/demo.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -39,10 +41,11 @@ const SITES = [
     build: 'pnpm build && pnpm build:examples',
   },
 ];
-/** The script-tag builds of @cometkit/core: the client and its presence entry. */
+/** The script-tag builds of @cometkit/core: the client, its presence and share entries. */
 const GLOBAL_SCRIPTS = {
   '/cometkit.global.js': join(repo, 'packages/core/dist/cometkit.global.js'),
   '/presence.global.js': join(repo, 'packages/core/dist/presence.global.js'),
+  '/share.global.js': join(repo, 'packages/core/dist/share.global.js'),
 };
 /** What the three UIs share (examples/shared): the look, the join rules and panel, the icon. */
 const SHARED = join(repo, 'examples/shared');
@@ -70,7 +73,6 @@ const STRICT_CSP =
 
 // ---- the chat rules (examples/CHAT.md) ----
 
-const ROOM = /^[a-z0-9-]{1,40}$/;
 const ROLES = new Set(['agent', 'customer']);
 
 /** `chat:support` → `{kind: 'chat', room: 'support'}`; undefined for any other topic. */
@@ -328,8 +330,14 @@ ${rows}
  * @returns {Promise<Demo>}
  */
 export async function startDemo({ port = 3000, frontPort = 3001, host = '127.0.0.1' } = {}) {
-  // A day of history, so a tab reloaded after a coffee break still catches up.
-  const broker = createMemoryBroker({ historySize: 1000, historyMaxAge: 24 * 60 * 60 * 1000 });
+  // The UIs start a room with its last HISTORY_LINES lines (a rewind of the broker's history):
+  // kept for a day, so a room quiet for hours still shows them, and 20 times as deep, so a page
+  // that was away for a while continues from its cursor rather than with a reset. The longest
+  // lines (2 000 characters) fit the default 4 MiB per topic many times over.
+  const broker = createMemoryBroker({
+    historySize: 20 * HISTORY_LINES,
+    historyMaxAge: 24 * 60 * 60 * 1000,
+  });
   const comet = createCometServer({
     path: '/api/comet',
     broker,
@@ -349,21 +357,6 @@ export async function startDemo({ port = 3000, frontPort = 3001, host = '127.0.0
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' });
       res.end('method not allowed');
-      return;
-    }
-    if (pathname === '/api/chat/history') {
-      const room = url.searchParams.get('room') ?? 'support';
-      if (!ROOM.test(room)) {
-        sendJson(res, 400, {
-          error: { code: 'bad_request', message: 'room must match ^[a-z0-9-]{1,40}$' },
-        });
-        return;
-      }
-      const { messages, position } = await comet.recent(`chat:${room}`, 50);
-      sendJson(res, 200, {
-        messages: messages.map(({ id, data }) => ({ id, data })),
-        cursor: position,
-      });
       return;
     }
     const script = GLOBAL_SCRIPTS[pathname];

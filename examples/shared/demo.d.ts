@@ -5,6 +5,9 @@ import type { CometClient, ConnectionState } from '@cometkit/core';
 export declare const ROOM: RegExp;
 /** The room used when the address names none. */
 export declare const DEFAULT_ROOM: string;
+/** How many earlier lines a UI shows when it joins a room (its rewind). */
+export declare const HISTORY_LINES: number;
+
 /** The longest name the server takes. */
 export declare const NAME_MAX: number;
 

@@ -13,6 +13,12 @@ export const DEFAULT_ROOM = 'support';
 export const NAME_MAX = 40;
 
 /**
+ * How many earlier lines a UI shows when it joins a room: the rewind of its subscription to
+ * `chat:{room}` (the server's history keeps more, see server.mjs).
+ */
+export const HISTORY_LINES = 50;
+
+/**
  * Why a join cannot go ahead, or undefined when it can. Names are trimmed first, so a name of
  * only spaces is blank.
  * @param {{ room: string, name: string }} join

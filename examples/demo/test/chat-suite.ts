@@ -219,6 +219,31 @@ export function chatSuite(ui: Ui): void {
         return page;
       }
 
+      /**
+       * `person` in `count` tabs of one browser context (one origin, one storage, so the tabs
+       * share one connection), each joined to `room`, opened one after the other; in the
+       * context of `beside` (a tab opened before) when given, else in a new one.
+       */
+      async function openTabs(room: string, person: Person, count: number, beside?: Page) {
+        if (!browser) throw new Error('no browser');
+        let context = beside?.context();
+        if (!context) {
+          const made = await browser.newContext({ viewport: { width: 900, height: 720 } });
+          cleanups.push(() => made.close());
+          context = made;
+        }
+        const pages: Page[] = [];
+        for (let i = 0; i < count; i++) {
+          const page = await context.newPage();
+          watch(page, `${person.name} (tab ${i + 1})`);
+          await page.goto(address(room, person));
+          await page.getByTestId('join-form').waitFor({ state: 'hidden' });
+          await connected(page);
+          pages.push(page);
+        }
+        return pages;
+      }
+
       /** Waits for `connected · <transport>`; through the front, never on a WebSocket. */
       async function connected(page: Page) {
         const connection = page.getByTestId('connection');
@@ -244,7 +269,7 @@ export function chatSuite(ui: Ui): void {
       const allow = (pattern: RegExp) => allowed.push(pattern);
       const finish = () =>
         expect(problems, 'page errors, console errors, HTTP errors and dialogs').toEqual([]);
-      return { demo, base, address, open, visit, connected, allow, finish };
+      return { demo, base, address, open, openTabs, visit, connected, allow, finish };
     }
 
     for (const via of ['direct', 'front'] as const) {
@@ -343,6 +368,53 @@ export function chatSuite(ui: Ui): void {
       await expectMessages(agent, all);
       await expectMessages(customer, all);
       expect(await agent.getByTestId('message').count()).toBe(6);
+      finish();
+    });
+
+    it('shows a joining customer the last lines of the room, then live ones, each once', async () => {
+      const { demo, open, finish } = await setup('direct');
+      // More than a UI shows on join (HISTORY_LINES, 50): it shows the last 50.
+      const earlier = Array.from({ length: 55 }, (_, i) => `earlier ${i + 1}`);
+      for (const text of earlier) await demo.comet.publish('chat:rewind', line(ANN, text));
+      const customer = await open('rewind', BOB);
+      await expectMessages(customer, earlier.slice(-50));
+      const agent = await open('rewind', ANN);
+      await expectMessages(agent, earlier.slice(-50));
+      // A live line after the rewound ones: nothing before it comes twice.
+      await send(agent, 'live after the history');
+      const all = [...earlier.slice(-50), 'live after the history'];
+      await expectMessages(customer, all);
+      await expectMessages(agent, all);
+      finish();
+    });
+
+    it('holds one connection for three tabs of one person, and shows a line sent in one in all', async () => {
+      const { demo, open, openTabs, finish } = await setup('direct');
+      /** What the server holds open: WebSockets, streams and held polls. */
+      const held = () => demo.comet.stats().held;
+      const [first] = await openTabs('tabs', ANN, 1);
+      await send(first as Page, 'before the other tabs');
+      await expectMessages(first as Page, ['before the other tabs']);
+      const tabs = [first as Page, ...(await openTabs('tabs', ANN, 2, first))];
+      // Tabs opened later start with the room's lines too (from the tab that holds the connection).
+      for (const tab of tabs) await expectMessages(tab, ['before the other tabs']);
+      await poll(held).toBe(1);
+      // Another person, in another browser context, has a connection of their own.
+      const customer = await open('tabs', BOB);
+      await poll(held).toBe(2);
+      await send(tabs[1] as Page, 'from the second tab');
+      // The customer answers what he has seen: two pages sending at once have no order.
+      await expectMessages(customer, ['before the other tabs', 'from the second tab']);
+      await send(customer, 'from the customer');
+      const all = ['before the other tabs', 'from the second tab', 'from the customer'];
+      for (const page of [...tabs, customer]) await expectMessages(page, all);
+      // Every tab shows who is in the room, also those that do not hold the connection.
+      for (const page of [...tabs, customer]) {
+        await poll(() => page.getByTestId('online').textContent()).toBe(
+          'Online (2): Ann (agent), Bob (customer)',
+        );
+      }
+      expect(held()).toBe(2);
       finish();
     });
 

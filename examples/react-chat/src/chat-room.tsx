@@ -1,10 +1,10 @@
-// The React room: history then live lines, own sends shown pending until delivered, the
+// The React room: the last lines (a rewind) then live ones, own sends shown pending until delivered, the
 // typing line, the composer and the connection panel. It keeps the newest line in view.
-import { usePresence, useSend, useTopic } from '@cometkit/react';
+import { usePresence, useSend, useTopicMessages } from '@cometkit/react';
 import { type FormEvent, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
-import { describeOnline, describeWait, rememberMember } from '../../shared/demo.js';
+import { describeOnline, describeWait, HISTORY_LINES, rememberMember } from '../../shared/demo.js';
 import { type Identity, useConnectionReport } from './app';
-import { type ChatLine, fetchHistory, type History } from './comet';
+import type { ChatLine } from './comet';
 import { useTyping } from './use-typing';
 
 /** Lines kept on screen; older ones scroll away for good. */
@@ -24,56 +24,50 @@ interface Pending {
   id?: string;
 }
 
-/** The room: connection state, the history plus live lines, who is typing, the composer. */
+/** The room: connection state, the last lines then live ones, who is typing, the composer. */
 export function ChatRoom({ room, name, role }: Identity) {
   // Before the presence subscription starts: the server reads who this page is from it.
   useMemo(() => rememberMember({ name, role }), [name, role]);
   const online = usePresence(`chat:${room}`);
-  const [history, setHistory] = useState<History | undefined>();
-  const [lines, setLines] = useState<Line[]>([]);
+  // The room's last lines from the server's history (a rewind), then live ones, once each.
+  const messages = useTopicMessages(`chat:${room}`, { rewind: HISTORY_LINES, keep: MAX_LINES });
+  // After a reset (the server lost our place) the topic starts again from the server's
+  // history: lines already on screen come again, and are shown once.
+  const lines = useMemo(() => {
+    const seen = new Set<string>();
+    const unique: Line[] = [];
+    for (const { id, data } of messages) {
+      if (id !== undefined && seen.has(id)) continue;
+      if (id !== undefined) seen.add(id);
+      unique.push({ id, data });
+    }
+    return unique;
+  }, [messages]);
   const [pending, setPending] = useState<Pending[]>([]);
-  const [loadError, setLoadError] = useState<string | undefined>();
   const list = useRef<HTMLOListElement>(null);
   // Whether the reader is at the end (kept by the scroll handler), and an own send to show.
   const atEnd = useRef(true);
   const ownSend = useRef(false);
-
-  useEffect(() => {
-    const abort = new AbortController();
-    fetchHistory(room, abort.signal).then(
-      (loaded) => {
-        setLines(loaded.messages);
-        setHistory(loaded);
-      },
-      (error: unknown) => {
-        if (!abort.signal.aborted) setLoadError(String(error));
-      },
-    );
-    return () => abort.abort();
-  }, [room]);
-
-  // Live lines start right after the history's position: nothing lost, nothing twice.
-  useTopic(
-    `chat:${room}`,
-    (data, message) => {
-      if (data.name === name && data.role === role) ownSend.current = true;
-      setLines((all) => [...all, { id: message.id, data }].slice(-MAX_LINES));
-    },
-    { enabled: history !== undefined, cursor: history?.cursor },
-  );
+  // The newest line followed so far: an own line arriving (from another tab too) is followed.
+  const newestId = useRef<string | undefined>(undefined);
 
   // A confirmed send leaves the pending list once its message is on screen.
   const shownIds = new Set(lines.map((line) => line.id));
   const waiting = pending.filter((p) => p.id === undefined || !shownIds.has(p.id));
 
   // After each render with new lines: follow the newest if the reader was there, or it is ours.
-  // biome-ignore lint/correctness/useExhaustiveDependencies: runs when what is listed grows.
+  const newest = lines.at(-1);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs when what is listed changes.
   useLayoutEffect(() => {
+    if (newest && newest.id !== newestId.current) {
+      newestId.current = newest.id;
+      if (newest.data.name === name && newest.data.role === role) ownSend.current = true;
+    }
     const element = list.current;
     if (!element || !(atEnd.current || ownSend.current)) return;
     ownSend.current = false;
     element.scrollTop = element.scrollHeight;
-  }, [lines.length, waiting.length, history]);
+  }, [newest, waiting.length]);
 
   const { typingNames, notifyTyping, stopTyping } = useTyping(room, name, role);
 
@@ -138,7 +132,6 @@ export function ChatRoom({ room, name, role }: Identity) {
             />
           ))}
         </ol>
-        {loadError && <p className="error">{loadError}</p>}
         <p className="typing" data-testid="typing" aria-live="polite">
           {typingNames.length === 0
             ? ''

@@ -1,4 +1,4 @@
-import { createCometClient } from '@cometkit/core';
+import { createSharedCometClient } from '@cometkit/core/share';
 import { createConnectionReport, memberHeaders } from '../../shared/demo.js';
 
 /**
@@ -29,8 +29,14 @@ export type ChatTopics = {
   [K in `typing:${string}`]: Typing;
 };
 
-/** The page's one client; the provider gets it, the hooks are typed by it. */
-export const client = createCometClient<ChatTopics>({ url: '/api/comet', headers: memberHeaders });
+/**
+ * The page's one client; the provider gets it, the hooks are typed by it. Shared: the tabs of
+ * this browser with the same member hold one connection between them.
+ */
+export const client = createSharedCometClient<ChatTopics>({
+  url: '/api/comet',
+  headers: memberHeaders,
+});
 
 /** What the connection panel shows, following the client from its creation on. */
 export const connectionReport = createConnectionReport(client);
@@ -39,17 +45,4 @@ declare module '@cometkit/react' {
   interface Register {
     client: typeof client;
   }
-}
-
-/** The answer of `GET /api/chat/history`. */
-export interface History {
-  messages: { id: string; data: ChatLine }[];
-  cursor: string;
-}
-
-/** The last chat lines of `room` and the position after them, to subscribe from. */
-export async function fetchHistory(room: string, signal: AbortSignal): Promise<History> {
-  const response = await fetch(`/api/chat/history?room=${encodeURIComponent(room)}`, { signal });
-  if (!response.ok) throw new Error(`history: the server answered ${response.status}`);
-  return (await response.json()) as History;
 }

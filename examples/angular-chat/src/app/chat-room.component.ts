@@ -1,4 +1,4 @@
-// The Angular room: history then live lines, own sends shown pending until delivered, the
+// The Angular room: the last lines (a rewind) then live ones, own sends shown pending until delivered, the
 // typing line, the composer and the connection panel. It keeps the newest line in view.
 import {
   afterRenderEffect,
@@ -18,12 +18,16 @@ import {
 import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
 // biome-ignore lint/style/useImportType: a constructor parameter's type is its DI token (a value).
 import { CometService } from '@cometkit/angular';
-import { describeOnline, describeWait, rememberMember } from '../../../shared/demo.js';
+import {
+  describeOnline,
+  describeWait,
+  HISTORY_LINES,
+  rememberMember,
+} from '../../../shared/demo.js';
 import {
   type ChatData,
   type ChatLine,
   CONNECTION_REPORT,
-  type History,
   type Member,
   type TypingData,
 } from './chat';
@@ -44,7 +48,7 @@ interface Pending {
   id?: string;
 }
 
-/** One room: history, then live messages, the composer and the typing indicator. */
+/** One room: its last lines, then live messages, the composer and the typing indicator. */
 @Component({
   selector: 'chat-room',
   changeDetection: ChangeDetectionStrategy.OnPush,
@@ -194,7 +198,7 @@ export class ChatRoomComponent implements OnInit {
     rememberMember(this.member());
     const members = this.comet.presence(`chat:${this.member().room}`, { injector: this.#injector });
     this.online = computed(() => describeOnline(members()));
-    void this.#start();
+    this.#start();
   }
 
   protected isMine(line: ChatData): boolean {
@@ -251,14 +255,16 @@ export class ChatRoomComponent implements OnInit {
     }
   }
 
-  async #start(): Promise<void> {
+  #start(): void {
     const { room, name } = this.member();
-    const history = await this.#loadHistory(room);
-    this.lines.set(history.messages.map((message) => ({ id: message.id, ...message.data })));
+    // The room's last lines from the server's history (a rewind), then live ones.
     this.comet
-      .messages$<ChatData>(`chat:${room}`, history.cursor ? { cursor: history.cursor } : undefined)
+      .messages$<ChatData>(`chat:${room}`, { rewind: HISTORY_LINES })
       .pipe(takeUntilDestroyed(this.#destroyRef))
       .subscribe((message) => {
+        // After a reset (the server lost our place) the topic starts again from the server's
+        // history: a line already on screen comes again, and is shown once.
+        if (message.id !== undefined && this.lines().some((line) => line.id === message.id)) return;
         const line = { id: message.id ?? `${Date.now()}-${Math.random()}`, ...message.data };
         if (this.isMine(line)) this.#ownLine = true;
         this.lines.update((lines) => [...lines, line]);
@@ -272,18 +278,6 @@ export class ChatRoomComponent implements OnInit {
       .subscribe((typing) => {
         if (typing.name !== name) this.#typing(typing);
       });
-  }
-
-  async #loadHistory(room: string): Promise<History> {
-    try {
-      const response = await fetch(`/api/chat/history?room=${encodeURIComponent(room)}`);
-      if (!response.ok) throw new Error(`history: HTTP ${response.status}`);
-      return (await response.json()) as History;
-    } catch (error) {
-      // Without history the room still works live, from the server's current position.
-      this.error.set(error instanceof Error ? error.message : String(error));
-      return { messages: [] };
-    }
   }
 
   #typing(typing: TypingData): void {

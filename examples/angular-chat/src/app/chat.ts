@@ -33,12 +33,6 @@ export interface Member {
   role: Role;
 }
 
-/** The answer of `GET /api/chat/history`. */
-export interface History {
-  messages: { id: string; data: ChatData }[];
-  cursor?: string;
-}
-
 /** The connection report as a signal: one subscription to the shared store, created at start. */
 export const CONNECTION_REPORT = new InjectionToken<Signal<ConnectionReport>>('CONNECTION_REPORT', {
   providedIn: 'root',
