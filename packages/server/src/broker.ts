@@ -9,6 +9,11 @@
 export interface BrokerMessage {
   topic: string;
   id: string;
+  /**
+   * The message's data. The memory broker decodes it from `json` only when read (a getter on
+   * the message's prototype): a broker that wraps it reads `message.data`, since spreading a
+   * message (`{ ...message }`) copies only its own fields.
+   */
   data: unknown;
   /**
    * `data` as JSON text, when the broker keeps it encoded (the memory broker encodes once, at
@@ -17,6 +22,11 @@ export interface BrokerMessage {
    * logs) a message that cannot be encoded rather than fail the answer.
    */
   json?: string;
+  /**
+   * The UTF-8 byte length of `json`, when the broker knows it (the memory broker counts it for
+   * `historyMaxBytes`): an answer then sizes the message without scanning its text.
+   */
+  bytes?: number;
 }
 
 /** The answer to {@link Broker.read}. */

@@ -87,10 +87,14 @@ export interface EncodedJson {
   readonly length: string;
 }
 
-/** Encodes a JSON text for {@link sendEncodedJson}. */
-export function encodeJson(text: string): EncodedJson {
+/**
+ * Encodes a JSON text for {@link sendEncodedJson}. `shared`: written to many responses, so a
+ * large body is encoded to bytes once; an answer written once stays a string at any size (Node
+ * encodes it once, straight into the socket write, with its header).
+ */
+export function encodeJson(text: string, shared = true): EncodedJson {
   const bytes = Buffer.byteLength(text);
-  const body = bytes <= STRING_BODY_LIMIT ? text : Buffer.from(text);
+  const body = !shared || bytes <= STRING_BODY_LIMIT ? text : Buffer.from(text);
   return { body, length: String(bytes) };
 }
 

@@ -162,9 +162,12 @@ describe('JSON depth and encoding once at publish', () => {
         const result = await memory.read(topic, cursor, limit);
         return {
           ...result,
-          messages: result.messages.map(({ json: _json, ...message }) =>
-            message.data === 'poison' ? { ...message, data: { n: 1n } } : message,
-          ),
+          // `data` is read, not spread: the memory broker decodes it on demand (a getter).
+          messages: result.messages.map(({ topic, id, data }) => ({
+            topic,
+            id,
+            data: data === 'poison' ? { n: 1n } : data,
+          })),
         };
       },
     };

@@ -105,6 +105,25 @@ export function firstSeq(log: TopicLog): number {
   return log.lastSeq - log.count + 1;
 }
 
+/**
+ * A kept message as a read hands it out: only its JSON is kept (what `historyMaxBytes` counts),
+ * so `data` is decoded when asked for, and the server, which answers `json` as is, never asks.
+ * A class, not an object literal with a getter: a read of 1 000 messages makes 1 000 of them,
+ * and a literal with an accessor is built through a slow runtime path each time.
+ */
+class KeptMessage implements BrokerMessage {
+  constructor(
+    readonly topic: string,
+    readonly id: string,
+    readonly json: string,
+    readonly bytes: number,
+  ) {}
+
+  get data(): unknown {
+    return JSON.parse(this.json);
+  }
+}
+
 /** The kept messages `from` to `to`; with `json` (for reads: the server answers it as is). */
 export function messagesOf(
   topic: string,
@@ -118,18 +137,9 @@ export function messagesOf(
     const at = slot(log, index);
     const id = log.ids[at] as string;
     const json = log.json[at] as string;
-    // Only the JSON is kept (what `historyMaxBytes` counts): `data` is decoded when asked for,
-    // and the server, which answers `json` as is, never asks.
     messages.push(
       withJson
-        ? {
-            topic,
-            id,
-            json,
-            get data() {
-              return JSON.parse(json);
-            },
-          }
+        ? new KeptMessage(topic, id, json, log.sizes[at] as number)
         : { topic, id, data: JSON.parse(json) },
     );
   }

@@ -56,16 +56,37 @@ export function createReadCache(broker: Broker, limit: number): ReadCache {
 }
 
 /**
- * A message encoded for the wire: its JSON text as it goes into an answer, built from the JSON
- * the broker keeps (encoded once, at publish), so an answer never encodes message data again.
+ * A message encoded for the wire: the parts of its JSON text as it goes into an answer, built
+ * from the JSON the broker keeps (encoded once, at publish), so an answer never encodes message
+ * data again. The parts are joined with the rest of the answer in one pass
+ * ({@link withMessages}): a text per message would be a rope of seven pieces, allocated per
+ * message and copied again when the answer is flattened.
  */
 export interface EncodedMessage {
   topic: string;
   id: string;
   /** `data` as JSON text (the legacy answer carries it alone). */
   data: string;
-  /** The whole wire message `{"topic", "id", "data"}` as JSON text. */
-  json: string;
+  /** `{"topic":…,"id":`, shared by the messages of a topic. */
+  topicHead: string;
+  /** `id` as JSON text. */
+  idJson: string;
+  /** The UTF-8 byte length of the wire message `{"topic", "id", "data"}`. */
+  bytes: number;
+}
+
+/** The bytes of `,"data":` and the closing `}` around a message's data. */
+const DATA_BYTES = ',"data":}'.length;
+
+/** The last topic's `{"topic":…,"id":` and its bytes: reads answer one topic's run at a time. */
+let lastHead = { topic: '', text: '{"topic":"","id":', bytes: 17 };
+
+function topicHead(topic: string): { text: string; bytes: number } {
+  if (lastHead.topic !== topic) {
+    const text = `{"topic":${JSON.stringify(topic)},"id":`;
+    lastHead = { topic, text, bytes: Buffer.byteLength(text) };
+  }
+  return lastHead;
 }
 
 /** The result of reading every topic after its cursor. */
@@ -116,8 +137,18 @@ export function encodeMessage(
       return undefined;
     }
   }
-  const json = `{"topic":${JSON.stringify(message.topic)},"id":${JSON.stringify(message.id)},"data":${data}}`;
-  return { topic: message.topic, id: message.id, data, json };
+  const head = topicHead(message.topic);
+  const idJson = JSON.stringify(message.id);
+  // Counted from the parts, not from a joined text (which would be flattened once here and
+  // copied again when the answer is).
+  const bytes =
+    head.bytes +
+    Buffer.byteLength(idJson) +
+    DATA_BYTES +
+    (data === message.json && message.bytes !== undefined
+      ? message.bytes
+      : Buffer.byteLength(data));
+  return { topic: message.topic, id: message.id, data, topicHead: head.text, idJson, bytes };
 }
 
 /**
@@ -135,7 +166,7 @@ function newestThatFit<T extends Pick<BrokerReadResult, 'messages'>>(
   let from = result.messages.length;
   while (from > 0) {
     const encoded = encodeMessage(context, result.messages[from - 1] as BrokerMessage);
-    const size = encoded === undefined ? 0 : Buffer.byteLength(encoded.json) + 1;
+    const size = encoded === undefined ? 0 : encoded.bytes + 1;
     if (bytes + size > room && !(first && from === result.messages.length)) break;
     bytes += size;
     from -= 1;
@@ -161,7 +192,7 @@ function take(
   for (const message of result.messages) {
     const encoded = encodeMessage(context, message);
     if (encoded !== undefined) {
-      const size = Buffer.byteLength(encoded.json) + 1;
+      const size = encoded.bytes + 1;
       if (into.length > 0 && used.bytes + size > budget) {
         // Nothing of this topic taken: its position stays where the request had it.
         return { position: passed ?? result.position, cut: true };
@@ -253,31 +284,26 @@ export async function readTopic(
   return (result.reset && presence?.withSync(topic, cursor, result)) || result;
 }
 
-/** `messages` as the JSON text of an array. */
-export function encodeMessageList(messages: readonly EncodedMessage[]): string {
-  let text = '[';
-  for (let index = 0; index < messages.length; index += 1) {
-    if (index > 0) text += ',';
-    text += (messages[index] as EncodedMessage).json;
-  }
-  return `${text}]`;
-}
-
 /**
- * The JSON text of an object with `head`'s fields, then `"messages"` (already encoded, see
- * {@link encodeMessageList}), then `tail`'s fields: answers, events and frames splice the
- * encoded messages in instead of encoding them again.
+ * The JSON text of an object with `head`'s fields, then `"messages"` (their parts, see
+ * {@link EncodedMessage}), then `tail`'s fields: answers, events and frames splice the encoded
+ * messages in instead of encoding them again, in one join (one flat text, one copy).
  */
 export function withMessages(
   head: Record<string, unknown>,
-  messages: string,
+  messages: readonly EncodedMessage[],
   tail: Record<string, unknown>,
 ): string {
   const start = JSON.stringify(head);
   const end = JSON.stringify(tail);
-  return `${start.slice(0, -1)}${start.length > 2 ? ',' : ''}"messages":${messages}${
-    end.length > 2 ? `,${end.slice(1)}` : '}'
-  }`;
+  const parts: string[] = [`${start.slice(0, -1)}${start.length > 2 ? ',' : ''}"messages":[`];
+  for (let index = 0; index < messages.length; index += 1) {
+    const message = messages[index] as EncodedMessage;
+    if (index > 0) parts.push(',');
+    parts.push(message.topicHead, message.idJson, ',"data":', message.data, '}');
+  }
+  parts.push(end.length > 2 ? `],${end.slice(1)}` : ']}');
+  return parts.join('');
 }
 
 /** The version 1 answer for `read` (and the refusals), as JSON text. */
@@ -289,7 +315,7 @@ export function encodeAnswer(
   if (read.resets.length > 0) tail.resets = read.resets;
   if (errors.size > 0) tail.errors = Object.fromEntries(errors);
   if (read.messages.length === 0) return JSON.stringify(tail);
-  return withMessages({}, encodeMessageList(read.messages), tail as Record<string, unknown>);
+  return withMessages({}, read.messages, tail as Record<string, unknown>);
 }
 
 /** The legacy answer for one message: `{"topic", "data"}`. */

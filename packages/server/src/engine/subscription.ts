@@ -10,7 +10,7 @@ import type { Cursors, TopicErrorBody } from '@cometkit/core/protocol';
 import { authorizeTopics } from './authorize';
 import type { EngineContext } from './context';
 import type { Caller } from './credentials';
-import { type EncodedMessage, encodeMessageList, readTopics, withMessages } from './read';
+import { type EncodedMessage, readTopics, withMessages } from './read';
 import type { ValidPoll } from './request';
 import { TopicWatch } from './wake';
 
@@ -23,7 +23,7 @@ export interface OpenPayload {
 
 /** The payload of a stream's `messages` event and of a WebSocket `messages` frame. */
 export interface MessagesPayload {
-  /** The messages, each already JSON text (encoded once, at publish). */
+  /** The messages, their data already JSON text (encoded once, at publish). */
   messages: readonly EncodedMessage[];
   cursors: Cursors;
   /** Topics whose cursor fell out of history while the connection was open (rare). */
@@ -38,7 +38,7 @@ export function encodeMessagesPayload(
   payload: MessagesPayload,
 ): string {
   const { messages, ...tail } = payload;
-  return withMessages(head, encodeMessageList(messages), tail);
+  return withMessages(head, messages, tail);
 }
 
 /** Where a subscription writes; each call resolves once the transport took the data. */

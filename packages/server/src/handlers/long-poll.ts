@@ -247,7 +247,7 @@ class LongPoll implements Abortable, Sleeper {
     const observer = this.#context.observer;
     if (observer && messages.length > 0) reportDelivered(observer, 'longpoll', messages);
     this.#dispose();
-    sendEncodedJson(this.#res, encodeJson(text));
+    sendEncodedJson(this.#res, encodeJson(text, false));
   }
 
   #answerEncoded(body: EncodedJson): void {
