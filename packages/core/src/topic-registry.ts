@@ -80,7 +80,8 @@ export function createTopicRegistry(
   const { events, options } = context;
   const handlers = new Map<string, Set<Subscription>>();
   const cursors = new Map<string, string>();
-  const seen = new Map<string, Set<string>>();
+  // Per topic: the ids delivered lately, and the order they came in.
+  const seen = new Map<string, [Set<string>, string[]]>();
   // Refused for their credentials: waiting for the auth hook, and asked once already.
   const refused = new Map<string, TopicErrorBody>();
   const retried = new Set<string>();
@@ -142,16 +143,20 @@ export function createTopicRegistry(
     });
   }
 
-  /** True when `id` was delivered on `topic` already; otherwise remembers it. */
+  /**
+   * True when `id` was delivered on `topic` already; otherwise remembers it. Keeps the last
+   * `SEEN_LIMIT` to twice that many ids, forgotten a batch at a time: taking the oldest out of
+   * the `Set` one by one (`values().next()`) walks the holes the earlier deletes left, a cost per
+   * message that grows with the limit.
+   */
   function isRepeat(topic: string, id: string): boolean {
-    let ids = seen.get(topic);
-    if (!ids) {
-      ids = new Set();
-      seen.set(topic, ids);
-    }
+    let entry = seen.get(topic);
+    if (!entry) seen.set(topic, (entry = [new Set(), []]));
+    const [ids, order] = entry;
     if (ids.has(id)) return true;
     ids.add(id);
-    if (ids.size > SEEN_LIMIT) ids.delete(ids.values().next().value as string);
+    if (order.push(id) > 2 * SEEN_LIMIT)
+      for (const old of order.splice(0, SEEN_LIMIT)) ids.delete(old);
     return false;
   }
 

@@ -118,6 +118,25 @@ describe('polling', () => {
     expect(codes()).toContain('duplicate-dropped');
   });
 
+  it('remembers at least the last 256 ids of a topic, however many came since', async () => {
+    const client = make();
+    const got: string[] = [];
+    client.subscribe('chat', (_data, message) => got.push(message.id as string));
+    await pollCount(1);
+    const ids = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, index) => String(from + index));
+    net.last().respond(200, {
+      messages: ids(0, 1000).map((id) => ({ topic: 'chat', id, data: id })),
+    });
+    await pollCount(2);
+    // The last 256 come again (a server that lost its place), then new ones.
+    net.last().respond(200, {
+      messages: ids(744, 1010).map((id) => ({ topic: 'chat', id, data: id })),
+    });
+    await pollCount(3);
+    expect(got).toEqual(ids(0, 1010));
+  });
+
   it('raises reset for a topic the server lost the history of and continues from its position', async () => {
     const client = make();
     const resets: unknown[] = [];
