@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer } from 'node:https';
+import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNodePost } from '../src/node-http';
 
@@ -126,5 +128,112 @@ describe('createNodePost', () => {
     await expect(createNodePost()(url, '{}', {}, new AbortController().signal)).rejects.toThrow(
       /ECONNREFUSED/,
     );
+  });
+  it('reads a chunked answer and still reuses the connection', async () => {
+    const { url, stats } = await serve((_req, body, res) => {
+      res.write('{"body":');
+      res.end(`${JSON.stringify(body)}}`);
+    });
+    const post = createNodePost();
+    for (let round = 0; round < 3; round += 1) {
+      const answer = await post(url, '{"n":1}', {}, new AbortController().signal);
+      expect(JSON.parse(answer.text)).toEqual({ body: '{"n":1}' });
+    }
+    expect(stats.connections).toBe(1);
+  });
+
+  it('opens a new connection when the server closed the idle one', async () => {
+    const { url, stats } = await serve((_req, _body, res) => {
+      res.setHeader('connection', 'close');
+      res.end('{}');
+    });
+    const post = createNodePost();
+    for (let round = 0; round < 3; round += 1) {
+      expect((await post(url, '{}', {}, new AbortController().signal)).status).toBe(200);
+    }
+    expect(stats.connections).toBe(3);
+  });
+
+  it('sends again on a new connection when a reused one closes before any answer', async () => {
+    // A raw server: on every connection, answers the first request and closes on the second,
+    // as a keep-alive timeout racing the next request does.
+    let connections = 0;
+    const server = createTcpServer((socket: Socket) => {
+      connections += 1;
+      let requests = 0;
+      socket.on('data', () => {
+        requests += 1;
+        if (requests === 1) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}');
+        else socket.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`;
+    try {
+      const post = createNodePost();
+      const signal = new AbortController().signal;
+      expect((await post(url, '{}', {}, signal)).text).toBe('{}');
+      expect((await post(url, '{}', {}, signal)).text).toBe('{}');
+      expect(connections).toBe(2);
+      post.destroy();
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('refuses a header that would inject another, and sends nothing', async () => {
+    const { url, stats } = await serve(echo);
+    await expect(
+      createNodePost()(url, '{}', { auth: 'x\r\nx-admin: 1' }, new AbortController().signal),
+    ).rejects.toThrow(/invalid character/);
+    expect(stats.requests).toBe(0);
+  });
+
+  it('rejects an answer that is not HTTP', async () => {
+    const server = createTcpServer((socket: Socket) => {
+      socket.resume();
+      socket.end('SSH-2.0-OpenSSH_9.2\r\n\r\n');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`;
+    try {
+      await expect(createNodePost()(url, '{}', {}, new AbortController().signal)).rejects.toThrow(
+        'not an HTTP/1.x response',
+      );
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+  it('posts over TLS, checking the certificate and naming the host (SNI)', async () => {
+    const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
+    let servername: unknown;
+    const server = createTlsServer(
+      { key: fixture('localhost.key'), cert: fixture('localhost.crt') },
+      (req, res) => {
+        servername = (req.socket as { servername?: unknown }).servername;
+        res.end('{"tls":true}');
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `https://localhost:${(server.address() as AddressInfo).port}/x`;
+    const signal = new AbortController().signal;
+    try {
+      // Self-signed: refused, as any client that checks certificates refuses it.
+      await expect(createNodePost()(url, '{}', {}, signal)).rejects.toThrow(/self-signed/);
+      const before = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+      process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+      try {
+        const post = createNodePost();
+        expect((await post(url, '{}', {}, signal)).text).toBe('{"tls":true}');
+        expect(servername).toBe('localhost');
+        post.destroy();
+      } finally {
+        if (before === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+        else process.env.NODE_TLS_REJECT_UNAUTHORIZED = before;
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

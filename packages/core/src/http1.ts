@@ -1,0 +1,225 @@
+/**
+ * Reading one HTTP/1.1 response from a connection's bytes, for the Node entry point's posts
+ * (`node-http.ts`). Only what a client that POSTs JSON needs, and every input bounded: a status
+ * line and headers (at most {@link MAX_HEAD_BYTES}, interim 1xx responses skipped), then a body
+ * by `content-length`, by `transfer-encoding: chunked` (trailers read and dropped) or until the
+ * connection closes, at most {@link MAX_BODY_BYTES}. Pure: fed bytes, it answers; no I/O.
+ */
+
+/** The most bytes a response's status line and headers may take (Node's default is 16 KiB). */
+export const MAX_HEAD_BYTES = 64 * 1024;
+
+/** The most bytes of body one answer may carry (a server's answers are ~1 MiB at most). */
+export const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+/** A response read whole. */
+export interface Http1Response {
+  status: number;
+  /** The body, decoded as UTF-8. */
+  text: string;
+  /** Response headers, lower-case names; a repeated header's values joined with `, `. */
+  headers: ReadonlyMap<string, string>;
+  /** False when the connection cannot carry another request (closed, HTTP/1.0, or unread bytes). */
+  reusable: boolean;
+}
+
+const CRLF = Buffer.from('\r\n');
+const HEAD_END = Buffer.from('\r\n\r\n');
+const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: |$)/;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const CHUNK_SIZE = /^([0-9A-Fa-f]{1,15})[ \t]*(?:;.*)?$/;
+
+/** Why a response could not be read (the connection is then closed). */
+export class Http1Error extends Error {
+  override name = 'Http1Error';
+}
+
+type Body =
+  | { kind: 'length'; left: number }
+  | { kind: 'chunked'; left: number; step: 'size' | 'data' | 'data-end' | 'trailers' }
+  | { kind: 'close' };
+
+/**
+ * Reads one response, fed with the connection's bytes as they come ({@link push}) and told when
+ * the connection ended ({@link end}). Each returns the response once it is whole, an
+ * `Http1Error` when the bytes are not one, or undefined while more are needed.
+ */
+export class Http1ResponseReader {
+  #pending: Buffer | undefined;
+  #status = 0;
+  #http10 = false;
+  #headers = new Map<string, string>();
+  #body: Body | undefined;
+  #chunks: Buffer[] = [];
+  #bytes = 0;
+
+  push(chunk: Buffer): Http1Response | Http1Error | undefined {
+    let data = this.#pending ? Buffer.concat([this.#pending, chunk]) : chunk;
+    this.#pending = undefined;
+    while (data.length > 0) {
+      if (this.#body === undefined) {
+        const end = data.indexOf(HEAD_END);
+        if (end === -1) {
+          if (data.length > MAX_HEAD_BYTES) return this.#fail('response headers too large');
+          this.#pending = data;
+          return undefined;
+        }
+        if (end > MAX_HEAD_BYTES) return this.#fail('response headers too large');
+        const problem = this.#head(data.toString('latin1', 0, end));
+        if (problem) return this.#fail(problem);
+        data = data.subarray(end + 4);
+        // `#head` set the framing (TypeScript still sees the `undefined` checked above).
+        const framed = this.#body as Body | undefined;
+        if (framed === undefined) continue; // an interim 1xx response: the real one follows
+        if (framed.kind === 'length' && framed.left === 0) return this.#done(data);
+        continue;
+      }
+      const body = this.#body;
+      if (body.kind === 'close') {
+        const problem = this.#take(data);
+        return problem ? this.#fail(problem) : undefined;
+      }
+      if (body.kind === 'length') {
+        const part = data.subarray(0, body.left);
+        const problem = this.#take(part);
+        if (problem) return this.#fail(problem);
+        body.left -= part.length;
+        data = data.subarray(part.length);
+        return body.left === 0 ? this.#done(data) : undefined;
+      }
+      // Chunked.
+      if (body.step === 'data') {
+        const part = data.subarray(0, body.left);
+        const problem = this.#take(part);
+        if (problem) return this.#fail(problem);
+        body.left -= part.length;
+        data = data.subarray(part.length);
+        if (body.left === 0) body.step = 'data-end';
+        continue;
+      }
+      const eol = data.indexOf(CRLF);
+      if (eol === -1) {
+        if (data.length > 4096) return this.#fail('a chunk line is too long');
+        this.#pending = data;
+        return undefined;
+      }
+      const line = data.toString('latin1', 0, eol);
+      data = data.subarray(eol + 2);
+      if (body.step === 'data-end') {
+        if (line !== '') return this.#fail('a chunk does not end with CRLF');
+        body.step = 'size';
+      } else if (body.step === 'size') {
+        const size = CHUNK_SIZE.exec(line);
+        if (!size) return this.#fail('a bad chunk size');
+        body.left = Number.parseInt(size[1] as string, 16);
+        if (this.#bytes + body.left > MAX_BODY_BYTES) return this.#fail(tooLarge());
+        body.step = body.left === 0 ? 'trailers' : 'data';
+      } else if (line === '') {
+        return this.#done(data); // the empty line after the trailers
+      }
+    }
+    return undefined;
+  }
+
+  /** The connection ended (the server closed it): a body read until the close is whole now. */
+  end(): Http1Response | Http1Error {
+    if (this.#body?.kind === 'close') return this.#done(Buffer.alloc(0), false);
+    return new Http1Error('the connection closed before the whole answer');
+  }
+
+  /** Reads a status line and headers; sets the body's framing, or none for an interim 1xx. */
+  #head(text: string): string | undefined {
+    const lines = text.split('\r\n');
+    const status = STATUS_LINE.exec(lines[0] as string);
+    if (!status) return 'not an HTTP/1.x response';
+    const code = Number(status[2]);
+    const headers = new Map<string, string>();
+    for (let index = 1; index < lines.length; index += 1) {
+      const line = lines[index] as string;
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon).toLowerCase();
+      if (colon <= 0 || !TOKEN.test(name)) return 'a malformed response header';
+      const value = line.slice(colon + 1).trim();
+      const before = headers.get(name);
+      headers.set(name, before === undefined ? value : `${before}, ${value}`);
+    }
+    if (code < 200 && code !== 101) return undefined; // 100 Continue, 103 Early Hints
+    if (code === 101) return 'the server switched protocols';
+    this.#status = code;
+    this.#http10 = status[1] === '0';
+    this.#headers = headers;
+    const coding = headers.get('transfer-encoding');
+    const length = headers.get('content-length');
+    if (code === 204 || code === 304) this.#body = { kind: 'length', left: 0 };
+    else if (coding !== undefined) {
+      this.#body = /(?:^|,)\s*chunked\s*$/i.test(coding)
+        ? { kind: 'chunked', left: 0, step: 'size' }
+        : { kind: 'close' };
+    } else if (length !== undefined) {
+      // Repeated equal values (`5, 5`) are one length; anything else is not a length.
+      const values = new Set(length.split(',').map((value) => value.trim()));
+      const [only] = values;
+      if (values.size !== 1 || !/^\d{1,15}$/.test(only as string)) return 'a bad content-length';
+      const left = Number(only);
+      if (left > MAX_BODY_BYTES) return tooLarge();
+      this.#body = { kind: 'length', left };
+    } else this.#body = { kind: 'close' };
+    return undefined;
+  }
+
+  #take(part: Buffer): string | undefined {
+    this.#bytes += part.length;
+    if (this.#bytes > MAX_BODY_BYTES) return tooLarge();
+    if (part.length > 0) this.#chunks.push(part);
+    return undefined;
+  }
+
+  #done(rest: Buffer, open = true): Http1Response {
+    const chunks = this.#chunks;
+    const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+    const connection = this.#headers.get('connection')?.toLowerCase() ?? '';
+    return {
+      status: this.#status,
+      text: body.toString('utf8'),
+      headers: this.#headers,
+      // Bytes after the answer were never asked for: the connection is not trusted again.
+      reusable:
+        open &&
+        rest.length === 0 &&
+        this.#body?.kind !== 'close' &&
+        !this.#http10 &&
+        !/(?:^|,)\s*close\s*(?:,|$)/.test(connection),
+    };
+  }
+
+  #fail(message: string): Http1Error {
+    return new Http1Error(message);
+  }
+}
+
+const tooLarge = () => `the answer is larger than ${MAX_BODY_BYTES} bytes`;
+
+/**
+ * The request head of a JSON POST, or an error when a header would break the request (a name
+ * that is not a token, a value with a control character: a header injection).
+ */
+export function requestHead(
+  path: string,
+  host: string,
+  headers: Readonly<Record<string, string>>,
+  length: number,
+): string | Http1Error {
+  let head = `POST ${path} HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/json\r\n`;
+  for (const name in headers) {
+    const value = String(headers[name]);
+    if (!TOKEN.test(name)) return new Http1Error(`invalid header name ${JSON.stringify(name)}`);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the characters refused.
+    if (/[\0-\x08\x0a-\x1f\x7f]/.test(value)) {
+      return new Http1Error(`invalid character in the value of header ${name}`);
+    }
+    const lower = name.toLowerCase();
+    if (lower === 'host' || lower === 'content-length' || lower === 'content-type') continue;
+    head += `${name}: ${value}\r\n`;
+  }
+  return `${head}content-length: ${length}\r\n\r\n`;
+}
