@@ -151,7 +151,10 @@ export function createTopicRegistry(
    */
   function isRepeat(topic: string, id: string): boolean {
     let entry = seen.get(topic);
-    if (!entry) seen.set(topic, (entry = [new Set(), []]));
+    if (!entry) {
+      entry = [new Set(), []];
+      seen.set(topic, entry);
+    }
     const [ids, order] = entry;
     if (ids.has(id)) return true;
     ids.add(id);
