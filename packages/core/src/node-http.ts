@@ -164,7 +164,7 @@ export function createNodePost(): NodePost {
           resolve({
             status: answer.status,
             text: answer.text,
-            retryAfter: answer.headers.get('retry-after'),
+            retryAfter: answer.retryAfter,
           });
         } catch (error) {
           reject(error);
