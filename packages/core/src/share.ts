@@ -4,7 +4,8 @@
  * the only connection, for the union of every tab's topics, and forwards each message with its id
  * over a `BroadcastChannel`. Each tab keeps its own callbacks, cursors and delivered ids, so it
  * delivers once and in order; when the leader goes (closed, crashed, frozen, in the back/forward
- * cache), the next tab polls from the cursors the tabs hold. Sends go through each tab's own
+ * cache, or hung: followers that hear nothing from it take its lock), the next tab polls from the
+ * cursors the tabs hold. Sends go through each tab's own
  * client (a POST from a follower), so they keep `send()`'s guarantees. Where Web Locks or
  * `BroadcastChannel` is missing, the client works alone. An entry point of its own so that the
  * core build does not carry it. See docs/concepts/multi-tab.md.
@@ -56,6 +57,14 @@ export interface SharedCometClientOptions extends CometClientOptions {
    * @default 100
    */
   gatherMs?: number;
+  /**
+   * How long a leader may stay silent before a follower takes its lock, in ms: for a leader
+   * whose page hangs without a `freeze` event (a busy main thread, a debugger pause). A
+   * follower that heard nothing from the leader for half of it asks; with no answer in the
+   * other half, it steals the lock and leads. A leader that runs again follows.
+   * @default 2000
+   */
+  leaderTimeoutMs?: number;
 }
 
 /** A client from {@link createSharedCometClient}. */
@@ -65,6 +74,15 @@ export interface SharedCometClient<Topics extends TopicMap = TopicMap> extends C
 
 /** Ids remembered per topic, in delivery order: repeats are dropped, cursors compared. */
 const HEARD_LIMIT = 256;
+/**
+ * How long a tab that missed messages (a gap before a forwarded one) waits for the leader to
+ * poll again from its cursor before it gives up on them: then it resets the topic to where the
+ * leader is (a cursor older than the ids the leader remembers cannot be polled from again).
+ */
+const GAP_PATIENCE_MS = 10_000;
+
+/** Now, in ms, on a monotonic clock where there is one. */
+const now = () => globalThis.performance?.now() ?? Date.now();
 
 /** A message as a tab keeps it for a rewind of another tab: `at` is when it was heard. */
 interface Kept {
@@ -86,7 +104,10 @@ type Note =
   | { k: 'bye'; from: string }
   | { k: 'leader'; from: string }
   | { k: 'reconnect'; reason?: string }
-  | { k: 'm'; topic: string; id?: string; data: unknown }
+  | { k: 'ping'; from: string }
+  | { k: 'pong' }
+  /** A message; `prev`: the id it came after in the leader's poll (a gap shows as another). */
+  | { k: 'm'; topic: string; id?: string; prev?: string; data: unknown }
   | { k: 'pos'; topic: string; cursor: string }
   | { k: 'reset'; topic: string; position?: string }
   | { k: 'refused'; topic: string; message: string; code: string }
@@ -95,7 +116,7 @@ type Note =
 interface Locks {
   request(
     name: string,
-    options: { signal?: AbortSignal },
+    options: { signal?: AbortSignal; steal?: boolean },
     callback: () => Promise<void>,
   ): Promise<void>;
 }
@@ -147,7 +168,7 @@ function sameState(a: object, b: object): boolean {
 export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
   options: SharedCometClientOptions = {},
 ): SharedCometClient<Topics> {
-  const { shareKey, gatherMs = 100, ...clientOptions } = options;
+  const { shareKey, gatherMs = 100, leaderTimeoutMs = 2000, ...clientOptions } = options;
   const inner = createCometClient(clientOptions);
   const page = globalThis as Page;
   const locks = page.navigator?.locks;
@@ -171,6 +192,10 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
   /** The last messages heard per topic, and the members of presence topics: what a start replays. */
   const recent = new Map<string, Kept[]>();
   const members = new Map<string, { id?: string; members: Map<string, PresenceMember> }>();
+  /** In the leader: the last id its client delivered per topic, what the next one comes after. */
+  const tail = new Map<string, string | undefined>();
+  /** Topics in which this tab found a gap (a message after one it never had), since when. */
+  const behind = new Map<string, number>();
   /** The other tabs' topics and cursors, and the starts they wait for, as they last said. */
   const peers = new Map<string, Record<string, string | null>>();
   const peerStarts = new Map<string, Record<string, RewindSpec>>();
@@ -183,6 +208,10 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
   let standing: AbortController | undefined;
   let release: (() => void) | undefined;
   let gatherTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A follower's watch over the leader: when it last heard it, when it asked (unanswered). */
+  let watchTimer: ReturnType<typeof setTimeout> | undefined;
+  let heardLeaderAt = 0;
+  let askedAt: number | undefined;
   let changeQueued = false;
   let closed = false;
   let started = false;
@@ -239,13 +268,20 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
     if (kept.length > HEARD_LIMIT) kept.shift();
   }
 
-  /** Delivers one message to this tab's callbacks, once: a repeat of a heard id is dropped. */
-  function deliver(topic: string, id: string | undefined, data: unknown) {
+  /**
+   * Delivers one message to this tab's callbacks, once and in order: a repeat of a heard id is
+   * dropped, and so is a message after a gap (see `follows`).
+   */
+  function deliver(topic: string, id: string | undefined, data: unknown, prev?: string) {
     if (closed) return;
     const subscriptions = handlers.get(topic);
-    if (id !== undefined && !hear(topic, id)) {
-      if (subscriptions) events.diagnostic('duplicate-dropped', `duplicate ${id}`, { topic, id });
-      return;
+    if (id !== undefined) {
+      if (heard.get(topic)?.includes(id)) {
+        if (subscriptions) events.diagnostic('duplicate-dropped', `duplicate ${id}`, { topic, id });
+        return;
+      }
+      if (subscriptions && !follows(topic, prev)) return;
+      hear(topic, id);
     }
     keep(topic, id, data);
     // Waiting for its start: the start (a replay of what was kept) includes this one.
@@ -267,10 +303,44 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
     events.emit('message', message);
   }
 
+  /**
+   * Whether a message that came after `prev` follows the last id this tab has in `topic`. A tab
+   * that missed messages (frozen, back from the back/forward cache) finds a gap: it drops what
+   * comes after it and tells its cursors, so that the leader polls again from there and the
+   * missed messages come, in order, before the later ones. A leader finds one only in messages
+   * polled again from before what it remembers: repeats it drops. After GAP_PATIENCE_MS the
+   * tab gives up on the missed messages: a reset to where the leader is.
+   */
+  function follows(topic: string, prev: string | undefined): boolean {
+    const last = latest.get(topic);
+    if (prev === undefined || last === undefined || prev === last) {
+      behind.delete(topic);
+      return true;
+    }
+    const since = behind.get(topic);
+    if (since === undefined) {
+      behind.set(topic, now());
+      events.diagnostic('share-gap', `a gap in ${topic} after ${last}`, {
+        topic,
+        cursor: last,
+        prev,
+      });
+      // A follower asks the leader to poll again from its cursor.
+      if (role !== 'leader') announce();
+      return false;
+    }
+    if (now() - since < GAP_PATIENCE_MS) return false;
+    reset(topic, prev);
+    return true;
+  }
+
+  /** A position the leader's client was told; one this tab had (polled from again) is not news. */
   function position(topic: string, cursor: string) {
-    // A presence topic's sync carries its position as its id: heard now, it would be dropped.
-    if (!topic.endsWith(PRESENCE_SUFFIX)) hear(topic, cursor);
-    latest.set(topic, cursor);
+    if (topic.endsWith(PRESENCE_SUFFIX)) {
+      // A presence topic's sync carries its position as its id: heard now, it would be dropped.
+      if (heard.get(topic)?.includes(cursor)) return;
+      latest.set(topic, cursor);
+    } else if (!hear(topic, cursor)) return;
     if (handlers.has(topic)) cursors.set(topic, cursor);
   }
 
@@ -291,16 +361,20 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
   /** The start this tab waited for: the replayed messages, then live ones (repeats dropped). */
   function begin(topic: string, messages: Kept[]) {
     if (!starts.delete(topic)) return;
+    // The replay is older than the live messages heard meanwhile: the next one comes after those.
+    const last = latest.get(topic);
     for (const { id, data } of messages) {
       if (id !== undefined) hear(topic, id);
       const subscriptions = handlers.get(topic);
       if (subscriptions && !closed) call(subscriptions, topic, id, data);
     }
+    if (last !== undefined) latest.set(topic, last);
   }
 
   function reset(topic: string, next: string | undefined) {
     heard.delete(topic);
     recent.delete(topic);
+    behind.delete(topic);
     if (next === undefined) latest.delete(topic);
     else latest.set(topic, next);
     if (!handlers.has(topic)) return;
@@ -345,13 +419,16 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
   function hold(topic: string, cursor: string | undefined, spec?: RewindSpec) {
     const options: SubscribeOptions | undefined =
       cursor !== undefined ? { cursor } : spec && { rewind: spec.count, since: spec.since };
+    tail.set(topic, cursor ?? latest.get(topic));
     held.set(
       topic,
       inner.subscribe(
         topic,
         (data, message) => {
-          post({ k: 'm', topic, id: message.id, data });
-          deliver(topic, message.id, data);
+          const prev = tail.get(topic);
+          if (message.id !== undefined) tail.set(topic, message.id);
+          post({ k: 'm', topic, id: message.id, prev, data });
+          deliver(topic, message.id, data, prev);
         },
         options,
       ),
@@ -478,6 +555,26 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
     }, gatherMs);
   }
 
+  /** Asks for the lock (queued behind the leader, or `steal`ing it); the leader until it goes. */
+  function request(steal: boolean) {
+    const controller = new AbortController();
+    standing = controller;
+    let granted = false;
+    (locks as Locks)
+      .request(lockName as string, steal ? { steal } : { signal: controller.signal }, () => {
+        if (closed || controller.signal.aborted) return Promise.resolve();
+        granted = true;
+        return new Promise<void>((resolve) => {
+          release = resolve;
+          lead();
+        });
+      })
+      .catch(() => {
+        // Rejected after it was granted: another tab stole the lock from this one (it hung).
+        if (granted && standing === controller && !closed) stolen();
+      });
+  }
+
   /** Joins the election: a follower until the lock is granted, then the leader until it goes. */
   function stand() {
     if (closed || standing || !lockName) return;
@@ -487,23 +584,65 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
     const waiting: ConnectionState = { status: 'connecting', transport: first, attempt: 1 };
     setState(state.status === 'idle' ? waiting : state, 'follower');
     announce();
-    const controller = new AbortController();
-    standing = controller;
-    (locks as Locks)
-      .request(lockName, { signal: controller.signal }, () => {
-        if (closed || controller.signal.aborted) return Promise.resolve();
-        return new Promise<void>((resolve) => {
-          release = resolve;
-          lead();
+    request(false);
+    watch();
+  }
+
+  /** A follower heard the leader (any note only a leader posts): it is alive. */
+  function heardLeader() {
+    heardLeaderAt = now();
+    askedAt = undefined;
+  }
+
+  /**
+   * A follower watches the leader: quiet for half of `leaderTimeoutMs`, it asks (`ping`, which
+   * a live leader answers from its message handler: never late for throttled timers); no answer
+   * in the other half, it steals the lock. A tab that hears another ask leaves it to that one.
+   */
+  function watch() {
+    clearTimeout(watchTimer);
+    heardLeader();
+    const half = leaderTimeoutMs / 2;
+    const check = () => {
+      watchTimer = undefined;
+      if (closed || role !== 'follower' || !standing) return;
+      const at = now();
+      if (askedAt !== undefined && at - askedAt >= half) {
+        events.diagnostic('share-steal', 'the leader did not answer: taking its lock', {
+          silentMs: Math.round(at - heardLeaderAt),
         });
-      })
-      .catch(() => {});
+        standing.abort();
+        request(true);
+        return;
+      }
+      if (askedAt === undefined && at - heardLeaderAt >= half) {
+        askedAt = at;
+        post({ k: 'ping', from: tab });
+      }
+      watchTimer = setTimeout(check, half / 2);
+    };
+    watchTimer = setTimeout(check, half / 2);
+  }
+
+  /** This tab led, hung, and another took the lock: it follows, from the cursors it holds. */
+  function stolen() {
+    events.diagnostic('share-stolen', 'another tab took the shared connection: following it');
+    clearTimeout(gatherTimer);
+    gatherTimer = undefined;
+    for (const stop of held.values()) stop();
+    held.clear();
+    standing = undefined;
+    release = undefined;
+    role = 'follower';
+    stand();
   }
 
   /** Leaves the election (frozen, in the back/forward cache, closing): another tab leads. */
   function standDown() {
     clearTimeout(gatherTimer);
     gatherTimer = undefined;
+    clearTimeout(watchTimer);
+    watchTimer = undefined;
     for (const stop of held.values()) stop();
     held.clear();
     standing?.abort();
@@ -516,9 +655,16 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
 
   function onNote(note: Note) {
     if (closed) return;
+    if (role === 'follower' && note.k !== 'topics' && note.k !== 'bye' && note.k !== 'reconnect')
+      if (note.k !== 'ping' || askedAt === undefined || note.from < tab)
+        // Another follower asked the leader: this one leaves it to that one (of two that asked at
+        // once, the smaller tab id keeps its question), so only one steals.
+        heardLeader();
     switch (note.k) {
       case 'm':
-        if (role !== 'leader') deliver(note.topic, note.id, note.data);
+        // Also in a leader: only when another tab stole its lock while it hung, and before it
+        // learnt so. Both streams run on from where this tab was, so repeats are dropped.
+        deliver(note.topic, note.id, note.data, note.prev);
         return;
       case 'pos':
         if (role !== 'leader') position(note.topic, note.cursor);
@@ -555,14 +701,31 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
         return;
       case 'reconnect':
         if (role === 'leader') inner.reconnect(note.reason);
+        return;
+      case 'ping':
+        if (role === 'leader') post({ k: 'pong' });
     }
   }
 
-  const onPageHide = () => {
-    if (started && !closed) standDown();
+  function open() {
+    channel = new (Channel as typeof BroadcastChannel)(lockName as string);
+    channel.onmessage = (event: MessageEvent<Note>) => onNote(event.data);
+  }
+
+  const onPageHide = (event: { persisted?: boolean }) => {
+    if (!started || closed) return;
+    standDown();
+    // Into the back/forward cache: Chromium evicts a cached page that a message reaches on an
+    // open channel. Closed, the page stays cached; back, it asks for what it missed.
+    if (event.persisted) {
+      channel?.close();
+      channel = undefined;
+    }
   };
   const onPageShow = () => {
-    if (started && !closed) stand();
+    if (!started || closed) return;
+    if (!channel) open();
+    stand();
   };
 
   async function start() {
@@ -581,8 +744,7 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
     );
     if (closed) return;
     lockName = `cometkit:${key}`;
-    channel = new (Channel as typeof BroadcastChannel)(lockName);
-    channel.onmessage = (event: MessageEvent<Note>) => onNote(event.data);
+    open();
     page.addEventListener?.('pagehide', onPageHide);
     page.addEventListener?.('pageshow', onPageShow);
     page.document?.addEventListener?.('freeze', onPageHide);
@@ -598,11 +760,13 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
   });
   inner.on('position', ({ topic, cursor }) => {
     if (role !== 'leader') return;
+    tail.set(topic, cursor);
     post({ k: 'pos', topic, cursor });
     position(topic, cursor);
   });
   inner.on('reset', ({ topic, position: next }) => {
     if (role !== 'leader') return;
+    tail.set(topic, next);
     post({ k: 'reset', topic, position: next });
     reset(topic, next);
   });
@@ -635,7 +799,10 @@ export function createSharedCometClient<Topics extends TopicMap = TopicMap>(
           // Ids after the cursor were heard for other tabs, never delivered here: not repeats.
           const ids = heard.get(name);
           const at = ids?.indexOf(cursor) ?? -1;
-          if (at >= 0) ids?.splice(at + 1);
+          if (at >= 0) {
+            ids?.splice(at + 1);
+            latest.set(name, cursor);
+          }
         } else if (cursor === undefined && (rewind || name.endsWith(PRESENCE_SUFFIX))) {
           // Its history (or its members) come from the leader, in a replay or from the server.
           starts.set(name, rewind ?? {});
