@@ -3,12 +3,15 @@
  * server on loopback: `@cometkit/core/share` (dist/share.global.js over
  * dist/cometkit.global.js). Tabs hold one connection between them on each transport; seven
  * long-polling tabs leave the browser's six connections per host free where plain clients do
- * not; when the leader tab is closed, crashed or navigated away during a stream of messages,
- * every other tab gets every message once and in order; different users do not share.
- * Connection counts are the server's (`stats()`); the figures printed are for the notes.
+ * not; when the leader tab is closed, crashed, navigated away, frozen, hung or put in the
+ * back/forward cache during a stream of messages, every other tab gets every message once and in
+ * order, and a leader that comes back follows without a repeat or a gap; different users do not
+ * share. Connection counts are the server's (`stats()`); the figures printed are for the notes.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CometServer, createCometServer } from '@cometkit/server';
@@ -28,6 +31,21 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>tab</title>
 <script>
   const q = new URLSearchParams(location.search);
   window.got = [];
+  // Page lifecycle, to prove what the browser did: a tick every 50 ms (none while frozen),
+  // freeze/resume and pageshow times, the client's diagnostics; hang(ms) blocks the main thread.
+  window.ticks = [];
+  window.life = [];
+  window.codes = [];
+  setInterval(() => ticks.push(performance.now()), 50);
+  for (const type of ['freeze', 'resume'])
+    document.addEventListener(type, () => life.push({ type, at: performance.now() }));
+  addEventListener('pageshow', (e) => life.push({ type: 'pageshow', persisted: e.persisted }));
+  window.hang = (ms) =>
+    setTimeout(() => {
+      const end = performance.now() + ms;
+      while (performance.now() < end);
+      window.ranAgainAt = Date.now();
+    });
   const options = {
     url: '/api/comet',
     userId: q.get('user') || undefined,
@@ -40,6 +58,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>tab</title>
   const cursor = q.get('cursor');
   const rewind = Number(q.get('rewind')) || undefined;
   client.subscribe(q.get('topic') || 'feed', (data) => got.push(data), cursor ? { cursor } : { rewind });
+  client.on('diagnostic', (d) => codes.push(d.code));
 </script>`;
 
 const hasChromium = existsSync(CHROMIUM);
@@ -53,6 +72,9 @@ describe.skipIf(!hasChromium)('tabs sharing one connection, in Chromium', () => 
   let server: StartedServer;
   let browser: Browser;
   let context: BrowserContext | undefined;
+  /** A second Chromium where pages can be hidden, frozen and cached (see launchUnemulated). */
+  let unemulated: { browser: Browser; process: ChildProcess; profile: string } | undefined;
+  let lifecyclePages: Page[] = [];
   /** Requests to the endpoint (polls, streams, sends) and WebSocket upgrades. */
   let requests = 0;
   let upgrades = 0;
@@ -104,6 +126,8 @@ describe.skipIf(!hasChromium)('tabs sharing one connection, in Chromium', () => 
   afterEach(async () => {
     await context?.close();
     context = undefined;
+    for (const page of lifecyclePages) await page.close();
+    lifecyclePages = [];
     // Every page is gone: let the server see its connections end.
     await expect
       .poll(
@@ -117,6 +141,14 @@ describe.skipIf(!hasChromium)('tabs sharing one connection, in Chromium', () => 
   });
 
   afterAll(async () => {
+    if (unemulated) {
+      const { browser: connected, process: child, profile } = unemulated;
+      await connected.close();
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill();
+      await Promise.race([exited, sleep(10_000)]);
+      rmSync(profile, { recursive: true, force: true, maxRetries: 3 });
+    }
     await browser?.close();
     await server?.close();
   });
@@ -143,8 +175,10 @@ describe.skipIf(!hasChromium)('tabs sharing one connection, in Chromium', () => 
   const got = (page: Page) => page.evaluate(() => (window as never as { got: unknown[] }).got);
 
   async function waitConnected(pages: Page[]) {
+    // Polled on a timer: the default, requestAnimationFrame, never runs in a hidden tab.
     for (const page of pages)
       await page.waitForFunction("client.getState().status === 'connected'", undefined, {
+        polling: 100,
         timeout: 15_000,
       });
   }
@@ -351,4 +385,263 @@ describe.skipIf(!hasChromium)('tabs sharing one connection, in Chromium', () => 
       await other.close();
     }
   }, 60_000);
+
+  /**
+   * Chromium launched by hand and driven over CDP in its default context, where Playwright
+   * leaves its defaults off: in its own contexts Playwright turns focus emulation on, which
+   * Chromium implements as a visible capturer of the page (a captured page is never hidden, so
+   * never frozen: `Page.setWebLifecycleState` then does nothing), and it launches with
+   * --disable-back-forward-cache. Tests here tell their tabs apart by `user` (one lock each).
+   */
+  async function launchUnemulated(): Promise<Browser> {
+    if (unemulated) return unemulated.browser;
+    const profile = mkdtempSync(join(tmpdir(), 'cometkit-chromium-'));
+    const child = spawn(
+      CHROMIUM,
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--no-first-run',
+        '--remote-debugging-port=0',
+        `--user-data-dir=${profile}`,
+        'about:blank',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const endpoint = await new Promise<string>((resolve, reject) => {
+      let err = '';
+      const timer = setTimeout(() => reject(new Error(`no DevTools endpoint: ${err}`)), 30_000);
+      child.stderr?.on('data', (chunk: Buffer) => {
+        err += chunk;
+        const found = /DevTools listening on (ws:\S+)/.exec(err);
+        if (found) {
+          clearTimeout(timer);
+          resolve(found[1] as string);
+        }
+      });
+      child.on('exit', (code) => reject(new Error(`chromium exited (${code}): ${err}`)));
+    });
+    const require = createRequire(fileURLToPath(import.meta.url));
+    const { chromium } = (await import(require.resolve('playwright-core'))) as {
+      chromium: {
+        connectOverCDP(endpoint: string, options: { noDefaults: boolean }): Promise<Browser>;
+      };
+    };
+    const connected = await chromium.connectOverCDP(endpoint, { noDefaults: true });
+    unemulated = { browser: connected, process: child, profile };
+    return connected;
+  }
+
+  /** Opens `count` tabs in the unemulated browser's default context. */
+  async function openLifecycleTabs(count: number, query: string): Promise<Page[]> {
+    const [defaults] = (await launchUnemulated()).contexts();
+    const pages: Page[] = [];
+    for (let i = 0; i < count; i++) {
+      const page = await (defaults as BrowserContext).newPage();
+      lifecyclePages.push(page);
+      page.on('pageerror', (error) => console.log(`[page error] ${error.message}`));
+      await page.goto(`${server.url}/?${query}`);
+      pages.push(page);
+    }
+    return pages;
+  }
+
+  /** Ms from `since` until one of `pages` leads, connected (NaN after 15 s). */
+  async function takeover(pages: Page[], since: number): Promise<number> {
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      for (const page of pages) {
+        const state = await status(page);
+        if (state.share === 'leader' && state.status === 'connected') return Date.now() - since;
+      }
+      await sleep(10);
+    }
+    return Number.NaN;
+  }
+
+  type Life = { type: string; at?: number; persisted?: boolean };
+  const lifeOf = (page: Page) => page.evaluate(() => (window as never as { life: Life[] }).life);
+  const codesOf = (page: Page) =>
+    page.evaluate(() => (window as never as { codes: string[] }).codes);
+
+  /**
+   * Publishes `from`..`to - 1` to `topic`, one every 20 ms, calling `at(i)` after message `i`.
+   * Returns what was sent.
+   */
+  async function stream(topic: string, from: number, to: number, at?: (i: number) => unknown) {
+    const sent: number[] = [];
+    for (let i = from; i < to; i++) {
+      await comet.publish(topic, i);
+      sent.push(i);
+      await at?.(i);
+      await sleep(20);
+    }
+    return sent;
+  }
+
+  /** What each tab got, its state and diagnostics: printed when a wait fails. */
+  async function printTabs(pages: Page[]) {
+    for (const page of pages) {
+      const tab = page.evaluate(() => {
+        const tab = window as never as {
+          got: unknown[];
+          codes: string[];
+          client: { getState(): unknown };
+        };
+        return { got: tab.got, state: tab.client.getState(), codes: tab.codes };
+      });
+      console.log(JSON.stringify(await Promise.race([tab, sleep(3000).then(() => 'no answer')])));
+    }
+  }
+
+  /** Every tab of `pages` gets `sent`, once each, in order. */
+  async function allGot(pages: Page[], sent: number[]) {
+    for (const page of pages)
+      await page
+        .waitForFunction(`got.length >= ${sent.length}`, undefined, {
+          polling: 100,
+          timeout: 20_000,
+        })
+        .catch(async (error) => {
+          await printTabs(pages);
+          throw error;
+        });
+    for (const page of pages) expect(await got(page)).toEqual(sent);
+  }
+
+  for (const transport of ['websocket', 'longpoll'] as const) {
+    it(`the leader frozen during a stream (${transport}): another tab takes over; resumed, the old leader follows without a repeat or a gap`, async () => {
+      const topic = `frozen-${transport}`;
+      const pages = await openLifecycleTabs(
+        3,
+        `share=1&t=${transport}&topic=${topic}&user=${topic}`,
+      );
+      await waitConnected(pages);
+      const leader = await leaderOf(pages);
+      const others = pages.filter((page) => page !== leader);
+      await expect.poll(open, { timeout: 15_000 }).toBe(1);
+      const cdp = await leader.context().newCDPSession(leader);
+      let frozenAt = 0;
+      let handover: Promise<number> | undefined;
+      const sent = await stream(topic, 0, 40, async (i) => {
+        if (i !== 12) return;
+        frozenAt = Date.now();
+        // Hides the page, then freezes it (the `freeze` event, then no task runs).
+        await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
+        handover = takeover(others, frozenAt);
+      });
+      await allGot(others, sent);
+      const ms = await handover;
+      // Frozen 2.5 s at least: a hidden page that is not frozen still ticks once a second.
+      await sleep(frozenAt + 2500 - Date.now());
+      await cdp.send('Page.setWebLifecycleState', { state: 'active' });
+      await cdp.send('Page.bringToFront');
+      sent.push(...(await stream(topic, 40, 60)));
+      await allGot(pages, sent);
+
+      // It was frozen: `freeze` then `resume` fired, and no timer ran in between.
+      const life = await lifeOf(leader);
+      const freeze = life.find((event) => event.type === 'freeze')?.at as number;
+      const resume = life.find((event) => event.type === 'resume')?.at as number;
+      expect(freeze).toBeTypeOf('number');
+      expect(resume - freeze).toBeGreaterThanOrEqual(2000);
+      const ticks = await leader.evaluate(() => (window as never as { ticks: number[] }).ticks);
+      expect(ticks.filter((at) => at > freeze && at < resume)).toEqual([]);
+      expect(ticks.filter((at) => at > resume).length).toBeGreaterThan(0);
+
+      const roles = (await Promise.all(pages.map(status))).map((state) => state.share);
+      expect(roles.filter((role) => role === 'leader')).toHaveLength(1);
+      await expect.poll(open, { timeout: 15_000 }).toBe(1);
+      console.log(
+        `[multi-tab] leader frozen on ${transport}: a new leader connected in ${ms} ms; the resumed tab is ${(await status(leader)).share}`,
+      );
+    }, 90_000);
+
+    it(`the leader hangs without a freeze event (${transport}): a follower takes its lock; running again, the old leader follows without a repeat or a gap`, async () => {
+      const topic = `hung-${transport}`;
+      const pages = await openLifecycleTabs(
+        3,
+        `share=1&t=${transport}&topic=${topic}&user=${topic}`,
+      );
+      await waitConnected(pages);
+      const leader = await leaderOf(pages);
+      const others = pages.filter((page) => page !== leader);
+      await expect.poll(open, { timeout: 15_000 }).toBe(1);
+      let hungAt = 0;
+      let handover: Promise<number> | undefined;
+      const sent = await stream(topic, 0, 40, async (i) => {
+        if (i !== 12) return;
+        hungAt = Date.now();
+        // A busy main thread: no event, the lock still held; the page runs again after 8 s.
+        await leader.evaluate(() => (window as never as { hang(ms: number): void }).hang(8000));
+        handover = takeover(others, hungAt);
+      });
+      await allGot(others, sent);
+      const othersDoneAt = Date.now();
+      const ms = await handover;
+      await leader.waitForFunction("client.getState().share === 'follower'", undefined, {
+        polling: 100,
+        timeout: 20_000,
+      });
+      // The others had every message while the leader still hung: they did not wait for it.
+      const ranAgainAt = await leader.evaluate(
+        () => (window as never as { ranAgainAt: number }).ranAgainAt,
+      );
+      expect(othersDoneAt).toBeLessThan(ranAgainAt);
+      sent.push(...(await stream(topic, 40, 60)));
+      await allGot(pages, sent);
+      expect(await codesOf(leader)).toContain('share-stolen');
+      expect((await Promise.all(others.map(codesOf))).flat()).toContain('share-steal');
+      const roles = (await Promise.all(pages.map(status))).map((state) => state.share);
+      expect(roles.filter((role) => role === 'leader')).toHaveLength(1);
+      expect((await status(leader)).share).toBe('follower');
+      await expect.poll(open, { timeout: 15_000 }).toBe(1);
+      console.log(
+        `[multi-tab] leader hung 8 s on ${transport}: a follower took its lock and connected in ${ms} ms`,
+      );
+    }, 90_000);
+  }
+
+  it('the leader in the back/forward cache during a stream: another tab takes over; restored, it follows without a repeat or a gap', async () => {
+    const topic = 'bfcache';
+    const pages = await openLifecycleTabs(3, `share=1&t=websocket&topic=${topic}&user=${topic}`);
+    await waitConnected(pages);
+    const leader = await leaderOf(pages);
+    const others = pages.filter((page) => page !== leader);
+    const cdp = await leader.context().newCDPSession(leader);
+    await cdp.send('Page.enable');
+    const notRestored: string[] = [];
+    cdp.on('Page.backForwardCacheNotUsed', (event) => {
+      for (const reason of event.notRestoredExplanations) notRestored.push(reason.reason);
+    });
+    let leftAt = 0;
+    let handover: Promise<number> | undefined;
+    const sent = await stream(topic, 0, 40, async (i) => {
+      if (i !== 12) return;
+      leftAt = Date.now();
+      await leader.goto(`${server.url}/blank`);
+      handover = takeover(others, leftAt);
+    });
+    await allGot(others, sent);
+    const ms = await handover;
+    await leader.goBack({ waitUntil: 'commit' });
+    // Restored from the cache (the same document: its `got` goes on), not loaded again.
+    await leader.waitForFunction(
+      "typeof life === 'object' && life.some((e) => e.type === 'pageshow' && e.persisted)",
+      undefined,
+      { polling: 100, timeout: 15_000 },
+    );
+    expect(notRestored).toEqual([]);
+    const shows = (await lifeOf(leader)).filter((event) => event.type === 'pageshow');
+    expect(shows.map((event) => event.persisted)).toEqual([false, true]);
+    sent.push(...(await stream(topic, 40, 60)));
+    await allGot(pages, sent);
+    const roles = (await Promise.all(pages.map(status))).map((state) => state.share);
+    expect(roles.filter((role) => role === 'leader')).toHaveLength(1);
+    console.log(
+      `[multi-tab] leader into the back/forward cache: a new leader connected in ${ms} ms; restored from the cache, it is ${(await status(leader)).share}`,
+    );
+  }, 90_000);
 });
