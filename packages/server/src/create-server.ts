@@ -193,6 +193,10 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
   const inFlight = new Set<Promise<void>>();
   // Responses not finished yet: what a drain cuts off once its timeout has passed.
   const open = new Set<ServerResponse>();
+  // One listener for every response (`close` fires once per response), not a closure each.
+  const forgetOpen = function (this: ServerResponse) {
+    open.delete(this);
+  };
   const drain = new AbortController();
   const log = resolved.log;
   let draining = false;
@@ -257,7 +261,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
       }
       if (onAnswered) observeAnswer(res, routeName(rest));
       open.add(res);
-      res.once('close', () => open.delete(res));
+      res.on('close', forgetOpen);
       track(
         router
           .route(req, res, rest)

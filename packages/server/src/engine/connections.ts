@@ -31,8 +31,10 @@ export interface LiveConnection {
 
 /** The live connections of one instance. */
 export interface ConnectionRegistry {
-  /** Registers `connection`; returns the function that removes it. */
-  add(connection: LiveConnection): () => void;
+  /** Registers `connection` (a held poll registers itself: no closure per hold). */
+  add(connection: LiveConnection): void;
+  /** Takes `connection` out (it ended); does nothing when it is not in. */
+  remove(connection: LiveConnection): void;
   /** Revokes every local connection that `filter` matches; returns how many. */
   revokeMatching(filter: DisconnectFilter): number;
 }
@@ -43,7 +45,9 @@ export function createConnectionRegistry(): ConnectionRegistry {
   return {
     add(connection) {
       live.add(connection);
-      return () => live.delete(connection);
+    },
+    remove(connection) {
+      live.delete(connection);
     },
     revokeMatching(filter) {
       let ended = 0;

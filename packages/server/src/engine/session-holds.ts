@@ -9,22 +9,23 @@ import { CometServerError } from '../errors';
 /** The per-session count of held polls. */
 export interface SessionHolds {
   /**
-   * Counts one more hold for `sessionGuid` and returns the function that ends it (call it once);
-   * throws `429 rate_limited` when the session already holds its maximum.
+   * Counts one more hold for `sessionGuid`; throws `429 rate_limited` when the session already
+   * holds its maximum. Each acquire that did not throw is ended by one {@link release}: the
+   * holder keeps the session's id, not a closure (thousands of polls are held at once).
    */
-  acquire(sessionGuid: string | undefined): () => void;
+  acquire(sessionGuid: string | undefined): void;
+  /** Ends one hold of `sessionGuid` counted by {@link acquire} (call it once per acquire). */
+  release(sessionGuid: string | undefined): void;
   /** Sessions holding at least one poll (for tests). */
   size(): number;
 }
-
-const NOTHING = () => {};
 
 /** Makes the counter for at most `max` holds per session; `retryAfter` in seconds. */
 export function createSessionHolds(max: number, retryAfter: number): SessionHolds {
   const counts = new Map<string, number>();
   return {
     acquire(sessionGuid) {
-      if (sessionGuid === undefined) return NOTHING;
+      if (sessionGuid === undefined) return;
       const count = counts.get(sessionGuid) ?? 0;
       if (count >= max) {
         throw new CometServerError(
@@ -35,14 +36,12 @@ export function createSessionHolds(max: number, retryAfter: number): SessionHold
         );
       }
       counts.set(sessionGuid, count + 1);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        const left = (counts.get(sessionGuid) ?? 1) - 1;
-        if (left <= 0) counts.delete(sessionGuid);
-        else counts.set(sessionGuid, left);
-      };
+    },
+    release(sessionGuid) {
+      if (sessionGuid === undefined) return;
+      const left = (counts.get(sessionGuid) ?? 1) - 1;
+      if (left <= 0) counts.delete(sessionGuid);
+      else counts.set(sessionGuid, left);
     },
     size() {
       return counts.size;

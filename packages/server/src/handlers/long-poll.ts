@@ -6,6 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Cursors, LegacyAnswer, PollAnswer, TopicErrorBody } from '@cometkit/core/protocol';
 import { authorizeTopics, refusalError } from '../engine/authorize';
+import type { ConnectionIdentity, LiveConnection } from '../engine/connections';
 import type { Abortable, EngineContext } from '../engine/context';
 import { type Caller, callerOf } from '../engine/credentials';
 import {
@@ -45,8 +46,8 @@ export async function handleLongPoll(
   );
   const caller = await callerOf(context.options, req, poll);
   await context.limits?.request(caller);
-  const release = context.sessions.acquire(poll.sessionGuid);
-  await new LongPoll(context, res, poll.legacy, caller, release).start(poll);
+  context.sessions.acquire(poll.sessionGuid);
+  await new LongPoll(context, res, poll.legacy, caller).start(poll);
 }
 
 /** Where a long-poll is: before its hold, held, reading after a wake-up, or answered/gone. */
@@ -55,19 +56,30 @@ type LongPollState = 'starting' | 'holding' | 'reading' | 'done';
 const NO_CURSORS: ReadonlyMap<string, string> = new Map();
 const NO_ERRORS: ReadonlyMap<string, TopicErrorBody> = new Map();
 
+/** Where a response keeps its long-poll, for the one `close` listener that all of them share. */
+const POLL = Symbol('cometkit.longPoll');
+type PolledResponse = ServerResponse & { [POLL]?: LongPoll };
+
+/**
+ * `close` on a poll's response: it fires when the response is finished, or when the socket went
+ * away first (then the poll is dropped). One function for every poll, not a closure per hold.
+ */
+function onResponseClose(this: PolledResponse): void {
+  if (!this.writableEnded) this[POLL]?.abort('gone');
+}
+
 /**
  * One long-poll from its parsed body to its answer. Thousands are held at once, so a held one
- * keeps its topics and their positions, not the request body, its cursor map or a read.
+ * keeps its topics and their positions, not the request body, its cursor map or a read; and it
+ * is itself what the drain set, the connection registry and its response's `close` listener
+ * hold, with no closure of its own (its watch has the one broker listener).
  */
-class LongPoll implements Abortable, Sleeper {
+class LongPoll implements Abortable, Sleeper, LiveConnection {
   readonly #context: EngineContext;
   readonly #res: ServerResponse;
   readonly #legacy: boolean;
-  readonly #onClose: () => void;
-  readonly #unregister: () => void;
+  /** Who polls; its `sessionGuid` is counted in the session's holds until {@link #dispose}. */
   readonly #caller: Caller;
-  /** Ends this poll's count in its session's holds. */
-  readonly #release: () => void;
   #state: LongPollState = 'starting';
   /** A drain that came before the hold began or during a read: acted on when it ends. */
   #draining = false;
@@ -80,28 +92,26 @@ class LongPoll implements Abortable, Sleeper {
   /** Ends this poll's hold on its presence entries. */
   #present: (() => void) | undefined = undefined;
 
-  constructor(
-    context: EngineContext,
-    res: ServerResponse,
-    legacy: boolean,
-    caller: Caller,
-    release: () => void,
-  ) {
+  /** Takes over the session hold that `handleLongPoll` acquired for `caller`. */
+  constructor(context: EngineContext, res: ServerResponse, legacy: boolean, caller: Caller) {
     this.#context = context;
     this.#caller = caller;
-    this.#release = release;
     this.#res = res;
     this.#legacy = legacy;
-    // `close` on the response fires when it is finished or when the socket goes away first.
-    this.#onClose = () => {
-      if (!res.writableEnded) this.abort('gone');
-    };
-    res.on('close', this.#onClose);
+    (res as PolledResponse)[POLL] = this;
+    res.on('close', onResponseClose);
     context.held.add(this);
-    this.#unregister = context.connections.add({
-      who: () => caller,
-      revoke: () => this.abort('revoked'),
-    });
+    context.connections.add(this);
+  }
+
+  /** Who this poll is from (the connection registry's filter reads it). */
+  who(): ConnectionIdentity {
+    return this.#caller;
+  }
+
+  /** `disconnect()` matched it: answered `reconnect`. */
+  revoke(): void {
+    this.abort('revoked');
   }
 
   /** Authorizes, listens, reads; answers at once or holds. Throws what the route answers. */
@@ -262,9 +272,10 @@ class LongPoll implements Abortable, Sleeper {
     this.#watch?.close();
     this.#watch = undefined;
     this.#present?.();
-    this.#context.held.delete(this);
-    this.#unregister();
-    this.#res.off('close', this.#onClose);
-    this.#release();
+    const context = this.#context;
+    context.held.delete(this);
+    context.connections.remove(this);
+    this.#res.off('close', onResponseClose);
+    context.sessions.release(this.#caller.sessionGuid);
   }
 }

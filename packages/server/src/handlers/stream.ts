@@ -83,7 +83,7 @@ export async function handleStream(
   const caller = await callerOf(context.options, req, poll);
   await context.limits?.request(caller);
   const { heartbeatInterval, streamMaxTime, maxBufferedBytes } = context.options;
-  const release = context.sessions.acquire(poll.sessionGuid);
+  context.sessions.acquire(poll.sessionGuid);
   const controller = new AbortController();
   const signal = controller.signal;
   let heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -95,10 +95,8 @@ export async function handleStream(
   const onClose = () => stop('gone');
   res.on('close', onClose);
   context.held.add(controller);
-  const unregister = context.connections.add({
-    who: () => caller,
-    revoke: () => stop('revoked'),
-  });
+  const connection = { who: () => caller, revoke: () => stop('revoked') };
+  context.connections.add(connection);
   // Up to 10% early, so streams opened together (after a deploy) do not all reconnect together.
   const cap = setTimeout(() => stop('cap'), Math.round(streamMaxTime * (1 - Math.random() * 0.1)));
   try {
@@ -127,12 +125,12 @@ export async function handleStream(
       throw new CometServerError(503, 'unavailable', 'the server is shutting down; retry');
     }
   } finally {
-    release();
+    context.sessions.release(poll.sessionGuid);
     stop('cap');
     clearTimeout(cap);
     if (res.headersSent) observer?.connection('stream', 'close');
     context.held.delete(controller);
-    unregister();
+    context.connections.remove(connection);
     res.off('close', onClose);
     if (res.headersSent && !res.writableEnded && !res.destroyed) res.end();
   }

@@ -157,7 +157,7 @@ export function createWebSocketHub(
     };
     const connection = { shutdown, terminate: () => ws.terminate() };
     connections.add(connection);
-    const unregister = context.connections.add({
+    const live = {
       who: () => ({ identity: credentials.identity, sessionGuid, userId }),
       revoke: () => {
         stopSubscription();
@@ -166,7 +166,8 @@ export function createWebSocketHub(
         ws.once('close', () => clearTimeout(force));
         ws.close(CLOSE_CODES.revoked, 'disconnected by the server');
       },
-    });
+    };
+    context.connections.add(live);
 
     const startPoll = (frame: Frame) => {
       stopSubscription();
@@ -271,7 +272,7 @@ export function createWebSocketHub(
       clearTimeout(idle);
       stopSubscription();
       connections.delete(connection);
-      unregister();
+      context.connections.remove(live);
     });
   };
 
