@@ -297,6 +297,7 @@ export function createCometServer(options: CometServerOptions = {}): CometServer
         if (subPath(req, resolved.path) !== undefined) hub.handleUpgrade(req, socket, head);
       };
       server.on('upgrade', onUpgrade);
+      hub.prepare();
       return () => {
         server.off('upgrade', onUpgrade);
       };

@@ -462,6 +462,29 @@ describe('WebSocket handler', () => {
       expect(server.listenerCount('upgrade')).toBe(1);
     });
 
+    it('serves the first upgrade given to handleUpgrade without attach() (ws loads then)', async () => {
+      const comet = createCometServer();
+      const server: Server = createServer((req, res) => comet.handle(req, res));
+      server.on('upgrade', (req, socket, head) => comet.handleUpgrade(req, socket, head));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      cleanups.push(async () => {
+        await comet.close();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+      });
+      const address = server.address();
+      if (address === null || typeof address === 'string') throw new Error('no address');
+      const first = await connect(`ws://127.0.0.1:${address.port}/api/comet/_ws`);
+      const second = await connect(`ws://127.0.0.1:${address.port}/api/comet/_ws`);
+      first.send({ type: 'ping' });
+      second.send({ type: 'ping' });
+      expect(await first.next()).toEqual({ type: 'pong' });
+      expect(await second.next()).toEqual({ type: 'pong' });
+      expect(comet.stats().sockets).toBe(2);
+    });
+
     it('gets the 400 of a front that refuses upgrades, while passing through an ordinary one', async () => {
       const { started } = await wsServer();
       const refusing: Front = await createFront({ targets: [started.url], refuseUpgrades: true });

@@ -10,7 +10,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WEBSOCKET_PATH } from '@cometkit/core/protocol';
-import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import type { EngineContext } from '../engine/context';
 import {
   type Caller,
@@ -41,6 +41,8 @@ export { CLOSE_CODES, type ErrorFrame } from './websocket-output';
 export interface WebSocketHub {
   /** Takes an `upgrade`: the protocol's socket at `{base}/_ws`, an HTTP error otherwise. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Loads `ws` now (upgrades will come: `attach()`), so the first one does not wait for it. */
+  prepare(): void;
   /** Closes every socket with 1012 once its pending sends are answered. */
   close(): Promise<void>;
   /** Destroys every socket at once (a drain past its timeout). */
@@ -56,12 +58,22 @@ export function createWebSocketHub(
 ): WebSocketHub {
   const options = context.options;
   const log = options.log;
-  // `maxPayload`: a larger frame closes the socket with 1009 before it is even buffered whole.
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: options.bodyLimit,
-    clientTracking: false,
-  });
+  // `ws` is loaded at the first upgrade (or `attach()`), not with the server: a server that
+  // serves only long-polls and streams does not pay for the module (a few MB of RSS).
+  let wss: WebSocketServer | undefined;
+  let loading: Promise<WebSocketServer> | undefined;
+  const load = () => {
+    loading ??= import('ws').then((ws) => {
+      // `maxPayload`: a larger frame closes the socket with 1009 before it is even buffered whole.
+      wss = new ws.WebSocketServer({
+        noServer: true,
+        maxPayload: options.bodyLimit,
+        clientTracking: false,
+      });
+      return wss;
+    });
+    return loading;
+  };
   const connections = new Set<{ shutdown(): Promise<void>; terminate(): void }>();
   const timings = { idleTimeout: options.webSocketIdleTimeout };
 
@@ -298,13 +310,33 @@ export function createWebSocketHub(
         });
         return refuse(socket, 403, 'forbidden', 'this origin may not open a WebSocket here');
       }
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        socket.off('error', onError);
-        if (isDraining()) {
-          ws.close(CLOSE_CODES.serviceRestart, 'server restarting: reconnect');
-          return;
-        }
-        connect(ws, req);
+      const upgrade = (server: WebSocketServer) => {
+        // The socket may have gone while `ws` was loading.
+        if (socket.destroyed) return;
+        server.handleUpgrade(req, socket, head, (ws) => {
+          socket.off('error', onError);
+          if (isDraining()) {
+            ws.close(CLOSE_CODES.serviceRestart, 'server restarting: reconnect');
+            return;
+          }
+          connect(ws, req);
+        });
+      };
+      if (wss !== undefined) return upgrade(wss);
+      load().then(upgrade, (error: unknown) => {
+        log({
+          level: 'error',
+          event: 'upgrade.failed',
+          message: 'the WebSocket module could not be loaded',
+          error,
+        });
+        socket.destroy();
+      });
+    },
+
+    prepare() {
+      load().catch(() => {
+        // Logged at the upgrade that needs it.
       });
     },
 
