@@ -10,6 +10,8 @@
  *              BENCH_HEAP_SNAPSHOT=dir writes a heap snapshot of the server at the memory
  *              figure's last step (comet and bare: compare them with DevTools' Comparison view);
  *              BENCH_TRACE_GC=1 runs the server with --trace-gc
+ * Flags:       BENCH_SERVER_FLAGS='--max-semi-space-size=1' runs the server process with those
+ *              Node flags (the environment, MALLOC_ARENA_MAX included, is passed through)
  * Metrics:     BENCH_METRICS=1 gives the server Prometheus metrics (`createCometMetrics()`), to
  *              measure their overhead against a run without
  * Parts:       `latency`, `burst`, `fanout`, `memory`, `floor` are exported to run one alone;
@@ -300,6 +302,7 @@ export async function withServer(fn, { maxWait, mode = 'comet' } = {}) {
         '--expose-gc',
         ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/lp-prof'] : []),
         ...(process.env.BENCH_TRACE_GC ? ['--trace-gc'] : []),
+        ...(process.env.BENCH_SERVER_FLAGS ? process.env.BENCH_SERVER_FLAGS.split(/\s+/) : []),
       ],
       env: { ...process.env, BENCH_MAX_WAIT: String(maxWait ?? 25_000) },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -679,10 +682,21 @@ async function listen(handler) {
   return server;
 }
 
-/** The server process's memory after two full GCs (the second collects what the first freed). */
-function measure() {
+/**
+ * V8 hands the pages a full GC freed back to the system on a background thread, just after the
+ * GC: an RSS read at once still counts them. With 10 000 held polls after a fan-out round that
+ * was 15 to 35 MB, gone 100 ms later and not coming back (bench/PEERS.md, 10 000 held).
+ */
+const MEASURE_SETTLE_MS = 200;
+
+/**
+ * The server process's memory after two full GCs (the second collects what the first freed),
+ * read {@link MEASURE_SETTLE_MS} later.
+ */
+async function measure() {
   globalThis.gc?.();
   globalThis.gc?.();
+  await new Promise((resolve) => setTimeout(resolve, MEASURE_SETTLE_MS));
   const usage = process.memoryUsage();
   return { rss: usage.rss, heap: usage.heapUsed };
 }
@@ -718,7 +732,7 @@ async function childServer(mode) {
     process.on('message', (message) => {
       if (message.type === 'start') return reply(message, { port: server.address().port });
       if (message.type === 'held') return reply(message, { held: holding });
-      if (message.type === 'rss') return reply(message, measure());
+      if (message.type === 'rss') return measure().then((figures) => reply(message, figures));
       if (message.type === 'snapshot') return reply(message, { file: snapshot(message) });
       if (message.type === 'close') {
         server.closeAllConnections();
@@ -743,7 +757,7 @@ async function childServer(mode) {
       case 'held':
         return reply(message, { held: comet.stats().waiting });
       case 'rss':
-        return reply(message, measure());
+        return reply(message, await measure());
       case 'cpu': {
         const { user, system } = process.cpuUsage();
         return reply(message, { ms: (user + system) / 1000 });

@@ -7,6 +7,8 @@
  *
  * Run alone:  pnpm --filter @cometkit/server build && node --expose-gc bench/suites/scale.mjs
  * Sizes:      BENCH_SCALE=1000,4000,10000 (default); BENCH_SCALE_ROUNDS=5
+ * Flags:      BENCH_SERVER_FLAGS='--max-semi-space-size=1' for the server processes (both the
+ *             cometkit and the bare one), as long-poll.mjs
  * Floor:      the RSS of 10 000 held polls is also measured against a bare node:http server that
  *             holds as many requests unanswered (long-poll.mjs `memory`, after a warm-up): what
  *             Node itself needs per held request, whatever the library does.
@@ -74,7 +76,10 @@ export async function run({ print = true } = {}) {
         'KB per poll (slope)': fmt(m.kbPerPoll),
       })),
     );
-    console.log('\n10 000 held long-polls on one process (server: default options, memory broker)');
+    const flags = process.env.BENCH_SERVER_FLAGS ? `, node ${process.env.BENCH_SERVER_FLAGS}` : '';
+    console.log(
+      `\n10 000 held long-polls on one process (server: default options, memory broker${flags})`,
+    );
     console.table(
       rows.map((r) => ({
         held: r.clients,
