@@ -6,12 +6,7 @@
  * WebSocket; `@cometkit/core` waits that long before it tries again.
  */
 import type { IncomingMessage } from 'node:http';
-import {
-  type RateLimiterAbstract,
-  RateLimiterMemory,
-  RateLimiterRedis,
-  RateLimiterRes,
-} from 'rate-limiter-flexible';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { CometServerError } from './errors';
 import type { ServerLogEvent } from './options';
 
@@ -117,31 +112,49 @@ export function createRateLimiter(
   for (const name of ['requests', 'sends', 'publishes'] as const) checkRule(name, options[name]);
   const prefix = options.keyPrefix ?? 'cometkit:rl';
   const key = options.key ?? defaultRateLimitKey;
-  const make = (name: RateLimitName): RateLimiterAbstract | undefined => {
-    const rule = options[name];
+  // The rules as given now (the limiters are made once the module has loaded).
+  const limits = {
+    requests: options.requests && { ...options.requests },
+    sends: options.sends && { ...options.sends },
+    publishes: options.publishes && { ...options.publishes },
+  };
+  const redis = options.redis;
+  type Flexible = typeof import('rate-limiter-flexible');
+  const make = (flexible: Flexible, name: RateLimitName): RateLimiterAbstract | undefined => {
+    const rule = limits[name];
     if (rule === undefined) return undefined;
     const settings = {
       points: rule.points,
       duration: rule.duration,
       keyPrefix: `${prefix}:${name}`,
     };
-    return options.redis === undefined
-      ? new RateLimiterMemory(settings)
-      : new RateLimiterRedis({ ...settings, storeClient: options.redis });
+    return redis === undefined
+      ? new flexible.RateLimiterMemory(settings)
+      : new flexible.RateLimiterRedis({ ...settings, storeClient: redis });
   };
-  const limiters = {
-    requests: make('requests'),
-    sends: make('sends'),
-    publishes: make('publishes'),
-  };
+  // The module is loaded here, by a server with limits only (one without does not pay for it:
+  // a few MB of RSS), and from now on, so the first request seldom waits for it. A failed load
+  // rejects every count (the request is answered 500, and logged).
+  const loaded = import('rate-limiter-flexible').then((flexible) => ({
+    flexible,
+    limiters: {
+      requests: make(flexible, 'requests'),
+      sends: make(flexible, 'sends'),
+      publishes: make(flexible, 'publishes'),
+    },
+  }));
+  loaded.catch(() => {
+    // Not unhandled: each count awaits `loaded` and rejects with it.
+  });
 
   const consume = async (name: RateLimitName, id: string): Promise<void> => {
+    const { flexible, limiters } = await loaded;
     const limiter = limiters[name];
     if (limiter === undefined) return;
     try {
       await limiter.consume(id);
     } catch (outcome) {
-      if (!(outcome instanceof RateLimiterRes)) {
+      if (!(outcome instanceof flexible.RateLimiterRes)) {
         // The store failed (Redis down): allow, say so. A limit must not become an outage.
         log({
           level: 'warn',
@@ -164,9 +177,8 @@ export function createRateLimiter(
   };
 
   return {
-    request: (context) =>
-      limiters.requests ? consume('requests', key(context)) : Promise.resolve(),
-    send: (context) => (limiters.sends ? consume('sends', key(context)) : Promise.resolve()),
-    publish: (topic) => (limiters.publishes ? consume('publishes', topic) : Promise.resolve()),
+    request: (context) => (limits.requests ? consume('requests', key(context)) : Promise.resolve()),
+    send: (context) => (limits.sends ? consume('sends', key(context)) : Promise.resolve()),
+    publish: (topic) => (limits.publishes ? consume('publishes', topic) : Promise.resolve()),
   };
 }
