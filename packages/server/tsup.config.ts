@@ -16,6 +16,8 @@ export default defineConfig({
   target: 'es2022',
   sourcemap: true,
   clean: true,
+  // `import.meta.url` in the CommonJS build (metrics.ts loads prom-client with createRequire).
+  shims: true,
   // The protocol module is bundled in, so `@cometkit/core` stays a devDependency.
   noExternal: [/^@cometkit\/core/],
   esbuildOptions(options) {

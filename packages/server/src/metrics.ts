@@ -6,7 +6,9 @@
  * are small fixed sets. The operations page of the docs says what each one means.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import type * as PromClient from 'prom-client';
+import type { Counter, Histogram, HistogramConfiguration, Registry } from 'prom-client';
 import type {
   BrokerOperation,
   LimitName,
@@ -110,6 +112,36 @@ const BROKER_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 
 type HistogramData = ReturnType<Histogram<'operation'>['get']>;
 
+let promModule: typeof PromClient | undefined;
+
+/**
+ * prom-client, loaded by the first {@link createCometMetrics}, not with the server: a server
+ * without metrics does not pay for it (8 MB of RSS in a process that loads no other CommonJS
+ * package). Loaded with `require`, since making the metrics is synchronous: a bundle of your
+ * server must leave `prom-client` to `node_modules` (mark it external) to use metrics.
+ */
+function promClient(): typeof PromClient {
+  promModule ??= createRequire(import.meta.url)('prom-client') as typeof PromClient;
+  return promModule;
+}
+
+/** The broker latency histogram's class, made on prom-client's `Histogram` once it is loaded. */
+type OperationHistogram = Histogram<'operation'> & {
+  record(operation: string, seconds: number): void;
+};
+let operationHistogramClass:
+  | (new (
+      configuration: HistogramConfiguration<'operation'>,
+    ) => OperationHistogram)
+  | undefined;
+
+function createOperationHistogram(
+  configuration: HistogramConfiguration<'operation'>,
+): OperationHistogram {
+  operationHistogramClass ??= operationHistogramOn(promClient().Histogram);
+  return new operationHistogramClass(configuration);
+}
+
 interface TimingRow {
   /** Observations per bucket (not cumulative); the last slot is above every bound. */
   counts: number[];
@@ -122,69 +154,72 @@ interface TimingRow {
  * 1 µs, once per publish and read); here a call adds to plain arrays, and the registry reads
  * the histogram through `get()` as it reads any other.
  */
-class OperationHistogram extends Histogram<'operation'> {
-  // Made lazily: the base constructor calls `reset()` before this class's fields exist.
-  private rows: Map<string, TimingRow> | undefined;
+function operationHistogramOn(Base: typeof Histogram) {
+  return class OperationHistogram extends Base<'operation'> {
+    // Made lazily: the base constructor calls `reset()` before this class's fields exist.
+    private rows: Map<string, TimingRow> | undefined;
 
-  record(operation: string, seconds: number): void {
-    this.rows ??= new Map();
-    let row = this.rows.get(operation);
-    if (row === undefined) {
-      row = { counts: new Array<number>(BROKER_BUCKETS.length + 1).fill(0), sum: 0, count: 0 };
-      this.rows.set(operation, row);
+    record(operation: string, seconds: number): void {
+      this.rows ??= new Map();
+      let row = this.rows.get(operation);
+      if (row === undefined) {
+        row = { counts: new Array<number>(BROKER_BUCKETS.length + 1).fill(0), sum: 0, count: 0 };
+        this.rows.set(operation, row);
+      }
+      let index = 0;
+      while (index < BROKER_BUCKETS.length && seconds > (BROKER_BUCKETS[index] as number))
+        index += 1;
+      row.counts[index] = (row.counts[index] as number) + 1;
+      row.sum += seconds;
+      row.count += 1;
     }
-    let index = 0;
-    while (index < BROKER_BUCKETS.length && seconds > (BROKER_BUCKETS[index] as number)) index += 1;
-    row.counts[index] = (row.counts[index] as number) + 1;
-    row.sum += seconds;
-    row.count += 1;
-  }
 
-  override async get(): HistogramData {
-    const name = (this as unknown as { name: string }).name;
-    const values: Array<{
-      metricName: string;
-      labels: Record<string, string | number>;
-      value: number;
-    }> = [];
-    for (const [operation, row] of this.rows ?? []) {
-      let cumulative = 0;
-      BROKER_BUCKETS.forEach((bound, index) => {
-        cumulative += row.counts[index] as number;
+    override async get(): HistogramData {
+      const name = (this as unknown as { name: string }).name;
+      const values: Array<{
+        metricName: string;
+        labels: Record<string, string | number>;
+        value: number;
+      }> = [];
+      for (const [operation, row] of this.rows ?? []) {
+        let cumulative = 0;
+        BROKER_BUCKETS.forEach((bound, index) => {
+          cumulative += row.counts[index] as number;
+          values.push({
+            metricName: `${name}_bucket`,
+            labels: { le: bound, operation },
+            value: cumulative,
+          });
+        });
         values.push({
           metricName: `${name}_bucket`,
-          labels: { le: bound, operation },
-          value: cumulative,
+          labels: { le: '+Inf', operation },
+          value: row.count,
         });
-      });
-      values.push({
-        metricName: `${name}_bucket`,
-        labels: { le: '+Inf', operation },
-        value: row.count,
-      });
-      values.push({ metricName: `${name}_sum`, labels: { operation }, value: row.sum });
-      values.push({ metricName: `${name}_count`, labels: { operation }, value: row.count });
+        values.push({ metricName: `${name}_sum`, labels: { operation }, value: row.sum });
+        values.push({ metricName: `${name}_count`, labels: { operation }, value: row.count });
+      }
+      // The shape prom-client's own histograms answer (its `type` is the string at run time).
+      const data = {
+        name,
+        help: (this as unknown as { help: string }).help,
+        type: 'histogram',
+        values,
+        aggregator: 'sum',
+      };
+      return data as unknown as Awaited<HistogramData>;
     }
-    // The shape prom-client's own histograms answer (its `type` is the string at run time).
-    const data = {
-      name,
-      help: (this as unknown as { help: string }).help,
-      type: 'histogram',
-      values,
-      aggregator: 'sum',
-    };
-    return data as unknown as Awaited<HistogramData>;
-  }
 
-  /** What the registry reads for the text format. */
-  getForPromString() {
-    return this.get();
-  }
+    /** What the registry reads for the text format. */
+    getForPromString() {
+      return this.get();
+    }
 
-  override reset(): void {
-    super.reset();
-    this.rows = undefined;
-  }
+    override reset(): void {
+      super.reset();
+      this.rows = undefined;
+    }
+  };
 }
 
 /** The label of a topic outside the allow-list. */
@@ -201,6 +236,7 @@ export const OTHER_TOPIC = '_other';
  * ```
  */
 export function createCometMetrics(options: CometMetricsOptions = {}): CometMetrics {
+  const { Counter, collectDefaultMetrics, Gauge, Registry } = promClient();
   const registry = options.registry ?? new Registry();
   const prefix = options.prefix ?? 'cometkit_';
   if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
@@ -314,7 +350,7 @@ export function createCometMetrics(options: CometMetricsOptions = {}): CometMetr
     'Requests refused by a limit: rate limits (requests, sends, publishes) and the body size (body).',
     ['limit'],
   );
-  const brokerSeconds = new OperationHistogram({
+  const brokerSeconds = createOperationHistogram({
     name: `${prefix}broker_duration_seconds`,
     help: 'Time of broker calls, by operation.',
     labelNames: ['operation'],
