@@ -12,8 +12,6 @@ import type { BrokerMessage } from '../broker';
  * The arrays grow by doubling up to `historySize`, so a quiet topic does not pay for a full ring.
  */
 export interface TopicLog {
-  /** The ids, made once at publish and handed out by every read. */
-  ids: string[];
   times: number[];
   /** Bytes of each message's JSON. */
   sizes: number[];
@@ -67,7 +65,6 @@ export function slotOf(topic: string): number {
 /** An empty log whose first message will be `highestSeq + 1`. */
 export function newLog(highestSeq: number, historySize: number): TopicLog {
   return {
-    ids: [],
     times: [],
     sizes: [],
     json: [],
@@ -91,7 +88,6 @@ export function grow(log: TopicLog, historySize: number): void {
   const capacity = Math.min(historySize, log.capacity * 2);
   if (log.start !== 0) {
     const order = <T>(list: T[]) => list.slice(log.start).concat(list.slice(0, log.start));
-    log.ids = order(log.ids);
     log.times = order(log.times);
     log.sizes = order(log.sizes);
     log.json = order(log.json);
@@ -131,11 +127,16 @@ export function messagesOf(
   from: number,
   to: number,
   withJson: boolean,
+  prefix: string,
 ): BrokerMessage[] {
   const messages: BrokerMessage[] = [];
+  // Kept messages have consecutive seqs: an id is made when read, not kept per message (a
+  // string that lives as long as the history costs the young-generation GC a copy or two per
+  // message; one made per read dies young).
+  const first = firstSeq(log);
   for (let index = from; index < to; index += 1) {
     const at = slot(log, index);
-    const id = log.ids[at] as string;
+    const id = prefix + (first + index);
     const json = log.json[at] as string;
     messages.push(
       withJson

@@ -69,7 +69,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   const idOf = (seq: number) => `${prefix}${seq}`;
 
   function dropOldest(log: TopicLog): void {
-    // Only the JSON can hold on to memory; ids and times are overwritten when the slot is reused.
+    // Only the JSON can hold on to memory; times and sizes are overwritten when the slot is reused.
     log.json[log.start] = '';
     const size = log.sizes[log.start] as number;
     log.bytes -= size;
@@ -159,7 +159,6 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     if (log.lastSeq > highestSeq) highestSeq = log.lastSeq;
     const id = prefix + log.lastSeq;
     const at = slot(log, log.count);
-    log.ids[at] = id;
     log.times[at] = time;
     log.sizes[at] = size;
     log.json[at] = json;
@@ -183,7 +182,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     // topic starts from.
     if (!log) return idOf(highestSeq);
     trimByAge(log, now());
-    return log.count > 0 ? (log.ids[slot(log, log.count - 1)] as string) : idOf(log.lastSeq);
+    // The newest kept message is the last seq.
+    return idOf(log.lastSeq);
   }
 
   const presenceStore = createMemoryPresence({ now, assertOpen, append, positionOf });
@@ -222,8 +222,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
           : { messages: [], position: cursor, reset: false, more: false };
       }
       trimByAge(log, now());
-      const position =
-        log.count > 0 ? (log.ids[slot(log, log.count - 1)] as string) : idOf(log.lastSeq);
+      const position = idOf(log.lastSeq);
       let seq = seqOf(cursor);
       const firstKept = firstSeq(log);
       // A cursor from before this log (a handshake while the topic had none, or the last
@@ -247,7 +246,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       if (seq === log.lastSeq) return { messages: [], position, reset: false, more: false };
       const from = seq - firstKept + 1;
       const to = Math.min(log.count, from + Math.max(0, limit));
-      const messages = messagesOf(topic, log, from, to, true);
+      const messages = messagesOf(topic, log, from, to, true, prefix);
       const last = messages.at(-1);
       return {
         messages,
@@ -272,7 +271,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
         }
       }
       return {
-        messages: messagesOf(topic, log, log.count - count, log.count, false),
+        messages: messagesOf(topic, log, log.count - count, log.count, false, prefix),
         position: idOf(log.lastSeq),
       };
     },
