@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createMemoryBroker } from '../src/brokers/memory';
 import { HOLD_TICK_MS } from '../src/engine/hold-timer';
 import { poll, post, serve, stopAll } from './helpers';
 
@@ -69,6 +70,31 @@ describe('long-poll handler', () => {
     expect(got.length).toBeLessThan(5);
     expect(got).toEqual(ids.slice(5 - got.length));
     expect(first.body.cursors?.chat).toBe(ids[4]);
+  });
+
+  it('fills an answer to exactly maxAnswerBytes, counting multi-byte and escaped text in bytes', async () => {
+    const broker = createMemoryBroker({ epoch: 'e' });
+    const data = ['é"\n€'.repeat(120), 'ü\\'.repeat(100), 'plain'];
+    const ids: string[] = [];
+    for (const value of data) ids.push(await broker.publish('chat', value));
+    // Each message as the answer carries it, with the comma between messages.
+    const sizes = data.map(
+      (value, index) =>
+        Buffer.byteLength(JSON.stringify({ topic: 'chat', id: ids[index], data: value })) + 1,
+    );
+    const fits = (sizes[0] as number) + (sizes[1] as number);
+    for (const [budget, taken] of [
+      [fits, 2],
+      [fits - 1, 1],
+    ] as const) {
+      const { base } = await serve({ broker, maxAnswerBytes: budget });
+      const answer = await post(base, poll(['chat'], { chat: 'e-0' }, 0));
+      expect({ budget, got: answer.body.messages?.map((m) => m.data) }).toEqual({
+        budget,
+        got: data.slice(0, taken),
+      });
+      expect(answer.body.cursors?.chat).toBe(ids[taken - 1]);
+    }
   });
 
   it('refuses a malformed rewind with 400', async () => {

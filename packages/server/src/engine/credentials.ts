@@ -224,8 +224,11 @@ export function callerOf(
   if (!options.identify) {
     return { req: credentialRequest(req, options), identity: undefined, sessionGuid, userId };
   }
-  return credentialsOf(options, req).then((credentials) => ({
-    ...credentials,
+  // A literal, not a spread of the credentials: V8 gives every spread copy a hidden class of
+  // its own (a Map and a DescriptorArray, about 200 bytes more per held poll).
+  return credentialsOf(options, req).then(({ req: view, identity }) => ({
+    req: view,
+    identity,
     sessionGuid,
     userId,
   }));
