@@ -81,20 +81,15 @@ export class Http1ResponseReader {
         return problem ? this.#fail(problem) : undefined;
       }
       if (body.kind === 'length') {
-        const part = data.subarray(0, body.left);
-        const problem = this.#take(part);
-        if (problem) return this.#fail(problem);
-        body.left -= part.length;
-        data = data.subarray(part.length);
-        return body.left === 0 ? this.#done(data) : undefined;
+        const rest = this.#part(body, data);
+        if (rest instanceof Http1Error) return rest;
+        return body.left === 0 ? this.#done(rest) : undefined;
       }
       // Chunked.
       if (body.step === 'data') {
-        const part = data.subarray(0, body.left);
-        const problem = this.#take(part);
-        if (problem) return this.#fail(problem);
-        body.left -= part.length;
-        data = data.subarray(part.length);
+        const rest = this.#part(body, data);
+        if (rest instanceof Http1Error) return rest;
+        data = rest;
         if (body.left === 0) body.step = 'data-end';
         continue;
       }
@@ -182,6 +177,15 @@ export class Http1ResponseReader {
       this.#body = { kind: 'length', left };
     } else this.#body = { kind: 'close' };
     return undefined;
+  }
+
+  /** Takes up to `body.left` bytes of `data` into the body; returns the bytes after them. */
+  #part(body: { left: number }, data: Buffer): Buffer | Http1Error {
+    const part = data.subarray(0, body.left);
+    const problem = this.#take(part);
+    if (problem) return this.#fail(problem);
+    body.left -= part.length;
+    return data.subarray(part.length);
   }
 
   #take(part: Buffer): string | undefined {
