@@ -39,8 +39,8 @@ export interface CometEnvironment {
   fetch: (input: Request | string | URL, init?: RequestInit) => Promise<Response>;
   /**
    * How polls and sends are posted. Through ky over `fetch` when absent; the Node entry point
-   * (the package's `node` export condition) gives node:http on a keep-alive agent unless
-   * `fetch` or `post` is given (docs/concepts/transports.md).
+   * (the package's `node` export condition) posts on keep-alive TCP/TLS connections with its own
+   * HTTP/1.1 reader unless `fetch` or `post` is given (docs/concepts/transports.md).
    * @default undefined (ky over `fetch`)
    */
   post?: HttpPost;

@@ -1,7 +1,7 @@
 /**
  * The one way polls and sends go over HTTP (`HttpPost`), its ky/fetch implementation for
  * browsers, and reading HTTP answers into the client's errors. The Node entry point puts its
- * node:http implementation (`node-http.ts`) behind the same interface.
+ * raw HTTP/1.1 implementation (`node-http.ts`) behind the same interface.
  */
 import type { KyInstance } from 'ky';
 import { HttpError, NetworkError } from './errors';

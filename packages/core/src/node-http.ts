@@ -10,7 +10,7 @@ import tls from 'node:tls';
 import type { HttpAnswer, HttpPost } from './http';
 import { Http1Error, type Http1Response, Http1ResponseReader, requestHead } from './http1';
 
-/** The node:http {@link HttpPost}, and a way to close its idle connections. */
+/** The Node entry's {@link HttpPost}, and a way to close its idle connections. */
 export interface NodePost extends HttpPost {
   /** Closes the connections it keeps (the client's `close`). */
   destroy(): void;

@@ -1,8 +1,8 @@
 /**
  * `@cometkit/core` in Node (the package's `node` export condition): the same API, with polls and
- * sends posted on node:http (`node-http.ts`) instead of ky and fetch, unless the options inject
- * their own `environment.fetch` or `environment.post`. Browsers and bundlers for the browser
- * never see this file.
+ * sends posted on keep-alive TCP/TLS connections (`node-http.ts`) instead of ky and fetch,
+ * unless the options inject their own `environment.fetch` or `environment.post`. Browsers and
+ * bundlers for the browser never see this file.
  */
 import { createCometClient as createClient } from './client';
 import { createNodePost } from './node-http';
@@ -13,7 +13,7 @@ export * from './index';
 
 /**
  * Creates a client (see the browser entry's `createCometClient`); in Node, its polls and sends
- * go over node:http on a keep-alive agent unless `environment.fetch` or `environment.post` is
+ * go over keep-alive TCP/TLS connections unless `environment.fetch` or `environment.post` is
  * given. Nothing runs until the first `subscribe` or `send`.
  * @throws `CometError` for an invalid option.
  */
