@@ -511,17 +511,20 @@ describe.skipIf(!hasChromium)('tabs sharing one connection, in Chromium', () => 
     for (const page of pages) expect(await got(page)).toEqual(sent);
   }
 
+  /** Three tabs sharing one connection on `transport` for `topic`: the pages, the leader, the rest. */
+  async function sharedLifecycleTabs(transport: 'websocket' | 'longpoll', topic: string) {
+    const pages = await openLifecycleTabs(3, `share=1&t=${transport}&topic=${topic}&user=${topic}`);
+    await waitConnected(pages);
+    const leader = await leaderOf(pages);
+    const others = pages.filter((page) => page !== leader);
+    await expect.poll(open, { timeout: 15_000 }).toBe(1);
+    return { pages, leader, others };
+  }
+
   for (const transport of ['websocket', 'longpoll'] as const) {
     it(`the leader frozen during a stream (${transport}): another tab takes over; resumed, the old leader follows without a repeat or a gap`, async () => {
       const topic = `frozen-${transport}`;
-      const pages = await openLifecycleTabs(
-        3,
-        `share=1&t=${transport}&topic=${topic}&user=${topic}`,
-      );
-      await waitConnected(pages);
-      const leader = await leaderOf(pages);
-      const others = pages.filter((page) => page !== leader);
-      await expect.poll(open, { timeout: 15_000 }).toBe(1);
+      const { pages, leader, others } = await sharedLifecycleTabs(transport, topic);
       const cdp = await leader.context().newCDPSession(leader);
       let frozenAt = 0;
       let handover: Promise<number> | undefined;
@@ -561,14 +564,7 @@ describe.skipIf(!hasChromium)('tabs sharing one connection, in Chromium', () => 
 
     it(`the leader hangs without a freeze event (${transport}): a follower takes its lock; running again, the old leader follows without a repeat or a gap`, async () => {
       const topic = `hung-${transport}`;
-      const pages = await openLifecycleTabs(
-        3,
-        `share=1&t=${transport}&topic=${topic}&user=${topic}`,
-      );
-      await waitConnected(pages);
-      const leader = await leaderOf(pages);
-      const others = pages.filter((page) => page !== leader);
-      await expect.poll(open, { timeout: 15_000 }).toBe(1);
+      const { pages, leader, others } = await sharedLifecycleTabs(transport, topic);
       let hungAt = 0;
       let handover: Promise<number> | undefined;
       const sent = await stream(topic, 0, 40, async (i) => {

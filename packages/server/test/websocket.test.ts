@@ -32,6 +32,21 @@ interface Client {
 
 const clients: WebSocket[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
+
+/** Listens on a free loopback port; the server and `comet` are closed after the test. */
+async function listenClosing(comet: { close(): Promise<void> }, server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    await comet.close();
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no address');
+  return address.port;
+}
 afterEach(async () => {
   for (const ws of clients.splice(0)) ws.terminate();
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -435,18 +450,9 @@ describe('WebSocket handler', () => {
         other.handleUpgrade(req, socket, head, (ws) => ws.send('not cometkit'));
       });
       const detach = comet.attach(server);
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      cleanups.push(async () => {
-        await comet.close();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
-        other.close();
-      });
-      const address = server.address();
-      if (address === null || typeof address === 'string') throw new Error('no address');
-      const root = `ws://127.0.0.1:${address.port}`;
+      const port = await listenClosing(comet, server);
+      cleanups.push(() => other.close());
+      const root = `ws://127.0.0.1:${port}`;
       const elsewhere = new WebSocket(`${root}/elsewhere`);
       clients.push(elsewhere);
       const greeting = await new Promise<string>((resolve, reject) => {
@@ -466,18 +472,9 @@ describe('WebSocket handler', () => {
       const comet = createCometServer();
       const server: Server = createServer((req, res) => comet.handle(req, res));
       server.on('upgrade', (req, socket, head) => comet.handleUpgrade(req, socket, head));
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      cleanups.push(async () => {
-        await comet.close();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
-      });
-      const address = server.address();
-      if (address === null || typeof address === 'string') throw new Error('no address');
-      const first = await connect(`ws://127.0.0.1:${address.port}/api/comet/_ws`);
-      const second = await connect(`ws://127.0.0.1:${address.port}/api/comet/_ws`);
+      const port = await listenClosing(comet, server);
+      const first = await connect(`ws://127.0.0.1:${port}/api/comet/_ws`);
+      const second = await connect(`ws://127.0.0.1:${port}/api/comet/_ws`);
       first.send({ type: 'ping' });
       second.send({ type: 'ping' });
       expect(await first.next()).toEqual({ type: 'pong' });
