@@ -328,15 +328,20 @@ export function createConnection(
     }, delay);
   }
 
+  /**
+   * Polls again after a poll ended: on a timer of 0 ms (a macrotask, `setImmediate` in Node), so
+   * that every answer that came in the same turn reaches its callbacks before any client in the
+   * page or process spends time on its next request; after a backoff on fast empty answers.
+   */
   function repoll(held: number) {
     const delay = repollDelay(fastStreak, options.backoff, env.random);
-    if (delay === undefined) return connect();
-    events.diagnostic('fast-repoll-backoff', `fast empty answers: poll in ${delay} ms`, {
-      heldMs: held,
-      delayMs: delay,
-      streak: fastStreak,
-    });
-    retryTimer = env.setTimeout(() => connect(), delay);
+    if (delay !== undefined)
+      events.diagnostic('fast-repoll-backoff', `fast empty answers: poll in ${delay} ms`, {
+        heldMs: held,
+        delayMs: delay,
+        streak: fastStreak,
+      });
+    retryTimer = env.setTimeout(() => connect(), delay ?? 0);
   }
 
   /** Sets `wait` and says why (`wait-lowered`, `wait-raised`). */

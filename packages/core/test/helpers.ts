@@ -9,15 +9,29 @@ export function createClock() {
   let now = 1_000_000;
   let seq = 0;
   const timers = new Map<number, { at: number; fn: () => void }>();
+  // A 0 ms timer (the re-poll after an answer) runs on a real macrotask, as it would in a
+  // page, without the test moving time.
+  const soon = new Map<number, ReturnType<typeof setTimeout>>();
   return {
     now: () => now,
     setTimeout: (fn: () => void, ms: number) => {
       seq += 1;
-      timers.set(seq, { at: now + ms, fn });
-      return seq;
+      const id = seq;
+      if (ms <= 0) {
+        soon.set(
+          id,
+          setTimeout(() => {
+            soon.delete(id);
+            fn();
+          }, 0),
+        );
+      } else timers.set(id, { at: now + ms, fn });
+      return id;
     },
     clearTimeout: (id: unknown) => {
       timers.delete(id as number);
+      clearTimeout(soon.get(id as number));
+      soon.delete(id as number);
     },
     /** Delays of the pending timers from now, shortest first. */
     pending: () => [...timers.values()].map((t) => t.at - now).sort((a, b) => a - b),
