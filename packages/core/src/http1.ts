@@ -24,10 +24,63 @@ export interface Http1Response {
 }
 
 const CRLF = Buffer.from('\r\n');
-const HEAD_END = Buffer.from('\r\n\r\n');
-const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: |\r|$)/;
+const EMPTY = Buffer.alloc(0);
+/** The four header names the reader acts on, as servers usually spell them, in lower case. */
+const KNOWN_NAMES = new Map(
+  ['content-length', 'transfer-encoding', 'connection', 'retry-after'].flatMap((name) => [
+    [name, name],
+    [name.replace(/(^|-)[a-z]/g, (c) => c.toUpperCase()), name],
+  ]),
+);
+
+/**
+ * The status of a `HTTP/1.0` or `HTTP/1.1` status line (`HTTP/1.1 200 OK`), or undefined. By
+ * character codes: the reader's work runs cold, where a regular expression costs microseconds.
+ */
+function statusOf(text: string): number | undefined {
+  if (!text.startsWith('HTTP/1.')) return undefined;
+  const minor = text.charCodeAt(7);
+  if ((minor !== 0x30 && minor !== 0x31) || text.charCodeAt(8) !== 0x20) return undefined;
+  let code = 0;
+  for (let index = 9; index < 12; index += 1) {
+    const digit = text.charCodeAt(index) - 0x30;
+    if (!(digit >= 0 && digit <= 9)) return undefined;
+    code = code * 10 + digit;
+  }
+  const after = text.charCodeAt(12);
+  return Number.isNaN(after) || after === 0x20 || after === 0x0d ? code : undefined;
+}
+
+/** `text` from `from` to `to` without the spaces and tabs around it (as `trim` would, for OWS). */
+function trimmed(text: string, from: number, to: number): string {
+  let start = from;
+  let end = to;
+  while (start < end && isSpace(text.charCodeAt(start))) start += 1;
+  while (end > start && isSpace(text.charCodeAt(end - 1))) end -= 1;
+  return text.slice(start, end);
+}
+
+const isSpace = (code: number) => code === 0x20 || code === 0x09;
+
+/** 1 to 15 decimal digits. */
+function isLength(text: string): boolean {
+  if (text.length === 0 || text.length > 15) return false;
+  for (let index = 0; index < text.length; index += 1) {
+    const code = text.charCodeAt(index);
+    if (code < 0x30 || code > 0x39) return false;
+  }
+  return true;
+}
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,15})[ \t]*(?:;.*)?$/;
+
+/**
+ * A copy of `bytes` the reader can keep: what {@link Http1ResponseReader.push} is given may be a
+ * view of a buffer that the next read of the connection fills again (the Node entry reads
+ * plain-TCP answers into one shared buffer). An answer read whole in one push is decoded from it
+ * at once and never copied.
+ */
+const kept = (bytes: Buffer): Buffer => Buffer.from(bytes);
 
 /** Why a response could not be read (the connection is then closed). */
 export class Http1Error extends Error {
@@ -59,18 +112,26 @@ export class Http1ResponseReader {
     this.#pending = undefined;
     while (data.length > 0) {
       if (this.#body === undefined) {
-        const end = data.indexOf(HEAD_END);
+        // The head is found in a latin1 view of the bytes (one conversion, then string search:
+        // cheaper when cold than a Buffer search and a second conversion).
+        const view = data.toString('latin1', 0, Math.min(data.length, MAX_HEAD_BYTES + 4));
+        const end = view.indexOf('\r\n\r\n');
         if (end === -1) {
           if (data.length > MAX_HEAD_BYTES) return this.#fail('response headers too large');
-          this.#pending = data;
+          this.#pending = kept(data);
           return undefined;
         }
         if (end > MAX_HEAD_BYTES) return this.#fail('response headers too large');
-        const problem = this.#head(data.toString('latin1', 0, end));
+        const problem = this.#head(view, end);
         if (problem) return this.#fail(problem);
-        data = data.subarray(end + 4);
         // `#head` set the framing (TypeScript still sees the `undefined` checked above).
         const framed = this.#body as Body | undefined;
+        const start = end + 4;
+        // The common answer: its whole body in this chunk, decoded straight from it.
+        if (framed?.kind === 'length' && this.#bytes === 0 && data.length - start === framed.left) {
+          return this.#done(EMPTY, true, data.toString('utf8', start));
+        }
+        data = data.subarray(start);
         if (framed === undefined) continue; // an interim 1xx response: the real one follows
         if (framed.kind === 'length' && framed.left === 0) return this.#done(data);
         continue;
@@ -96,7 +157,7 @@ export class Http1ResponseReader {
       const eol = data.indexOf(CRLF);
       if (eol === -1) {
         if (data.length > 4096) return this.#fail('a chunk line is too long');
-        this.#pending = data;
+        this.#pending = kept(data);
         return undefined;
       }
       const line = data.toString('latin1', 0, eol);
@@ -129,25 +190,28 @@ export class Http1ResponseReader {
    * answer is read after 20 ms or 20 s of idling, when every instruction costs many times its
    * warm price, so the reader does as little as it can.
    */
-  #head(text: string): string | undefined {
-    const status = STATUS_LINE.exec(text);
-    if (!status) return 'not an HTTP/1.x response';
-    const code = Number(status[2]);
+  #head(text: string, end: number): string | undefined {
+    const code = statusOf(text);
+    if (code === undefined) return 'not an HTTP/1.x response';
     let length: string | undefined;
     let coding: string | undefined;
     let connection = '';
     let retryAfter: string | undefined;
     let at = text.indexOf('\r\n');
-    while (at !== -1) {
+    while (at !== -1 && at < end) {
       const from = at + 2;
       at = text.indexOf('\r\n', from);
-      const to = at === -1 ? text.length : at;
+      const to = at === -1 || at > end ? end : at;
       const colon = text.indexOf(':', from);
       if (colon <= from || colon > to) return 'a malformed response header';
       const size = colon - from;
       if (size !== 14 && size !== 17 && size !== 10 && size !== 11) continue;
-      const name = text.slice(from, colon).toLowerCase();
-      const value = text.slice(colon + 1, to).trim();
+      // c(ontent-length, onnection), t(ransfer-encoding), r(etry-after): skips Keep-Alive.
+      const first = text.charCodeAt(from) | 0x20;
+      if (first !== 0x63 && first !== 0x74 && first !== 0x72) continue;
+      const spelled = text.slice(from, colon);
+      const name = KNOWN_NAMES.get(spelled) ?? spelled.toLowerCase();
+      const value = trimmed(text, colon + 1, to);
       // A repeated header's values joined with `, `, as one header would carry them.
       const join = (before: string | undefined) =>
         before === undefined ? value : `${before}, ${value}`;
@@ -159,7 +223,7 @@ export class Http1ResponseReader {
     if (code < 200 && code !== 101) return undefined; // 100 Continue, 103 Early Hints
     if (code === 101) return 'the server switched protocols';
     this.#status = code;
-    this.#http10 = status[1] === '0';
+    this.#http10 = text.charCodeAt(7) === 0x30;
     this.#connection = connection.toLowerCase();
     this.#retryAfter = retryAfter;
     if (code === 204 || code === 304) this.#body = { kind: 'length', left: 0 };
@@ -169,9 +233,12 @@ export class Http1ResponseReader {
         : { kind: 'close' };
     } else if (length !== undefined) {
       // Repeated equal values (`5, 5`) are one length; anything else is not a length.
-      const values = new Set(length.split(',').map((value) => value.trim()));
-      const [only] = values;
-      if (values.size !== 1 || !/^\d{1,15}$/.test(only as string)) return 'a bad content-length';
+      let only: string | undefined = length;
+      if (length.includes(',')) {
+        const values = new Set(length.split(',').map((value) => value.trim()));
+        only = values.size === 1 ? [...values][0] : undefined;
+      }
+      if (only === undefined || !isLength(only)) return 'a bad content-length';
       const left = Number(only);
       if (left > MAX_BODY_BYTES) return tooLarge();
       this.#body = { kind: 'length', left };
@@ -191,16 +258,17 @@ export class Http1ResponseReader {
   #take(part: Buffer): string | undefined {
     this.#bytes += part.length;
     if (this.#bytes > MAX_BODY_BYTES) return tooLarge();
-    if (part.length > 0) this.#chunks.push(part);
+    if (part.length > 0) this.#chunks.push(kept(part));
     return undefined;
   }
 
-  #done(rest: Buffer, open = true): Http1Response {
+  #done(rest: Buffer, open = true, text?: string): Http1Response {
     const chunks = this.#chunks;
-    const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
     return {
       status: this.#status,
-      text: body.toString('utf8'),
+      text:
+        text ??
+        (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString('utf8'),
       retryAfter: this.#retryAfter,
       // Bytes after the answer were never asked for: the connection is not trusted again.
       reusable:
@@ -208,7 +276,9 @@ export class Http1ResponseReader {
         rest.length === 0 &&
         this.#body?.kind !== 'close' &&
         !this.#http10 &&
-        !/(?:^|,)\s*close\s*(?:,|$)/.test(this.#connection),
+        (this.#connection === 'keep-alive' ||
+          this.#connection === '' ||
+          !/(?:^|,)\s*close\s*(?:,|$)/.test(this.#connection)),
     };
   }
 

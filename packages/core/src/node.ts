@@ -5,32 +5,11 @@
  * bundlers for the browser never see this file.
  */
 import { createCometClient as createClient } from './client';
-import type { CometEnvironment } from './environment';
-import { createNodePost } from './node-http';
+import { createNodePost, nodeTimers } from './node-http';
 import type { CometClientOptions } from './options';
 import type { CometClient, TopicMap } from './types';
 
 export * from './index';
-
-/**
- * Timers where 0 ms is `setImmediate` (Node's `setTimeout(0)` waits 1 ms, and runs before the
- * turn's I/O): the re-poll after an answer then goes out right after the answers that came
- * in the same turn were delivered.
- */
-const immediates = new WeakSet<object>();
-const nodeTimers: Pick<CometEnvironment, 'setTimeout' | 'clearTimeout'> = {
-  setTimeout(callback, ms) {
-    if (ms > 0) return setTimeout(callback, ms);
-    const immediate = setImmediate(callback);
-    immediates.add(immediate);
-    return immediate;
-  },
-  clearTimeout(handle) {
-    // clearImmediate must never see a Timeout (it would miscount Node's pending immediates).
-    if (immediates.has(handle as object)) clearImmediate(handle as NodeJS.Immediate);
-    else clearTimeout(handle as NodeJS.Timeout);
-  },
-};
 
 /**
  * Creates a client (see the browser entry's `createCometClient`); in Node, its polls and sends

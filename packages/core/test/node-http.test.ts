@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https';
 import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createNodePost } from '../src/node-http';
+import { createNodePost, nodeTimers } from '../src/node-http';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -76,6 +76,34 @@ describe('createNodePost', () => {
       res.end(bytes.subarray(1001));
     });
     expect((await createNodePost()(url, '{}', {}, new AbortController().signal)).text).toBe(text);
+  });
+
+  it('reads an answer larger than one read of the connection, intact', async () => {
+    // Plain connections read into one buffer shared by the process: what the reader keeps
+    // between reads must be its own copy.
+    const text = 'é€😀-'.repeat(40_000);
+    const { url } = await serve((_req, _body, res) => res.end(text));
+    const post = createNodePost();
+    const answers = await Promise.all(
+      [1, 2, 3].map(() => post(url, '{}', {}, new AbortController().signal)),
+    );
+    for (const answer of answers) expect(answer.text).toBe(text);
+  });
+
+  it('closes an idle connection the server sends bytes on, and posts the next on a new one', async () => {
+    const sockets: Socket[] = [];
+    const { url, stats } = await serve((req, _body, res) => {
+      sockets.push(req.socket);
+      res.end('{}');
+    });
+    const post = createNodePost();
+    await post(url, '{}', {}, new AbortController().signal);
+    // Bytes nobody asked for, while the connection is idle.
+    sockets[0]?.write('HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\n"stray"');
+    await expect.poll(() => sockets[0]?.destroyed).toBe(true);
+    const answer = await post(url, '{"n":2}', {}, new AbortController().signal);
+    expect(answer.text).toBe('{}');
+    expect(stats.connections).toBe(2);
   });
 
   it('sends every post of a client, one after the other, on one TCP connection', async () => {
@@ -235,5 +263,20 @@ describe('createNodePost', () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+});
+
+describe('nodeTimers', () => {
+  it('makes a 0 ms timer an immediate and a longer one a timeout, and clears both kinds', async () => {
+    const fired: string[] = [];
+    const immediate = nodeTimers.setTimeout(() => fired.push('0 ms'), 0);
+    const timeout = nodeTimers.setTimeout(() => fired.push('5 ms'), 5);
+    expect((immediate as object).constructor.name).toBe('Immediate');
+    expect((timeout as object).constructor.name).toBe('Timeout');
+    nodeTimers.clearTimeout(nodeTimers.setTimeout(() => fired.push('cleared immediate'), 0));
+    nodeTimers.clearTimeout(nodeTimers.setTimeout(() => fired.push('cleared timeout'), 5));
+    nodeTimers.clearTimeout(undefined);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(fired).toEqual(['0 ms', '5 ms']);
   });
 });
