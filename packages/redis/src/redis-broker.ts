@@ -371,7 +371,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
 
     async publish(topic, data, options?: BrokerPublishOptions) {
       checkTopic('publish', topic);
-      const json = toJson(data);
+      const json = typeof options?.json === 'string' ? options.json : toJson(data);
       const once = options?.idempotency;
       if (once === undefined) return batcher.add(topic, json);
       checkKey('publish', once.key);

@@ -527,6 +527,14 @@ describe.skipIf(!redisAvailable)('createRedisBroker', () => {
   });
 
   describe('bad input', () => {
+    it('keeps the JSON text the server encoded already instead of encoding data again', async () => {
+      const b = broker();
+      // A value it could not encode itself: only the given text can have been kept.
+      await b.publish('enc', { n: 1n }, { json: '{"n":"1"}' });
+      const { messages } = await b.recent('enc', 1);
+      expect(messages.map((m) => m.data)).toEqual([{ n: '1' }]);
+    });
+
     it('rejects bad arguments with clear errors', async () => {
       const b = broker();
       await expect(b.publish('', 1)).rejects.toThrow(/topic must be a string/);

@@ -64,6 +64,12 @@ export interface BrokerPublishOptions {
    * the record. Keys are per topic.
    */
   idempotency?: { key: string; ttlMs: number };
+  /**
+   * `data` as JSON text, when the caller encoded it already (the server encodes every publish
+   * once, at its edge, to check it): a broker may keep this text instead of encoding `data`
+   * again. It is `JSON.stringify(data)`; a broker that ignores it encodes `data` itself.
+   */
+  json?: string;
 }
 
 /** A present client as the broker keeps it (the wire's `PresenceMember`). */
@@ -101,6 +107,11 @@ export interface BrokerRecentOptions {
   maxAgeMs?: number;
 }
 
+/** {@link Broker.readNow}: a read at once, and the `read` it answers for. */
+export type BrokerReadNow = ((topic: string, cursor: string, limit: number) => BrokerReadResult) & {
+  readonly of: Broker['read'];
+};
+
 /** Storage and fan-out of messages, shared by every server instance that uses it. */
 export interface Broker {
   /**
@@ -115,6 +126,15 @@ export interface Broker {
    * current position.
    */
   read(topic: string, cursor: string | undefined, limit: number): Promise<BrokerReadResult>;
+  /**
+   * {@link Broker.read} after a cursor, answered at once, for a broker that reads without I/O
+   * (the memory broker): the server then answers a woken poll in the turn of the wake-up, with
+   * no promise in between. Throws where `read` would reject. Optional: brokers that do I/O leave
+   * it out. The server uses it only while `readNow.of` is this broker's `read`: a wrapper that
+   * replaces `read` (spreading the memory broker into a new object, a `Proxy`) is read through
+   * its own `read`.
+   */
+  readNow?: BrokerReadNow;
   /**
    * The last `limit` messages of `topic` still in history, oldest first, and the position after
    * them: for an application that shows history (a chat that catches up on reload) and then

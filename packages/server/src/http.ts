@@ -93,7 +93,11 @@ export interface EncodedJson {
  * encodes it once, straight into the socket write, with its header).
  */
 export function encodeJson(text: string, shared = true): EncodedJson {
-  const bytes = Buffer.byteLength(text);
+  return sizedJson(text, Buffer.byteLength(text), shared);
+}
+
+/** {@link encodeJson} for a text whose UTF-8 byte length the caller counted already. */
+export function sizedJson(text: string, bytes: number, shared = true): EncodedJson {
   const body = !shared || bytes <= STRING_BODY_LIMIT ? text : Buffer.from(text);
   return { body, length: String(bytes) };
 }

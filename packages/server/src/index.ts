@@ -5,6 +5,7 @@ export type {
   BrokerPresence,
   BrokerPresenceMember,
   BrokerPublishOptions,
+  BrokerReadNow,
   BrokerReadResult,
   BrokerRecentOptions,
 } from './broker';

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Broker } from '../src/broker';
 import { createMemoryBroker } from '../src/brokers/memory';
 import { HOLD_TICK_MS } from '../src/engine/hold-timer';
 import { poll, post, serve, stopAll } from './helpers';
@@ -165,6 +166,29 @@ describe('long-poll handler', () => {
     await Promise.all([comet.publish('chat', small), comet.publish('chat', large)]);
     const answer = await pending;
     expect(answer.body.messages?.map((m) => m.data)).toEqual([small, large]);
+  });
+
+  it('reads a woken poll through the read of a broker that wraps the memory broker', async () => {
+    const memory = createMemoryBroker();
+    // Spreading copies the memory broker's `readNow`; its `read` is replaced, so it must win.
+    const broker: Broker = {
+      ...memory,
+      async read(topic, cursor, limit) {
+        const result = await memory.read(topic, cursor, limit);
+        const messages = result.messages.map((m) => ({
+          topic: m.topic,
+          id: m.id,
+          data: 'wrapped',
+        }));
+        return { ...result, messages };
+      },
+    };
+    const { comet, base } = await serve({ broker });
+    const { cursors } = (await post(base, poll(['chat']))).body;
+    const pending = post(base, poll(['chat'], cursors));
+    await untilWaiting(comet, 1);
+    await comet.publish('chat', 'raw');
+    expect((await pending).body.messages?.map((m) => m.data)).toEqual(['wrapped']);
   });
 
   it('sends a burst published in one turn as one answer', async () => {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { BrokerReadResult } from '../src/broker';
 import { createMemoryBroker, type MemoryBroker } from '../src/brokers/memory';
 
 let broker: MemoryBroker | undefined;
@@ -28,6 +29,32 @@ describe('createMemoryBroker', () => {
     expect(read.position).toBe('e1-2');
     expect(read.reset).toBe(false);
     expect(await broker.read('chat', 'e1-2', 10)).toMatchObject({ messages: [], position: 'e1-2' });
+  });
+
+  it('reads at once (readNow) what read resolves with, for the read it answers for', async () => {
+    const memory = createMemoryBroker({ epoch: 'e', historySize: 3 });
+    broker = memory;
+    for (let i = 0; i < 5; i += 1) await memory.publish('t', i);
+    const readNow = memory.readNow;
+    expect(readNow?.of).toBe(memory.read);
+    const plain = (result: BrokerReadResult | undefined) =>
+      result && { ...result, messages: result.messages.map(({ id, data }) => ({ id, data })) };
+    for (const cursor of ['e-0', 'e-2', 'e-3', 'e-5', 'e-9', 'other-1', 'garbage']) {
+      expect({ cursor, result: plain(readNow?.('t', cursor, 2)) }).toEqual({
+        cursor,
+        result: plain(await memory.read('t', cursor, 2)),
+      });
+    }
+    await memory.close();
+    expect(() => readNow?.('t', 'e-1', 2)).toThrow(/closed/);
+  });
+
+  it('keeps the JSON text the server encoded already instead of encoding data again', async () => {
+    const memory = createMemoryBroker();
+    broker = memory;
+    // A value it could not encode itself: only the given text can have been kept.
+    await memory.publish('t', { n: 1n }, { json: '{"n":"1"}' });
+    expect((await memory.recent('t', 1)).messages.map((m) => m.data)).toEqual([{ n: '1' }]);
   });
 
   it('stops at the limit and says more follow', async () => {

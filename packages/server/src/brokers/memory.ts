@@ -131,8 +131,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
    * Appends to `topic`'s history within the bounds, wakes its listeners and answers the new id.
    * Throws a TypeError for data that JSON cannot carry, before anything changes.
    */
-  function append(topic: string, data: unknown): string {
-    const json = encode(data);
+  function append(topic: string, data: unknown, encoded?: string): string {
+    const json = encoded ?? encode(data);
     const size = Buffer.byteLength(json);
     let log = logs.get(topic);
     if (!log) {
@@ -171,6 +171,68 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     return id;
   }
 
+  async function read(
+    topic: string,
+    cursor: string | undefined,
+    limit: number,
+  ): Promise<BrokerReadResult> {
+    if (cursor === undefined) {
+      assertOpen();
+      return { messages: [], position: positionOf(topic), reset: false, more: false };
+    }
+    return readNow(topic, cursor, limit);
+  }
+
+  /** `read` after a cursor, answered at once (`Broker.readNow`). */
+  function readNow(topic: string, cursor: string, limit: number): BrokerReadResult {
+    assertOpen();
+    const log = logs.get(topic);
+    if (!log) {
+      // No history (never published to, or removed): the position is the highest seq, which
+      // a later log of this topic starts from.
+      const position = idOf(highestSeq);
+      const seq = seqOf(cursor);
+      const missed = seq === undefined || seq > highestSeq || !nothingRemovedAfter(topic, seq);
+      // A cursor still good stays as it is: a topic nobody publishes to keeps its position.
+      return missed
+        ? { messages: [], position, reset: true, more: false }
+        : { messages: [], position: cursor, reset: false, more: false };
+    }
+    trimByAge(log, now());
+    const position = idOf(log.lastSeq);
+    let seq = seqOf(cursor);
+    const firstKept = firstSeq(log);
+    // A cursor from before this log (a handshake while the topic had none, or the last
+    // message of a removed log) reads it from its start when nothing was dropped from it and
+    // no removed log had messages after the cursor.
+    if (
+      seq !== undefined &&
+      seq < log.base &&
+      firstKept - 1 === log.base &&
+      nothingRemovedAfter(topic, seq)
+    ) {
+      seq = log.base;
+    }
+    // Unknown epoch (another process) or history trimmed past the cursor: resume just before
+    // the oldest message kept, so nothing still here is skipped. A position this log never
+    // reached: resume from the newest.
+    if (seq === undefined || seq < firstKept - 1) {
+      return { messages: [], position: idOf(firstKept - 1), reset: true, more: false };
+    }
+    if (seq > log.lastSeq) return { messages: [], position, reset: true, more: false };
+    if (seq === log.lastSeq) return { messages: [], position, reset: false, more: false };
+    const from = seq - firstKept + 1;
+    const to = Math.min(log.count, from + Math.max(0, limit));
+    const messages = messagesOf(topic, log, from, to, true, prefix);
+    const last = messages.at(-1);
+    return {
+      messages,
+      position: last ? last.id : cursor,
+      reset: false,
+      more: to < log.count,
+    };
+  }
+
   function assertOpen(): void {
     if (closed) throw new Error('memory broker is closed');
   }
@@ -197,64 +259,18 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       if (closed) return Promise.reject(new Error('memory broker is closed'));
       try {
         const once = options?.idempotency;
-        if (once === undefined) return Promise.resolve(append(topic, data));
-        return Promise.resolve(idempotency.publishOnce(topic, once, () => append(topic, data)));
+        const json = options?.json;
+        if (once === undefined) return Promise.resolve(append(topic, data, json));
+        return Promise.resolve(
+          idempotency.publishOnce(topic, once, () => append(topic, data, json)),
+        );
       } catch (error) {
         return Promise.reject(error);
       }
     },
 
-    async read(topic, cursor, limit): Promise<BrokerReadResult> {
-      assertOpen();
-      if (cursor === undefined) {
-        return { messages: [], position: positionOf(topic), reset: false, more: false };
-      }
-      const log = logs.get(topic);
-      if (!log) {
-        // No history (never published to, or removed): the position is the highest seq, which
-        // a later log of this topic starts from.
-        const position = idOf(highestSeq);
-        const seq = seqOf(cursor);
-        const missed = seq === undefined || seq > highestSeq || !nothingRemovedAfter(topic, seq);
-        // A cursor still good stays as it is: a topic nobody publishes to keeps its position.
-        return missed
-          ? { messages: [], position, reset: true, more: false }
-          : { messages: [], position: cursor, reset: false, more: false };
-      }
-      trimByAge(log, now());
-      const position = idOf(log.lastSeq);
-      let seq = seqOf(cursor);
-      const firstKept = firstSeq(log);
-      // A cursor from before this log (a handshake while the topic had none, or the last
-      // message of a removed log) reads it from its start when nothing was dropped from it and
-      // no removed log had messages after the cursor.
-      if (
-        seq !== undefined &&
-        seq < log.base &&
-        firstKept - 1 === log.base &&
-        nothingRemovedAfter(topic, seq)
-      ) {
-        seq = log.base;
-      }
-      // Unknown epoch (another process) or history trimmed past the cursor: resume just before
-      // the oldest message kept, so nothing still here is skipped. A position this log never
-      // reached: resume from the newest.
-      if (seq === undefined || seq < firstKept - 1) {
-        return { messages: [], position: idOf(firstKept - 1), reset: true, more: false };
-      }
-      if (seq > log.lastSeq) return { messages: [], position, reset: true, more: false };
-      if (seq === log.lastSeq) return { messages: [], position, reset: false, more: false };
-      const from = seq - firstKept + 1;
-      const to = Math.min(log.count, from + Math.max(0, limit));
-      const messages = messagesOf(topic, log, from, to, true, prefix);
-      const last = messages.at(-1);
-      return {
-        messages,
-        position: last ? last.id : cursor,
-        reset: false,
-        more: to < log.count,
-      };
-    },
+    read,
+    readNow: Object.assign(readNow, { of: read }),
 
     async recent(topic, limit, recentOptions) {
       assertOpen();

@@ -6,7 +6,7 @@
  */
 import type { Cursors, PollAnswer, TopicErrorBody } from '@cometkit/core/protocol';
 import type { Broker, BrokerMessage, BrokerReadResult } from '../broker';
-import { type EncodedJson, encodeJson } from '../http';
+import { type EncodedJson, encodeJson, sizedJson } from '../http';
 import type { EngineContext } from './context';
 import type { ValidRewind } from './request';
 
@@ -19,13 +19,24 @@ import type { ValidRewind } from './request';
  */
 export interface ReadCache {
   read(topic: string, cursor: string | undefined): Promise<BrokerReadResult>;
+  /**
+   * The same read answered at once, through the broker's `readNow`; undefined when the broker
+   * has none (it reads with I/O). Throws what the broker throws.
+   */
+  readNow(topic: string, cursor: string): BrokerReadResult | undefined;
   invalidate(topic: string): void;
 }
 
 /** Makes a {@link ReadCache} over `broker`. */
 export function createReadCache(broker: Broker, limit: number): ReadCache {
   const entries = new Map<string, Map<string, Promise<BrokerReadResult>>>();
+  const now = new Map<string, Map<string, BrokerReadResult>>();
   let sweeping = false;
+  const sweep = () => {
+    sweeping = false;
+    entries.clear();
+    now.clear();
+  };
   return {
     read(topic, cursor) {
       if (cursor === undefined) return broker.read(topic, cursor, limit);
@@ -42,15 +53,32 @@ export function createReadCache(broker: Broker, limit: number): ReadCache {
       pending.catch(() => byCursor?.delete(cursor));
       if (!sweeping) {
         sweeping = true;
-        setImmediate(() => {
-          sweeping = false;
-          entries.clear();
-        });
+        setImmediate(sweep);
       }
       return pending;
     },
+    readNow(topic, cursor) {
+      const readNow = broker.readNow;
+      // Not when a wrapper replaced `read` (see `Broker.readNow`).
+      if (readNow === undefined || readNow.of !== broker.read) return undefined;
+      let byCursor = now.get(topic);
+      const cached = byCursor?.get(cursor);
+      if (cached) return cached;
+      const result = readNow(topic, cursor, limit);
+      if (!byCursor) {
+        byCursor = new Map();
+        now.set(topic, byCursor);
+      }
+      byCursor.set(cursor, result);
+      if (!sweeping) {
+        sweeping = true;
+        setImmediate(sweep);
+      }
+      return result;
+    },
     invalidate(topic) {
       entries.delete(topic);
+      now.delete(topic);
     },
   };
 }
@@ -78,13 +106,35 @@ export interface EncodedMessage {
 /** The bytes of `,"data":` and the closing `}` around a message's data. */
 const DATA_BYTES = ',"data":}'.length;
 
-/** The last topic's `{"topic":…,"id":` and its bytes: reads answer one topic's run at a time. */
-let lastHead = { topic: '', text: '{"topic":"","id":', bytes: 17 };
+/**
+ * `text` as a JSON string when it is printable ASCII with nothing to escape (ids, positions and
+ * most topic names), else undefined. Its UTF-8 bytes are then its length. A loop over the
+ * characters, not `JSON.stringify` or `Buffer.byteLength`: on the path from a publish to the
+ * answer, which after an idle moment runs cold, every builtin it touches costs microseconds.
+ */
+export function asciiJson(text: string): string | undefined {
+  for (let index = 0; index < text.length; index += 1) {
+    const code = text.charCodeAt(index);
+    if (code < 0x20 || code > 0x7e || code === 0x22 || code === 0x5c) return undefined;
+  }
+  return `"${text}"`;
+}
 
-function topicHead(topic: string): { text: string; bytes: number } {
+/** `text` as a JSON string, and its UTF-8 bytes. */
+function jsonOf(text: string): { json: string; bytes: number } {
+  const ascii = asciiJson(text);
+  if (ascii !== undefined) return { json: ascii, bytes: ascii.length };
+  const json = JSON.stringify(text);
+  return { json, bytes: Buffer.byteLength(json) };
+}
+
+/** The last topic's `{"topic":…,"id":`, its topic as JSON, and their bytes. */
+let lastHead = { topic: '', text: '{"topic":"","id":', bytes: 17, json: '""', jsonBytes: 2 };
+
+function topicHead(topic: string): typeof lastHead {
   if (lastHead.topic !== topic) {
-    const text = `{"topic":${JSON.stringify(topic)},"id":`;
-    lastHead = { topic, text, bytes: Buffer.byteLength(text) };
+    const { json, bytes } = jsonOf(topic);
+    lastHead = { topic, text: `{"topic":${json},"id":`, bytes: bytes + 15, json, jsonBytes: bytes };
   }
   return lastHead;
 }
@@ -138,17 +188,24 @@ export function encodeMessage(
     }
   }
   const head = topicHead(message.topic);
-  const idJson = JSON.stringify(message.id);
+  const id = jsonOf(message.id);
   // Counted from the parts, not from a joined text (which would be flattened once here and
   // copied again when the answer is).
   const bytes =
     head.bytes +
-    Buffer.byteLength(idJson) +
+    id.bytes +
     DATA_BYTES +
     (data === message.json && message.bytes !== undefined
       ? message.bytes
       : Buffer.byteLength(data));
-  return { topic: message.topic, id: message.id, data, topicHead: head.text, idJson, bytes };
+  return {
+    topic: message.topic,
+    id: message.id,
+    data,
+    topicHead: head.text,
+    idJson: id.json,
+    bytes,
+  };
 }
 
 /**
@@ -297,13 +354,18 @@ export function withMessages(
   const start = JSON.stringify(head);
   const end = JSON.stringify(tail);
   const parts: string[] = [`${start.slice(0, -1)}${start.length > 2 ? ',' : ''}"messages":[`];
+  pushMessages(parts, messages);
+  parts.push(end.length > 2 ? `],${end.slice(1)}` : ']}');
+  return parts.join('');
+}
+
+/** The parts of `messages`, comma-separated (see {@link EncodedMessage}). */
+function pushMessages(parts: string[], messages: readonly EncodedMessage[]): void {
   for (let index = 0; index < messages.length; index += 1) {
     const message = messages[index] as EncodedMessage;
     if (index > 0) parts.push(',');
     parts.push(message.topicHead, message.idJson, ',"data":', message.data, '}');
   }
-  parts.push(end.length > 2 ? `],${end.slice(1)}` : ']}');
-  return parts.join('');
 }
 
 /** The version 1 answer for `read` (and the refusals), as JSON text. */
@@ -321,6 +383,29 @@ export function encodeAnswer(
 /** The legacy answer for one message: `{"topic", "data"}`. */
 export function encodeLegacy(message: EncodedMessage): string {
   return `{"topic":${JSON.stringify(message.topic)},"data":${message.data}}`;
+}
+
+/**
+ * `{"messages":[…],"cursors":{topic:position}}` for one topic, written out part by part with its
+ * byte length counted from the parts (`messagesBytes`: each message's bytes plus one, as
+ * {@link take} counts them): the answer of nearly every woken poll, without `JSON.stringify`,
+ * a `Map` or `Buffer.byteLength` on the way.
+ */
+function encodeMessagesAnswer(
+  topic: string,
+  position: string,
+  messages: readonly EncodedMessage[],
+  messagesBytes: number,
+): EncodedJson {
+  const head = topicHead(topic);
+  const at = jsonOf(position);
+  const parts = ['{"messages":['];
+  pushMessages(parts, messages);
+  parts.push('],"cursors":{', head.json, ':', at.json, '}}');
+  // '{"messages":[' 13, the commas between messages (counted one per message), '],"cursors":{'
+  // 13, ':' and '}}' 3.
+  const bytes = 13 + messagesBytes - 1 + 13 + head.jsonBytes + at.bytes + 3;
+  return sizedJson(parts.join(''), bytes);
 }
 
 // One serialized body per broker read result: the held polls one publish wakes at the same
@@ -341,14 +426,20 @@ export function encodeWoken(
   let body = encoded.get(result);
   if (body === undefined) {
     const messages: EncodedMessage[] = [];
+    const used = { bytes: 0 };
     const { position } = take(
       context,
       result,
       cursor,
       messages,
-      { bytes: 0 },
+      used,
       context.options.maxAnswerBytes,
     );
+    if (!result.reset && messages.length > 0) {
+      body = encodeMessagesAnswer(topic, position, messages, used.bytes);
+      encoded.set(result, body);
+      return body;
+    }
     const read: ReadResult = {
       messages,
       cursors: new Map([[topic, position]]),

@@ -104,6 +104,36 @@ export function jsonProblem(value: unknown, maxDepth: number): string | undefine
   return undefined;
 }
 
+/**
+ * {@link jsonProblem} for a value already encoded as JSON text (`JSON.stringify` refused what
+ * JSON cannot carry): its nesting counted on the text, where strings are skipped with
+ * `indexOf`. A loop over the characters: it runs on every publish, and cold.
+ */
+export function jsonTextProblem(json: string, maxDepth: number): string | undefined {
+  let depth = 0;
+  for (let index = 0; index < json.length; index += 1) {
+    const code = json.charCodeAt(index);
+    if (code === 0x22) {
+      // To the closing quote: one not escaped by an odd run of backslashes.
+      let end = json.indexOf('"', index + 1);
+      while (end !== -1 && escaped(json, end)) end = json.indexOf('"', end + 1);
+      if (end === -1) return undefined;
+      index = end;
+    } else if (code === 0x7b || code === 0x5b) {
+      depth += 1;
+      if (depth > maxDepth) return `JSON nested deeper than ${maxDepth} levels`;
+    } else if (code === 0x7d || code === 0x5d) depth -= 1;
+  }
+  return undefined;
+}
+
+/** True when the character at `at` follows an odd number of backslashes. */
+function escaped(text: string, at: number): boolean {
+  let count = 0;
+  for (let index = at - 1; index >= 0 && text.charCodeAt(index) === 0x5c; index -= 1) count += 1;
+  return count % 2 === 1;
+}
+
 /** Throws a `400` when {@link jsonProblem} finds something. */
 export function assertJsonValue(value: unknown, maxDepth: number): void {
   const problem = jsonProblem(value, maxDepth);

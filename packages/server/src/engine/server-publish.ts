@@ -9,7 +9,7 @@ import type { ResolvedServerOptions } from '../options';
 import { type PublishMessage, publishOnce } from '../publish';
 import type { RateLimiter } from '../rate-limit';
 import { type PresenceKeeper, presenceBase } from './presence';
-import { badRequest, jsonProblem } from './request';
+import { badRequest, jsonTextProblem } from './request';
 
 /** The publish functions of one server. */
 export interface ServerPublish {
@@ -47,11 +47,20 @@ export function createServerPublish(
       }
       validTopic = topic;
     }
-    // Checked here, before anything is stored: a message too deep to encode could otherwise
-    // make every later answer holding it fail.
-    const problem = jsonProblem(data, resolved.maxDepth);
+    // Encoded here, once, and checked on its text before anything is stored (a message too deep
+    // for clients to read would otherwise sit in every answer that holds it); the broker keeps
+    // the text instead of encoding `data` again.
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(data);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      return Promise.reject(badRequest(`"data" cannot be sent as JSON: ${reason}`));
+    }
+    if (json === undefined) return broker.publish(topic, data, options);
+    const problem = jsonTextProblem(json, resolved.maxDepth);
     if (problem !== undefined) return Promise.reject(badRequest(`"data": ${problem}`));
-    return broker.publish(topic, data, options);
+    return broker.publish(topic, data, options === undefined ? { json } : { ...options, json });
   };
   const publishWithId = (topic: string, data: unknown, id: string | undefined) =>
     publishOnce(

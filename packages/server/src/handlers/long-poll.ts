@@ -5,6 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Cursors, LegacyAnswer, PollAnswer, TopicErrorBody } from '@cometkit/core/protocol';
+import type { BrokerReadResult } from '../broker';
 import { authorizeTopics, refusalError } from '../engine/authorize';
 import type { ConnectionIdentity, LiveConnection } from '../engine/connections';
 import type { Abortable, EngineContext } from '../engine/context';
@@ -173,7 +174,51 @@ class LongPoll implements Abortable, Sleeper, LiveConnection {
   woken(): void {
     if (this.#state !== 'holding') return;
     this.#state = 'reading';
-    this.#context.track(this.#read());
+    const context = this.#context;
+    const only = this.#only();
+    if (only !== undefined) {
+      // A broker that reads without I/O (the memory broker): read, encode and write in this
+      // turn, with no promise in between (after an idle moment this path runs cold, and every
+      // step it skips is microseconds of latency).
+      try {
+        const result = context.reads.readNow(only, this.#positions[0] as string);
+        // A reset of a presence topic starts over with a sync of its members: read again, async.
+        if (result !== undefined && !(result.reset && context.presence)) {
+          this.#took(only, result);
+          return;
+        }
+      } catch (error) {
+        // Inside the wake-up of every poll this publish woke: nothing may escape to the others.
+        this.#failed(error);
+        return;
+      }
+    }
+    context.track(this.#read());
+  }
+
+  /** The one topic of a v1 poll, or undefined (several topics, or a legacy poll). */
+  #only(): string | undefined {
+    return this.#topics.length === 1 && !this.#legacy ? this.#topics[0] : undefined;
+  }
+
+  /** Answers what a woken one-topic read brought, or holds on when it brought nothing. */
+  #took(only: string, result: BrokerReadResult): void {
+    const context = this.#context;
+    if (result.messages.length > 0 || result.reset) {
+      if (context.observer) reportDelivered(context.observer, 'longpoll', result.messages);
+      this.#answerEncoded(encodeWoken(context, only, this.#positions[0] as string, result));
+      return;
+    }
+    this.#positions[0] = result.position;
+    // Nothing new after all (another poll at this cursor took it): hold on, same deadline.
+    this.#hold();
+  }
+
+  /** A wake-up's read failed: the route's error answer, nothing left registered. */
+  #failed(error: unknown): void {
+    if (this.#state !== 'reading') return;
+    this.#dispose();
+    this.#context.fail(this.#res.req, this.#res, error);
   }
 
   /** Holds until `#deadline`, or answers `reconnect` when it has passed or a drain came. */
@@ -190,38 +235,29 @@ class LongPoll implements Abortable, Sleeper, LiveConnection {
     const context = this.#context;
     const topics = this.#topics;
     try {
-      const only = topics.length === 1 && !this.#legacy ? topics[0] : undefined;
+      const only = this.#only();
       if (only !== undefined) {
         // The common case (one topic, many clients at one cursor): shared read, shared bytes.
         const result = await readTopic(context, only, this.#positions[0], true);
-        if (this.#state !== 'reading') return;
-        if (result.messages.length > 0 || result.reset) {
-          if (context.observer) reportDelivered(context.observer, 'longpoll', result.messages);
-          return this.#answerEncoded(
-            encodeWoken(context, only, this.#positions[0] as string, result),
-          );
-        }
-        this.#positions[0] = result.position;
-      } else {
-        const cursors = new Map(
-          topics.map((topic, index) => [topic, this.#positions[index] as string]),
-        );
-        const read = await readTopics(context, topics, cursors, true);
-        if (this.#state !== 'reading') return;
-        if (this.#legacy) {
-          const first = read.messages[0];
-          if (first) return this.#answerText(encodeLegacy(first), [first]);
-        } else if (read.messages.length > 0 || read.resets.length > 0) {
-          return this.#answerText(encodeAnswer(read, NO_ERRORS), read.messages);
-        }
-        this.#positions = topics.map((topic) => read.cursors.get(topic) as string);
+        if (this.#state === 'reading') this.#took(only, result);
+        return;
       }
+      const cursors = new Map(
+        topics.map((topic, index) => [topic, this.#positions[index] as string]),
+      );
+      const read = await readTopics(context, topics, cursors, true);
+      if (this.#state !== 'reading') return;
+      if (this.#legacy) {
+        const first = read.messages[0];
+        if (first) return this.#answerText(encodeLegacy(first), [first]);
+      } else if (read.messages.length > 0 || read.resets.length > 0) {
+        return this.#answerText(encodeAnswer(read, NO_ERRORS), read.messages);
+      }
+      this.#positions = topics.map((topic) => read.cursors.get(topic) as string);
       // Nothing new after all (another poll at this cursor took it): hold on, same deadline.
       this.#hold();
     } catch (error) {
-      if (this.#state !== 'reading') return;
-      this.#dispose();
-      context.fail(this.#res.req, this.#res, error);
+      this.#failed(error);
     }
   }
 
@@ -248,21 +284,34 @@ class LongPoll implements Abortable, Sleeper, LiveConnection {
         observer.delivered('longpoll', body.topic, 1);
       }
     }
-    this.#dispose();
-    sendJson(this.#res, 200, body);
+    try {
+      sendJson(this.#res, 200, body);
+    } finally {
+      this.#dispose();
+    }
   }
 
   /** Answers a JSON text built from what was read (`messages`, counted as delivered). */
   #answerText(text: string, messages: readonly { topic: string }[]): void {
     const observer = this.#context.observer;
     if (observer && messages.length > 0) reportDelivered(observer, 'longpoll', messages);
-    this.#dispose();
-    sendEncodedJson(this.#res, encodeJson(text, false));
+    try {
+      sendEncodedJson(this.#res, encodeJson(text, false));
+    } finally {
+      this.#dispose();
+    }
   }
 
+  /**
+   * Writes `body`, then lets go of the poll: the bookkeeping waits until the answer is on its
+   * way (on the path from a publish to the client, every step before the write is latency).
+   */
   #answerEncoded(body: EncodedJson): void {
-    this.#dispose();
-    sendEncodedJson(this.#res, body);
+    try {
+      sendEncodedJson(this.#res, body);
+    } finally {
+      this.#dispose();
+    }
   }
 
   /** Leaves nothing behind: no listener, deadline, coalescing window or drain entry. */
