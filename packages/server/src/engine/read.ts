@@ -188,12 +188,14 @@ export function encodeMessage(
     }
   }
   const head = topicHead(message.topic);
-  const id = jsonOf(message.id);
+  // No object per id (an answer encodes up to `batchLimit` of them).
+  const ascii = asciiJson(message.id);
+  const idJson = ascii ?? JSON.stringify(message.id);
   // Counted from the parts, not from a joined text (which would be flattened once here and
   // copied again when the answer is).
   const bytes =
     head.bytes +
-    id.bytes +
+    (ascii === undefined ? Buffer.byteLength(idJson) : ascii.length) +
     DATA_BYTES +
     (data === message.json && message.bytes !== undefined
       ? message.bytes
@@ -203,7 +205,7 @@ export function encodeMessage(
     id: message.id,
     data,
     topicHead: head.text,
-    idJson: id.json,
+    idJson,
     bytes,
   };
 }
