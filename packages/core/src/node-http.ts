@@ -91,8 +91,8 @@ const timedOut = (ms: number) => new Error(`no answer within ${ms} ms`);
  * once, so the next poll reuses it. Idle connections are dropped when the server closes them
  * (or sends bytes nobody asked for); a request that finds its reused connection closed before
  * any byte of an answer is sent again once on a new one (the keep-alive race every HTTP client
- * has). Requests are written at the end of the event-loop turn: every answer that arrived in
- * this turn is delivered before any client of the process writes its next request.
+ * has). A request is written when it is made (the client's re-poll itself waits for a 0 ms timer,
+ * {@link nodeTimers}, so that every answer of the turn is delivered first).
  *
  * An answer is read on the path from a publish to a callback, which after an idle moment runs
  * cold: every builtin it touches then costs microseconds (a Node stream's `data` event, an
@@ -222,37 +222,35 @@ export function createNodePost(): NodePost {
 
   const post: HttpPost = (url, body, headers, signal, timeoutMs) =>
     new Promise<HttpAnswer>((resolve, reject) => {
-      setImmediate(() => {
-        if (signal.aborted) return reject(signal.reason);
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        let both = signal;
-        // A poll has no timeout of its own (its watchdog aborts it): no second controller.
-        if (timeoutMs !== undefined) {
-          const timeout = new AbortController();
-          both = AbortSignal.any([signal, timeout.signal]);
-          timer = setTimeout(() => timeout.abort(timedOut(timeoutMs)), timeoutMs);
-        }
-        // Callbacks, not promises, from the socket to the answer: one promise per post.
-        const done = (result: Http1Response | Error | 'stale') => {
-          if (timer !== undefined) clearTimeout(timer);
-          if (result === 'stale') reject(new Http1Error('the connection closed'));
-          else if (result instanceof Error) reject(result);
-          else resolve({ status: result.status, text: result.text, retryAfter: result.retryAfter });
-        };
-        let target: Target;
-        let request: string;
-        try {
-          target = targetOf(url);
-          const head = requestHead(target.path, target.authority, headers, Buffer.byteLength(body));
-          if (head instanceof Error) throw head;
-          request = head + body;
-        } catch (error) {
-          return done(error as Error);
-        }
-        exchange(target, request, both, target.idle.length > 0, (result) => {
-          if (result === 'stale') exchange(target, request, both, false, done);
-          else done(result);
-        });
+      if (signal.aborted) return reject(signal.reason);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let both = signal;
+      // A poll has no timeout of its own (its watchdog aborts it): no second controller.
+      if (timeoutMs !== undefined) {
+        const timeout = new AbortController();
+        both = AbortSignal.any([signal, timeout.signal]);
+        timer = setTimeout(() => timeout.abort(timedOut(timeoutMs)), timeoutMs);
+      }
+      // Callbacks, not promises, from the socket to the answer: one promise per post.
+      const done = (result: Http1Response | Error | 'stale') => {
+        if (timer !== undefined) clearTimeout(timer);
+        if (result === 'stale') reject(new Http1Error('the connection closed'));
+        else if (result instanceof Error) reject(result);
+        else resolve({ status: result.status, text: result.text, retryAfter: result.retryAfter });
+      };
+      let target: Target;
+      let request: string;
+      try {
+        target = targetOf(url);
+        const head = requestHead(target.path, target.authority, headers, Buffer.byteLength(body));
+        if (head instanceof Error) throw head;
+        request = head + body;
+      } catch (error) {
+        return done(error as Error);
+      }
+      exchange(target, request, both, target.idle.length > 0, (result) => {
+        if (result === 'stale') exchange(target, request, both, false, done);
+        else done(result);
       });
     });
   return Object.assign(post, {
