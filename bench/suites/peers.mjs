@@ -10,7 +10,7 @@
  *             naive-comet-nodehttp)
  *             BENCH_PEERS_SCENARIOS=A,C   BENCH_PEERS_RUNS=3 (default 1)
  *             BENCH_PEERS_FANOUT=1000 BENCH_PEERS_ROUNDS=5
- * Profiles:   BENCH_PEERS_PROFILE=dir writes .cpuprofile files of scenario C's connect phase and
+ * Profiles:   BENCH_PEERS_PROFILE=dir writes .cpuprofile files of scenario B's burst, C's connect phase and
  *             its rounds, of both the server and the client process (inspector, sampled every
  *             200 µs); BENCH_PEERS_CPU_PROF=dir runs both workers with `node --cpu-prof` instead
  *             (whole processes). Summarise with `node bench/peers/profile-summary.mjs FILE`.
@@ -228,6 +228,7 @@ const scenarios = {
         const st = await cli('start', { url, topics: ['t'], n: 1, concurrency: 1 }, 20000);
         if (!st.ok) throw new Error(`client failed: ${st.errors.join('; ')}`);
         await settle(srv, 1, 500);
+        const stopBurst = await profilePhase(srv, cli, `B${run}-${sysName}-burst`);
         const c0 = await cli('cpu');
         const s0 = await srv('cpu');
         const wf = cli(
@@ -244,6 +245,7 @@ const scenarios = {
         const w = await wf;
         const c1 = await cli('cpu');
         const s1 = await srv('cpu');
+        await stopBurst();
         const r = await cli('report', { kind: 'stream', expected: B_COUNT });
         const durMs = r.last ? r.last - em.t0 : null;
         return {
