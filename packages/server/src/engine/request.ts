@@ -104,12 +104,24 @@ export function jsonProblem(value: unknown, maxDepth: number): string | undefine
   return undefined;
 }
 
+const OPENING = ['{', '['] as const;
+
 /**
  * {@link jsonProblem} for a value already encoded as JSON text (`JSON.stringify` refused what
  * JSON cannot carry): its nesting counted on the text, where strings are skipped with
  * `indexOf`. A loop over the characters: it runs on every publish, and cold.
  */
 export function jsonTextProblem(json: string, maxDepth: number): string | undefined {
+  // No deeper than its opening brackets, counted by `indexOf` (inside strings too): most texts
+  // have few, and need no scan.
+  let opening = 0;
+  for (const bracket of OPENING) {
+    for (let at = json.indexOf(bracket); at !== -1; at = json.indexOf(bracket, at + 1)) {
+      opening += 1;
+      if (opening > maxDepth) break;
+    }
+  }
+  if (opening <= maxDepth) return undefined;
   let depth = 0;
   for (let index = 0; index < json.length; index += 1) {
     const code = json.charCodeAt(index);
