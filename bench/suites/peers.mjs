@@ -122,9 +122,16 @@ async function stopWorker(w) {
 }
 
 function cpuProfArgs(label) {
-  if (!CPU_PROF_DIR) return [];
+  // BENCH_PEERS_WORKER_FLAGS: more Node flags for both workers (e.g. `--trace-gc`).
+  const extra = (env.BENCH_PEERS_WORKER_FLAGS ?? '').split(' ').filter(Boolean);
+  if (!CPU_PROF_DIR) return extra;
   mkdirSync(CPU_PROF_DIR, { recursive: true });
-  return ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${label}.cpuprofile`];
+  return [
+    ...extra,
+    '--cpu-prof',
+    `--cpu-prof-dir=${CPU_PROF_DIR}`,
+    `--cpu-prof-name=${label}.cpuprofile`,
+  ];
 }
 
 async function withPair(sysName, tag, fn, limitMs) {
