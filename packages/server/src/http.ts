@@ -103,8 +103,11 @@ export function encodeJson(text: string, shared = true): EncodedJson {
 
 /** {@link encodeJson} for a text whose UTF-8 byte length the caller counted already. */
 export function sizedJson(text: string, bytes: number, shared = true): EncodedJson {
-  const body = !shared || bytes <= STRING_BODY_LIMIT ? text : Buffer.from(text);
-  return { body, length: String(bytes), ascii: typeof body === 'string' && bytes === text.length };
+  const ascii = bytes === text.length;
+  if (shared && bytes > STRING_BODY_LIMIT) {
+    return { body: Buffer.from(text, ascii ? 'latin1' : 'utf8'), length: String(bytes) };
+  }
+  return { body: text, length: String(bytes), ascii };
 }
 
 /** Writes a 200 JSON answer already serialized (shared between answers; never copied). */

@@ -60,6 +60,19 @@ describe('encodeWoken, ASCII', () => {
   });
 });
 
+describe('encodeWoken, large', () => {
+  it('keeps a large shared answer as bytes, ASCII or not, that decode to the text', () => {
+    for (const data of ['x'.repeat(40_000), 'é€😀'.repeat(10_000)]) {
+      const messages = [message('e-1', data, true)];
+      const result: BrokerReadResult = { messages, position: 'e-1', reset: false, more: false };
+      const body = encodeWoken(context, 'chat', 'e-0', result);
+      expect(Buffer.isBuffer(body.body)).toBe(true);
+      expect(Number(body.length)).toBe((body.body as Buffer).length);
+      expect(JSON.parse((body.body as Buffer).toString('utf8')).messages[0].data).toBe(data);
+    }
+  });
+});
+
 describe('asciiJson', () => {
   it('quotes printable ASCII as is and leaves anything to escape to JSON.stringify', () => {
     expect(asciiJson('a-1:/@._~ ')).toBe(JSON.stringify('a-1:/@._~ '));
