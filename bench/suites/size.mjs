@@ -31,6 +31,7 @@ const LEDGER = [
   ['issue 19 the position event: handshake cursors that sharing tabs hand over', 11, 10],
   ['issue 16 page lifecycle, late watchdogs, adaptive hold (both ways, remembered)', 789, 801],
   ['issue 20 rewind and persisted cursors', 335, 353],
+  ['issue 17 re-poll after the turn (a flag the Node entry sets; pages poll at once)', 16, 15],
 ];
 const BUDGETS = {
   esm: LEDGER.reduce((sum, [, esm]) => sum + esm, 0),

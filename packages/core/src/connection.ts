@@ -329,19 +329,24 @@ export function createConnection(
   }
 
   /**
-   * Polls again after a poll ended: on a timer of 0 ms (a macrotask, `setImmediate` in Node), so
-   * that every answer that came in the same turn reaches its callbacks before any client in the
-   * page or process spends time on its next request; after a backoff on fast empty answers.
+   * Polls again after a poll ended: at once, or with `environment.repollAfterTurn` (the Node
+   * entry) on a 0 ms timer, so that every answer that came in the same turn reaches its
+   * callbacks before any client of the process spends time on its next request (not in a page:
+   * a hidden tab's timers are throttled to one a second); after a backoff on fast empty answers.
    */
   function repoll(held: number) {
     const delay = repollDelay(fastStreak, options.backoff, env.random);
-    if (delay !== undefined)
-      events.diagnostic('fast-repoll-backoff', `fast empty answers: poll in ${delay} ms`, {
-        heldMs: held,
-        delayMs: delay,
-        streak: fastStreak,
-      });
-    retryTimer = env.setTimeout(() => connect(), delay ?? 0);
+    if (delay === undefined) {
+      if (env.repollAfterTurn) retryTimer = env.setTimeout(connect, 0);
+      else connect();
+      return;
+    }
+    events.diagnostic('fast-repoll-backoff', `fast empty answers: poll in ${delay} ms`, {
+      heldMs: held,
+      delayMs: delay,
+      streak: fastStreak,
+    });
+    retryTimer = env.setTimeout(() => connect(), delay);
   }
 
   /** Sets `wait` and says why (`wait-lowered`, `wait-raised`). */

@@ -57,6 +57,13 @@ export interface CometEnvironment {
    * clock. @default performance.now where available; else, or when only `now` is given, `now`
    */
   monotonic: () => number;
+  /**
+   * Poll again after an answer on a 0 ms timer rather than at once: with many clients in one
+   * process, every answer of the turn is then delivered before any client polls again. Pages
+   * must not (a hidden tab's timers run once a second). @default undefined (at once); true in
+   * the Node entry
+   */
+  repollAfterTurn?: boolean;
   /** @default globalThis.localStorage when readable, else undefined */
   storage: () => StorageLike | undefined;
   /** Per tab, for `persistCursors`. @default globalThis.sessionStorage when readable, else undefined */

@@ -19,19 +19,21 @@ const immediates = new WeakSet<object>();
  * runs before the turn's I/O): the re-poll after an answer then goes out right after the
  * answers that came in the same turn were delivered.
  */
-export const nodeTimers: Pick<CometEnvironment, 'setTimeout' | 'clearTimeout'> = {
-  setTimeout(callback, ms) {
-    if (ms > 0) return setTimeout(callback, ms);
-    const immediate = setImmediate(callback);
-    immediates.add(immediate);
-    return immediate;
-  },
-  clearTimeout(handle) {
-    // clearImmediate must never see a Timeout (it would miscount Node's pending immediates).
-    if (immediates.has(handle as object)) clearImmediate(handle as NodeJS.Immediate);
-    else clearTimeout(handle as NodeJS.Timeout);
-  },
-};
+export const nodeTimers: Pick<CometEnvironment, 'setTimeout' | 'clearTimeout' | 'repollAfterTurn'> =
+  {
+    repollAfterTurn: true,
+    setTimeout(callback, ms) {
+      if (ms > 0) return setTimeout(callback, ms);
+      const immediate = setImmediate(callback);
+      immediates.add(immediate);
+      return immediate;
+    },
+    clearTimeout(handle) {
+      // clearImmediate must never see a Timeout (it would miscount Node's pending immediates).
+      if (immediates.has(handle as object)) clearImmediate(handle as NodeJS.Immediate);
+      else clearTimeout(handle as NodeJS.Timeout);
+    },
+  };
 
 /** The Node entry's {@link HttpPost}, and a way to close its idle connections. */
 export interface NodePost extends HttpPost {

@@ -100,6 +100,27 @@ describe('polling', () => {
     expect(net.polls[1]?.body.cursors).toEqual({ chat: '7' });
   });
 
+  it('polls again on a 0 ms timer after an answer with repollAfterTurn (the Node entry)', async () => {
+    const zero: string[] = [];
+    const client = make({
+      environment: {
+        repollAfterTurn: true,
+        setTimeout: (fn: () => void, ms: number) => {
+          if (ms === 0) zero.push(net.polls.length === 1 ? 'after the first answer' : 'later');
+          return clock.setTimeout(fn, ms);
+        },
+      },
+    });
+    const got: unknown[] = [];
+    client.subscribe('chat', (data) => got.push([data, net.polls.length]));
+    await pollCount(1);
+    net.last().respond(200, { messages: [{ topic: 'chat', id: '1', data: 'a' }] });
+    await pollCount(2);
+    // Delivered before the next poll was made, which waited for a 0 ms timer.
+    expect(got).toEqual([['a', 1]]);
+    expect(zero[0]).toBe('after the first answer');
+  });
+
   it('drops a message whose id was already delivered', async () => {
     const client = make();
     const got: unknown[] = [];
