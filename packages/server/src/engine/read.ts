@@ -37,44 +37,46 @@ export function createReadCache(broker: Broker, limit: number): ReadCache {
     entries.clear();
     now.clear();
   };
+  /** `topic` at `cursor` from `cache`, or `make`'s, kept until the next turn. */
+  function through<T>(
+    cache: Map<string, Map<string, T>>,
+    topic: string,
+    cursor: string,
+    make: () => T,
+  ): T {
+    let byCursor = cache.get(topic);
+    const cached = byCursor?.get(cursor);
+    if (cached !== undefined) return cached;
+    const made = make();
+    if (!byCursor) {
+      byCursor = new Map();
+      cache.set(topic, byCursor);
+    }
+    byCursor.set(cursor, made);
+    if (!sweeping) {
+      sweeping = true;
+      setImmediate(sweep);
+    }
+    return made;
+  }
   return {
     read(topic, cursor) {
       if (cursor === undefined) return broker.read(topic, cursor, limit);
-      let byCursor = entries.get(topic);
-      const cached = byCursor?.get(cursor);
-      if (cached) return cached;
-      const pending = broker.read(topic, cursor, limit);
-      if (!byCursor) {
-        byCursor = new Map();
-        entries.set(topic, byCursor);
-      }
-      byCursor.set(cursor, pending);
-      // A failed read is not kept: the next reader tries again.
-      pending.catch(() => byCursor?.delete(cursor));
-      if (!sweeping) {
-        sweeping = true;
-        setImmediate(sweep);
-      }
-      return pending;
+      return through(entries, topic, cursor, () => {
+        const pending = broker.read(topic, cursor, limit);
+        // A failed read is not kept: the next reader tries again.
+        pending.catch(() => {
+          const byCursor = entries.get(topic);
+          if (byCursor?.get(cursor) === pending) byCursor.delete(cursor);
+        });
+        return pending;
+      });
     },
     readNow(topic, cursor) {
       const readNow = broker.readNow;
       // Not when a wrapper replaced `read` (see `Broker.readNow`).
       if (readNow === undefined || readNow.of !== broker.read) return undefined;
-      let byCursor = now.get(topic);
-      const cached = byCursor?.get(cursor);
-      if (cached) return cached;
-      const result = readNow(topic, cursor, limit);
-      if (!byCursor) {
-        byCursor = new Map();
-        now.set(topic, byCursor);
-      }
-      byCursor.set(cursor, result);
-      if (!sweeping) {
-        sweeping = true;
-        setImmediate(sweep);
-      }
-      return result;
+      return through(now, topic, cursor, () => readNow(topic, cursor, limit));
     },
     invalidate(topic) {
       entries.delete(topic);
