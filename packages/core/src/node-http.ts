@@ -51,7 +51,7 @@ interface Target {
   /** The path and query. */
   path: string;
   /** Idle connections to this origin, the most recently used last. */
-  idle: net.Socket[];
+  idle: Carrying[];
 }
 
 /** What a connection's listeners hand their events to: the request it carries. */
@@ -63,7 +63,7 @@ interface Exchange {
 
 /** A connection and the request it carries now (undefined while idle). */
 interface Carrying {
-  socket: net.Socket | undefined;
+  readonly socket: net.Socket;
   exchange: Exchange | undefined;
 }
 
@@ -81,7 +81,7 @@ function onRead(state: Carrying, size: number): boolean {
 function received(state: Carrying, chunk: Buffer): void {
   if (state.exchange !== undefined) state.exchange.data(chunk);
   // Bytes no request asked for: the next answer on this connection could not be trusted.
-  else state.socket?.destroy();
+  else state.socket.destroy();
 }
 
 /** The error of a post that took longer than its `timeoutMs`. */
@@ -111,7 +111,6 @@ const timedOut = (ms: number) => new Error(`no answer within ${ms} ms`);
 export function createNodePost(): NodePost {
   const targets = new Map<string, Target>();
   const open = new Set<net.Socket>();
-  const carrying = new WeakMap<net.Socket, Carrying>();
 
   function targetOf(url: string): Target {
     let target = targets.get(url);
@@ -137,10 +136,7 @@ export function createNodePost(): NodePost {
     return target;
   }
 
-  function connect(target: Target): net.Socket {
-    // The listeners stay for the connection's life and hand events to the request it carries
-    // (none while idle), instead of four added and removed per request.
-    const state: Carrying = { socket: undefined, exchange: undefined };
+  function connect(target: Target): Carrying {
     const socket = target.secure
       ? tls.connect({
           host: target.host,
@@ -155,11 +151,12 @@ export function createNodePost(): NodePost {
           // straight to the reader: no stream, chunk or `data` event per read.
           onread: { buffer: READ_BUFFER, callback: (size) => onRead(state, size) },
         });
-    state.socket = socket;
+    // The listeners stay for the connection's life and hand events to the request it carries
+    // (none while idle), instead of four added and removed per request.
+    const state: Carrying = { socket, exchange: undefined };
     socket.setNoDelay(true);
     socket.unref();
     open.add(socket);
-    carrying.set(socket, state);
     if (target.secure) socket.on('data', (chunk: Buffer) => received(state, chunk));
     socket.on('end', () => state.exchange?.end());
     // An error while idle must not crash the process; one while in use is the request's.
@@ -168,10 +165,10 @@ export function createNodePost(): NodePost {
       state.exchange?.closed(undefined);
       open.delete(socket);
       // A connection the server closed while idle leaves the list.
-      const at = target.idle.indexOf(socket);
+      const at = target.idle.indexOf(state);
       if (at !== -1) target.idle.splice(at, 1);
     });
-    return socket;
+    return state;
   }
 
   /**
@@ -188,8 +185,8 @@ export function createNodePost(): NodePost {
     done: (result: Http1Response | Error | 'stale') => void,
   ): void {
     const kept = reused ? target.idle.pop() : undefined;
-    const socket = kept ?? connect(target);
-    const state = carrying.get(socket) as Carrying;
+    const state = kept ?? connect(target);
+    const socket = state.socket;
     const reader = new Http1ResponseReader();
     let received = false;
     const finish = (result: Http1Response | Error | 'stale') => {
@@ -199,7 +196,7 @@ export function createNodePost(): NodePost {
       // listener from Node's EventTarget costs about 50 µs when the code runs cold, as the read
       // of an answer after an idle moment does. A later abort finds the exchange over.
       if (result instanceof Error || result === 'stale' || !result.reusable) socket.destroy();
-      else target.idle.push(socket);
+      else target.idle.push(state);
       done(result);
     };
     const stale = () => !received && kept !== undefined;

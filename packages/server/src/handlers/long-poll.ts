@@ -295,11 +295,7 @@ class LongPoll implements Abortable, Sleeper, LiveConnection {
   #answerText(text: string, messages: readonly { topic: string }[]): void {
     const observer = this.#context.observer;
     if (observer && messages.length > 0) reportDelivered(observer, 'longpoll', messages);
-    try {
-      sendEncodedJson(this.#res, encodeJson(text, false));
-    } finally {
-      this.#dispose();
-    }
+    this.#answerEncoded(encodeJson(text, false));
   }
 
   /**
