@@ -3,7 +3,8 @@
  * holds the peers suite's burst (20 000 x ~100-byte JSON messages). Publishes through the real
  * server (createCometServer + createMemoryBroker) into one topic, with a distinct 60-character pad
  * per message (the suite's burst shares one pad string, which would undercount), and reads the
- * heap after gc() before and after.
+ * JS heap and the memory of `Buffer`s (where the memory broker keeps each message's wire bytes)
+ * after gc() before and after.
  *
  * Usage: pnpm build && node --expose-gc bench/peers/history-bytes.mjs [count=20000]
  */
@@ -14,7 +15,8 @@ const count = Number(process.argv[2] || 20000);
 const heap = () => {
   globalThis.gc();
   globalThis.gc();
-  return process.memoryUsage().heapUsed;
+  const { heapUsed, arrayBuffers } = process.memoryUsage();
+  return { heapUsed, arrayBuffers };
 };
 
 const comet = createCometServer({ broker: createMemoryBroker({ historySize: count }) });
@@ -27,8 +29,11 @@ for (let i = 0; i < count; i++) {
   await comet.publish('t', data);
 }
 const after = heap();
-const perMessage = (after - before) / count;
+const heapGrew = after.heapUsed - before.heapUsed;
+const buffersGrew = after.arrayBuffers - before.arrayBuffers;
+const perMessage = (heapGrew + buffersGrew) / count;
+const mb = (bytes) => (bytes / 1048576).toFixed(2);
 console.log(
-  `${count} messages, ${(wire / count).toFixed(0)} B of JSON each: heap +${((after - before) / 1048576).toFixed(2)} MB, ${perMessage.toFixed(0)} B per message in history (${(perMessage / (wire / count)).toFixed(2)}x its JSON)`,
+  `${count} messages, ${(wire / count).toFixed(0)} B of JSON each: heap +${mb(heapGrew)} MB, buffers +${mb(buffersGrew)} MB, ${perMessage.toFixed(0)} B per message in history (${(perMessage / (wire / count)).toFixed(2)}x its JSON)`,
 );
 await comet.close();

@@ -112,6 +112,37 @@ export type BrokerReadNow = ((topic: string, cursor: string, limit: number) => B
   readonly of: Broker['read'];
 };
 
+/**
+ * {@link Broker.readWire}'s answer: the messages of a read as the bytes of their wire form.
+ */
+export interface BrokerWireRead {
+  /**
+   * The messages, oldest first, each as the UTF-8 bytes of `{"topic":…,"id":…,"data":…}` (the
+   * protocol's message object), comma-separated within a chunk; a comma goes between chunks.
+   */
+  chunks: Buffer[];
+  /** How many messages the chunks hold. */
+  count: number;
+  /** The chunks' bytes with one more per message (the commas of a JSON array around them). */
+  bytes: number;
+  /** As in {@link BrokerReadResult}. */
+  position: string;
+  /** As in {@link BrokerReadResult}: no messages when true. */
+  reset: boolean;
+  /** True when more messages follow `position` (the limit or the byte budget cut the read). */
+  more: boolean;
+}
+
+/** {@link Broker.readWire}: a read at once as wire bytes, and the `read` it answers for. */
+export type BrokerReadWire = ((
+  topic: string,
+  cursor: string,
+  limit: number,
+  maxBytes: number,
+) => BrokerWireRead) & {
+  readonly of: Broker['read'];
+};
+
 /** Storage and fan-out of messages, shared by every server instance that uses it. */
 export interface Broker {
   /**
@@ -135,6 +166,14 @@ export interface Broker {
    * its own `read`.
    */
   readNow?: BrokerReadNow;
+  /**
+   * {@link Broker.readNow} for a broker that keeps each message as the bytes of its wire form
+   * (the memory broker): at most `limit` messages after `cursor`, and no more than fit in
+   * `maxBytes` as {@link BrokerWireRead.bytes} counts them (the first always goes in). A
+   * one-topic long-poll answer is then written from those bytes as they are: nothing is decoded
+   * or encoded per message. Optional, and used only while `readWire.of` is this broker's `read`.
+   */
+  readWire?: BrokerReadWire;
   /**
    * The last `limit` messages of `topic` still in history, oldest first, and the position after
    * them: for an application that shows history (a chat that catches up on reload) and then

@@ -75,7 +75,7 @@ export function sendJson(
  * body] per answer (the profile of 1 000 woken polls: `end` 3x SockJS's). Above it, encoding the
  * string once per answer would cost more than the `writev`, so large bodies stay bytes.
  */
-const STRING_BODY_LIMIT = 16 * 1024;
+export const STRING_BODY_LIMIT = 16 * 1024;
 
 /**
  * A serialized JSON answer shared between responses (the woken polls of one publish): built

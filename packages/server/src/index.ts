@@ -7,7 +7,9 @@ export type {
   BrokerPublishOptions,
   BrokerReadNow,
   BrokerReadResult,
+  BrokerReadWire,
   BrokerRecentOptions,
+  BrokerWireRead,
 } from './broker';
 export {
   createListenerRegistry,

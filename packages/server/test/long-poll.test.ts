@@ -98,6 +98,69 @@ describe('long-poll handler', () => {
     }
   });
 
+  it('answers a one-topic poll from the broker wire bytes, byte for byte as the usual path', async () => {
+    const topic = 'room/chat:1';
+    const raw = async (base: string, cursor: string, wait = 0) => {
+      const response = await fetch(base, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(poll([topic], { [topic]: cursor }, wait)),
+      });
+      return { length: response.headers.get('content-length'), text: await response.text() };
+    };
+    // A small budget: several answers written as strings; a large one: one answer of more
+    // than 16 KiB, written as bytes.
+    for (const [maxAnswerBytes, least] of [
+      [4096, 4],
+      [1_000_000, 1],
+    ] as const) {
+      const memory = createMemoryBroker({ epoch: 'e' });
+      // The same broker behind a `read` of its own: the server reads it message by message.
+      const wrapped: Broker = {
+        ...memory,
+        read: (topic, cursor, limit) => memory.read(topic, cursor, limit),
+      };
+      const publish = (i: number) =>
+        memory.publish(
+          topic,
+          i % 3 === 0 ? { i, text: 'é"\n€💬'.repeat(i) } : { i, pad: 'x'.repeat(i * 80) },
+        );
+      for (let i = 0; i < 30; i += 1) await publish(i);
+      const servers = await Promise.all([
+        serve({ broker: memory, maxAnswerBytes }),
+        serve({ broker: wrapped, maxAnswerBytes }),
+      ]);
+      let cursor = 'e-0';
+      let answers = 0;
+      let largest = 0;
+      for (; answers < 30; answers += 1) {
+        const [wire, usual] = await Promise.all(servers.map(({ base }) => raw(base, cursor)));
+        expect(wire).toEqual(usual);
+        expect(Number(wire?.length)).toBe(Buffer.byteLength(wire?.text ?? ''));
+        largest = Math.max(largest, Number(wire?.length));
+        const body = JSON.parse(wire?.text ?? '{}') as {
+          messages?: unknown[];
+          cursors: Record<string, string>;
+        };
+        if (!body.messages) break;
+        cursor = body.cursors[topic] as string;
+      }
+      expect({ maxAnswerBytes, enough: answers >= least, cursor }).toEqual({
+        maxAnswerBytes,
+        enough: true,
+        cursor: 'e-30',
+      });
+      if (maxAnswerBytes > 16_384) expect(largest).toBeGreaterThan(16_384);
+      // Held polls woken by one publish: the same bytes too.
+      const held = servers.map(({ base }) => raw(base, cursor, 5_000));
+      await Promise.all(servers.map(({ comet }) => untilWaiting(comet, 1)));
+      await publish(30);
+      const [wire, usual] = await Promise.all(held);
+      expect(wire).toEqual(usual);
+      expect(JSON.parse(wire?.text ?? '{}').cursors[topic]).toBe('e-31');
+    }
+  });
+
   it('refuses a malformed rewind with 400', async () => {
     const { base } = await serve();
     for (const rewind of [

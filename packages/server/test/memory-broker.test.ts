@@ -9,6 +9,11 @@ afterEach(async () => {
   vi.useRealTimers();
 });
 
+/** The id of the newest of `messages` (a cursor with nothing after it). */
+function read0(messages: { id: string }[]): string {
+  return messages.at(-1)?.id ?? '';
+}
+
 /** A message of exactly `bytes` bytes of JSON. */
 function sized(index: number, bytes: number): { i: number; pad: string } {
   const overhead = JSON.stringify({ i: index, pad: '' }).length;
@@ -47,6 +52,86 @@ describe('createMemoryBroker', () => {
     }
     await memory.close();
     expect(() => readNow?.('t', 'e-1', 2)).toThrow(/closed/);
+  });
+
+  it('reads as wire bytes (readWire) the messages read gives, across pages, for any topic and data', async () => {
+    // An epoch and a topic JSON must escape, multi-byte data, a message larger than a page
+    // (64 KiB), and enough small ones to fill several pages.
+    const memory = createMemoryBroker({ epoch: 'e"\\é', historySize: 400 });
+    broker = memory;
+    const topic = 'tö"pic 💬';
+    const values: unknown[] = [];
+    for (let i = 0; i < 700; i += 1) {
+      values.push(
+        i % 7 === 0 ? { i, text: 'é"\n€💬'.repeat(i % 50) } : { i, pad: 'x'.repeat(i % 300) },
+      );
+    }
+    values.splice(650, 0, 'y'.repeat(70_000), null, []);
+    for (const value of values) await memory.publish(topic, value);
+    const readWire = memory.readWire;
+    expect(readWire?.of).toBe(memory.read);
+    if (!readWire) return;
+    const first = (await memory.read(topic, 'e"\\é-0', 1)).position; // reset: before the oldest kept
+    const firstSeq = Number(first.slice(first.lastIndexOf('-') + 1));
+    const wireOf = (chunks: Buffer[]) =>
+      JSON.parse(`[${chunks.map((chunk) => chunk.toString('utf8')).join(',')}]`) as unknown[];
+    for (const offset of [0, 1, 37, 199, 249, 250, 251, 398, 400]) {
+      const cursor = `e"\\é-${firstSeq + offset}`;
+      for (const limit of [1, 3, 150, 1000]) {
+        const read = await memory.read(topic, cursor, limit);
+        const wire = readWire(topic, cursor, limit, Number.POSITIVE_INFINITY);
+        const expected = read.messages.map(({ topic, id, data }) => ({ topic, id, data }));
+        expect({ offset, limit, messages: wireOf(wire.chunks) }).toEqual({
+          offset,
+          limit,
+          messages: expected,
+        });
+        expect(wire).toMatchObject({
+          count: expected.length,
+          position: read.position,
+          reset: false,
+          more: read.more,
+        });
+        const bytes = expected.reduce<number>(
+          (sum, m) => sum + Buffer.byteLength(JSON.stringify(m)) + 1,
+          0,
+        );
+        expect(wire.bytes).toBe(bytes);
+      }
+    }
+    // A byte budget: the messages that fit (the first always), their position after them.
+    const cursor = `e"\\é-${firstSeq}`;
+    const all = (await memory.read(topic, cursor, 1000)).messages;
+    const sizes = all.map(
+      ({ topic, id, data }) => Buffer.byteLength(JSON.stringify({ topic, id, data })) + 1,
+    );
+    for (const budget of [1, (sizes[0] as number) + (sizes[1] as number), 10_000, 100_000]) {
+      let fit = 1;
+      let used = sizes[0] as number;
+      while (fit < sizes.length && used + (sizes[fit] as number) <= budget)
+        used += sizes[fit++] as number;
+      const wire = readWire(topic, cursor, 1000, budget);
+      expect({ budget, count: wire.count, bytes: wire.bytes }).toEqual({
+        budget,
+        count: fit,
+        bytes: used,
+      });
+      expect(wireOf(wire.chunks).map((m) => (m as { id: string }).id)).toEqual(
+        all.slice(0, fit).map((m) => m.id),
+      );
+      expect(wire.position).toBe(all[fit - 1]?.id);
+      expect(wire.more).toBe(true);
+    }
+    // Reads that bring nothing: as read.
+    for (const cursor of [read0(all), 'other-1', 'garbage', `e"\\é-99999`]) {
+      const read = await memory.read(topic, cursor, 10);
+      expect(readWire(topic, cursor, 10, 1000)).toMatchObject({
+        count: 0,
+        chunks: [],
+        position: read.position,
+        reset: read.reset,
+      });
+    }
   });
 
   it('keeps the JSON text the server encoded already instead of encoding data again', async () => {

@@ -1,7 +1,7 @@
 /**
  * One topic's history in the memory broker: the ring buffer layout and the pure steps on it
- * (slots, growth, reading messages out), the JSON encoding done once at publish, and the hash of
- * the removed-topics table.
+ * (slots, growth, the wire form written once at publish into pages, reading messages and wire
+ * slices out), the JSON encoding done once at publish, and the hash of the removed-topics table.
  */
 import type { BrokerMessage } from '../broker';
 
@@ -10,16 +10,23 @@ import type { BrokerMessage } from '../broker';
  * leaves the garbage collector less to copy). Slot `(start + i) % capacity` holds the i-th
  * kept message; seqs are consecutive, so the i-th one's seq is `lastSeq - count + 1 + i`.
  * The arrays grow by doubling up to `historySize`, so a quiet topic does not pay for a full ring.
+ *
+ * A message is kept only as the bytes of its wire form, `{"topic":…,"id":…,"data":…}`, written
+ * once at publish into the log's pages (`Buffer`s, off the JS heap: a history of 20 000 messages
+ * is nothing for the garbage collector to copy). Consecutive messages of a page are separated by
+ * a comma, so the messages of one answer are a slice or two of pages, written to the socket as
+ * they are (see {@link wireOf}); a read that wants values decodes them (see {@link messagesOf}).
  */
 export interface TopicLog {
   times: number[];
-  /** Bytes of each message's JSON. */
+  /** Bytes of each message's JSON (what `historyMaxBytes` counts). */
   sizes: number[];
-  /**
-   * Each message's data as JSON, encoded once at publish: all that is kept of it, handed out
-   * by every read (and decoded only when a reader asks for `data`).
-   */
-  json: string[];
+  /** The page holding each message's wire form (undefined once dropped). */
+  pages: (Buffer | undefined)[];
+  /** Where each message's wire form starts in its page. */
+  starts: number[];
+  /** Bytes of each message's wire form. */
+  wires: number[];
   capacity: number;
   start: number;
   count: number;
@@ -31,6 +38,13 @@ export interface TopicLog {
    * never reused across a topic's logs, so a cursor from a removed log is never mistaken.
    */
   base: number;
+  /** The page messages are appended to, and the bytes used in it. */
+  page: Buffer | undefined;
+  used: number;
+  /** `{"topic":<topic as JSON>,"id":"<epoch>-`: the start of every wire form. */
+  head: string;
+  /** Its UTF-8 bytes. */
+  headBytes: number;
 }
 
 // Slots of the removed-topics table (see `removedUpTo`): 16 384 numbers, 128 KB once a topic
@@ -62,19 +76,83 @@ export function slotOf(topic: string): number {
   return (hash >>> 0) % REMOVED_SLOTS;
 }
 
-/** An empty log whose first message will be `highestSeq + 1`. */
-export function newLog(highestSeq: number, historySize: number): TopicLog {
+/** The smallest and largest page (a larger message gets a page of its own size). */
+const MIN_PAGE = 256;
+export const MAX_PAGE = 65_536;
+/** `","data":` (after an id's digits) and the closing `}`: the bytes around a message's data. */
+const DATA_OPEN = '","data":';
+const COMMA = 0x2c;
+const CLOSE = 0x7d;
+
+/** The start of `topic`'s wire forms, `{"topic":…,"id":"<prefix>`. */
+export function headOf(topic: string, prefix: string): string {
+  // JSON.stringify escapes what JSON must; the id's quotes are opened here, closed after it.
+  return `{"topic":${JSON.stringify(topic)},"id":${JSON.stringify(prefix).slice(0, -1)}`;
+}
+
+/** `Buffer`'s own writers (what `write` calls after parsing its arguments), on every publish. */
+interface Writers {
+  latin1Write(text: string, offset: number): number;
+  utf8Write(text: string, offset: number): number;
+}
+
+/** An empty log of `topic` whose first message will be `highestSeq + 1`. */
+export function newLog(highestSeq: number, historySize: number, head: string): TopicLog {
   return {
     times: [],
     sizes: [],
-    json: [],
+    pages: [],
+    starts: [],
+    wires: [],
     capacity: Math.min(historySize, 16),
     start: 0,
     count: 0,
     bytes: 0,
     lastSeq: highestSeq,
     base: highestSeq,
+    page: undefined,
+    used: 0,
+    head,
+    headBytes: Buffer.byteLength(head),
   };
+}
+
+/**
+ * Writes the wire form of the message `seq` (its data as `json`, `size` bytes of UTF-8) to the
+ * log's page, in slot `at`: a new page when it does not fit (twice the last one, up to
+ * {@link MAX_PAGE}, or the message's own size).
+ */
+export function writeWire(
+  log: TopicLog,
+  at: number,
+  seq: number,
+  json: string,
+  size: number,
+): void {
+  const digits = String(seq);
+  const wire = log.headBytes + digits.length + DATA_OPEN.length + size + 1;
+  let page = log.page;
+  let offset = log.used;
+  if (page === undefined || offset + 1 + wire > page.length) {
+    const next = page === undefined ? MIN_PAGE : Math.min(MAX_PAGE, page.length * 2);
+    page = Buffer.allocUnsafe(Math.max(next, wire));
+    log.page = page;
+    offset = 0;
+  } else {
+    page[offset] = COMMA;
+    offset += 1;
+  }
+  log.pages[at] = page;
+  log.starts[at] = offset;
+  log.wires[at] = wire;
+  // One text, one write (the head, the id's digits and the data as separate writes cost more):
+  // latin1, a copy, when it is all ASCII.
+  const text = log.head + digits + DATA_OPEN + json;
+  const writers = page as Buffer & Writers;
+  offset +=
+    wire - 1 === text.length ? writers.latin1Write(text, offset) : writers.utf8Write(text, offset);
+  page[offset] = CLOSE;
+  log.used = offset + 1;
 }
 
 /** The slot of the `index`-th kept message. */
@@ -90,7 +168,9 @@ export function grow(log: TopicLog, historySize: number): void {
     const order = <T>(list: T[]) => list.slice(log.start).concat(list.slice(0, log.start));
     log.times = order(log.times);
     log.sizes = order(log.sizes);
-    log.json = order(log.json);
+    log.pages = order(log.pages);
+    log.starts = order(log.starts);
+    log.wires = order(log.wires);
     log.start = 0;
   }
   log.capacity = capacity;
@@ -120,6 +200,14 @@ class KeptMessage implements BrokerMessage {
   }
 }
 
+/** The JSON of the data of the message in slot `at`, decoded from its wire form. */
+function jsonAt(log: TopicLog, at: number): string {
+  const page = log.pages[at] as Buffer;
+  const end = (log.starts[at] as number) + (log.wires[at] as number) - 1;
+  const size = log.sizes[at] as number;
+  return page.toString('utf8', end - size, end);
+}
+
 /** The kept messages `from` to `to`; with `json` (for reads: the server answers it as is). */
 export function messagesOf(
   topic: string,
@@ -130,14 +218,12 @@ export function messagesOf(
   prefix: string,
 ): BrokerMessage[] {
   const messages: BrokerMessage[] = [];
-  // Kept messages have consecutive seqs: an id is made when read, not kept per message (a
-  // string that lives as long as the history costs the young-generation GC a copy or two per
-  // message; one made per read dies young).
+  // Kept messages have consecutive seqs: an id is made when read, not kept per message.
   const first = firstSeq(log);
   for (let index = from; index < to; index += 1) {
     const at = slot(log, index);
     const id = prefix + (first + index);
-    const json = log.json[at] as string;
+    const json = jsonAt(log, at);
     messages.push(
       withJson
         ? new KeptMessage(topic, id, json, log.sizes[at] as number)
@@ -145,4 +231,45 @@ export function messagesOf(
     );
   }
   return messages;
+}
+
+/**
+ * The wire forms of the kept messages `from` onwards (before `to`) that fit in `budget` bytes,
+ * each counted with one byte more, for the comma after it (the first always goes in): the
+ * slices of pages holding them, in order (a comma goes between two slices), how many, and
+ * their bytes so counted.
+ */
+export function wireOf(
+  log: TopicLog,
+  from: number,
+  to: number,
+  budget: number,
+): { chunks: Buffer[]; count: number; bytes: number } {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  let index = from;
+  let cut = false;
+  while (index < to && !cut) {
+    const at = slot(log, index);
+    const page = log.pages[at] as Buffer;
+    let endAt = -1;
+    // The messages that follow in the same page are contiguous: one slice for all of them.
+    while (index < to) {
+      const next = slot(log, index);
+      if (log.pages[next] !== page) break;
+      const size = (log.wires[next] as number) + 1;
+      if (index > from && bytes + size > budget) {
+        cut = true;
+        break;
+      }
+      bytes += size;
+      endAt = next;
+      index += 1;
+    }
+    if (endAt >= 0) {
+      const end = (log.starts[endAt] as number) + (log.wires[endAt] as number);
+      chunks.push(page.subarray(log.starts[at] as number, end));
+    }
+  }
+  return { chunks, count: index - from, bytes };
 }

@@ -7,19 +7,22 @@
  * in `memory-log.ts`, the options in `memory-options.ts`, presence in `memory-presence.ts`,
  * idempotency records in `memory-idempotency.ts`.
  */
-import type { BrokerPublishOptions, BrokerReadResult } from '../broker';
+import type { BrokerPublishOptions, BrokerReadResult, BrokerWireRead } from '../broker';
 import { createListenerRegistry } from './listeners';
 import { createMemoryIdempotency } from './memory-idempotency';
 import {
   encode,
   firstSeq,
   grow,
+  headOf,
   messagesOf,
   newLog,
   REMOVED_SLOTS,
   slot,
   slotOf,
   type TopicLog,
+  wireOf,
+  writeWire,
 } from './memory-log';
 import {
   type MemoryBroker,
@@ -69,8 +72,9 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   const idOf = (seq: number) => `${prefix}${seq}`;
 
   function dropOldest(log: TopicLog): void {
-    // Only the JSON can hold on to memory; times and sizes are overwritten when the slot is reused.
-    log.json[log.start] = '';
+    // Only the page can hold on to memory (it goes once none of its messages is kept); the
+    // numbers are overwritten when the slot is reused.
+    log.pages[log.start] = undefined;
     const size = log.sizes[log.start] as number;
     log.bytes -= size;
     totalBytes -= size;
@@ -140,7 +144,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
         const [oldTopic, oldLog] = logs.entries().next().value as [string, TopicLog];
         remove(oldTopic, oldLog);
       }
-      log = newLog(highestSeq, historySize);
+      log = newLog(highestSeq, historySize, headOf(topic, prefix));
       logs.set(topic, log);
     } else if (log !== newestLog) {
       // Moved to the end of the Map's order: the most recently published topic.
@@ -161,7 +165,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     const at = slot(log, log.count);
     log.times[at] = time;
     log.sizes[at] = size;
-    log.json[at] = json;
+    writeWire(log, at, log.lastSeq, json, size);
     log.count += 1;
     log.bytes += size;
     totalBytes += size;
@@ -183,8 +187,16 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     return readNow(topic, cursor, limit);
   }
 
-  /** `read` after a cursor, answered at once (`Broker.readNow`). */
-  function readNow(topic: string, cursor: string, limit: number): BrokerReadResult {
+  /**
+   * Where a read of `topic` after `cursor` starts (its log and the index of the first message
+   * after the cursor), or, when it reads nothing, its position and whether it is a reset.
+   */
+  function locate(
+    topic: string,
+    cursor: string,
+  ):
+    | { log: TopicLog; from: number; position: string }
+    | { log: undefined; position: string; reset: boolean } {
     assertOpen();
     const log = logs.get(topic);
     if (!log) {
@@ -195,8 +207,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       const missed = seq === undefined || seq > highestSeq || !nothingRemovedAfter(topic, seq);
       // A cursor still good stays as it is: a topic nobody publishes to keeps its position.
       return missed
-        ? { messages: [], position, reset: true, more: false }
-        : { messages: [], position: cursor, reset: false, more: false };
+        ? { log: undefined, position, reset: true }
+        : { log: undefined, position: cursor, reset: false };
     }
     trimByAge(log, now());
     const position = idOf(log.lastSeq);
@@ -217,11 +229,20 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     // the oldest message kept, so nothing still here is skipped. A position this log never
     // reached: resume from the newest.
     if (seq === undefined || seq < firstKept - 1) {
-      return { messages: [], position: idOf(firstKept - 1), reset: true, more: false };
+      return { log: undefined, position: idOf(firstKept - 1), reset: true };
     }
-    if (seq > log.lastSeq) return { messages: [], position, reset: true, more: false };
-    if (seq === log.lastSeq) return { messages: [], position, reset: false, more: false };
-    const from = seq - firstKept + 1;
+    if (seq > log.lastSeq) return { log: undefined, position, reset: true };
+    if (seq === log.lastSeq) return { log: undefined, position, reset: false };
+    return { log, from: seq - firstKept + 1, position };
+  }
+
+  /** `read` after a cursor, answered at once (`Broker.readNow`). */
+  function readNow(topic: string, cursor: string, limit: number): BrokerReadResult {
+    const at = locate(topic, cursor);
+    if (at.log === undefined) {
+      return { messages: [], position: at.position, reset: at.reset, more: false };
+    }
+    const { log, from } = at;
     const to = Math.min(log.count, from + Math.max(0, limit));
     const messages = messagesOf(topic, log, from, to, true, prefix);
     const last = messages.at(-1);
@@ -230,6 +251,33 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       position: last ? last.id : cursor,
       reset: false,
       more: to < log.count,
+    };
+  }
+
+  /** `read` after a cursor as the messages' wire forms, at once (`Broker.readWire`). */
+  function readWire(topic: string, cursor: string, limit: number, budget: number): BrokerWireRead {
+    const at = locate(topic, cursor);
+    if (at.log === undefined) {
+      return {
+        chunks: [],
+        count: 0,
+        bytes: 0,
+        position: at.position,
+        reset: at.reset,
+        more: false,
+      };
+    }
+    const { log, from } = at;
+    const to = Math.min(log.count, from + Math.max(0, limit));
+    const wire = wireOf(log, from, to, budget);
+    return {
+      chunks: wire.chunks,
+      count: wire.count,
+      bytes: wire.bytes,
+      // Seqs are consecutive: the last one taken is `firstSeq + from + count - 1`.
+      position: wire.count > 0 ? idOf(firstSeq(log) + from + wire.count - 1) : cursor,
+      reset: false,
+      more: from + wire.count < log.count,
     };
   }
 
@@ -271,6 +319,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
 
     read,
     readNow: Object.assign(readNow, { of: read }),
+    readWire: Object.assign(readWire, { of: read }),
 
     async recent(topic, limit, recentOptions) {
       assertOpen();

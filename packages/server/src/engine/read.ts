@@ -9,6 +9,7 @@ import type { Broker, BrokerMessage, BrokerReadResult } from '../broker';
 import { type EncodedJson, encodeJson, sizedJson } from '../http';
 import type { EngineContext } from './context';
 import type { ValidRewind } from './request';
+import type { WireAnswer } from './wire';
 
 /**
  * Shares `broker.read(topic, cursor)` between requests woken together: when one publish wakes
@@ -24,6 +25,15 @@ export interface ReadCache {
    * has none (it reads with I/O). Throws what the broker throws.
    */
   readNow(topic: string, cursor: string): BrokerReadResult | undefined;
+  /**
+   * `answer(topic, cursor)` shared as a read is: the polls one publish wakes at one cursor get
+   * one answer body. Not kept when undefined.
+   */
+  answerWire(
+    topic: string,
+    cursor: string,
+    answer: (topic: string, cursor: string) => WireAnswer | undefined,
+  ): WireAnswer | undefined;
   invalidate(topic: string): void;
 }
 
@@ -31,11 +41,13 @@ export interface ReadCache {
 export function createReadCache(broker: Broker, limit: number): ReadCache {
   const entries = new Map<string, Map<string, Promise<BrokerReadResult>>>();
   const now = new Map<string, Map<string, BrokerReadResult>>();
+  const wired = new Map<string, Map<string, WireAnswer | undefined>>();
   let sweeping = false;
   const sweep = () => {
     sweeping = false;
     entries.clear();
     now.clear();
+    wired.clear();
   };
   /** `topic` at `cursor` from `cache`, or `make`'s, kept until the next turn. */
   function through<T>(
@@ -78,9 +90,13 @@ export function createReadCache(broker: Broker, limit: number): ReadCache {
       if (readNow === undefined || readNow.of !== broker.read) return undefined;
       return through(now, topic, cursor, () => readNow(topic, cursor, limit));
     },
+    answerWire(topic, cursor, answer) {
+      return through(wired, topic, cursor, () => answer(topic, cursor));
+    },
     invalidate(topic) {
       entries.delete(topic);
       now.delete(topic);
+      wired.delete(topic);
     },
   };
 }
@@ -123,7 +139,7 @@ export function asciiJson(text: string): string | undefined {
 }
 
 /** `text` as a JSON string, and its UTF-8 bytes. */
-function jsonOf(text: string): { json: string; bytes: number } {
+export function jsonOf(text: string): { json: string; bytes: number } {
   const ascii = asciiJson(text);
   if (ascii !== undefined) return { json: ascii, bytes: ascii.length };
   const json = JSON.stringify(text);
@@ -133,7 +149,7 @@ function jsonOf(text: string): { json: string; bytes: number } {
 /** The last topic's `{"topic":…,"id":`, its topic as JSON, and their bytes. */
 let lastHead = { topic: '', text: '{"topic":"","id":', bytes: 17, json: '""', jsonBytes: 2 };
 
-function topicHead(topic: string): typeof lastHead {
+export function topicHead(topic: string): typeof lastHead {
   if (lastHead.topic !== topic) {
     const { json, bytes } = jsonOf(topic);
     lastHead = { topic, text: `{"topic":${json},"id":`, bytes: bytes + 15, json, jsonBytes: bytes };

@@ -20,6 +20,7 @@ import {
 } from '../engine/read';
 import { parsePollRequest, type ValidPoll } from '../engine/request';
 import { type Sleeper, TopicWatch } from '../engine/wake';
+import { answerWire, type WireAnswer } from '../engine/wire';
 import {
   type EncodedJson,
   encodeJson,
@@ -132,6 +133,7 @@ class LongPoll implements Abortable, Sleeper, LiveConnection {
       if (this.#ended()) return;
       // Listening starts before the first read so that a publish in between is not missed.
       this.#watch = new TopicWatch(context, allowed, this);
+      if (this.#startWire(poll, allowed, errors)) return;
       const read = this.#legacy
         ? await readTopics(context, allowed, NO_CURSORS)
         : await readTopics(context, allowed, poll.cursors, false, poll.rewind);
@@ -144,13 +146,46 @@ class LongPoll implements Abortable, Sleeper, LiveConnection {
       }
       // The legacy shape holds from the current position, whatever was asked.
       this.#positions = allowed.map((topic) => read.cursors.get(topic) as string);
-      const hold = context.options.maxWait;
-      this.#deadline = performance.now() + Math.min(poll.wait ?? hold, hold);
-      this.#hold();
+      this.#holdFor(poll);
     } finally {
       // Thrown before its answer: the route answers the error; nothing stays registered.
       if (this.#state === 'starting') this.#dispose();
     }
+  }
+
+  /**
+   * A v1 poll of one topic after a cursor, read as wire bytes (the memory broker): answered
+   * from them at once, or held from the position read. False when it cannot be read so (the
+   * broker, several topics, refusals, a handshake, a reset): `start` reads the usual way.
+   */
+  #startWire(
+    poll: ValidPoll,
+    allowed: readonly string[],
+    errors: ReadonlyMap<string, unknown>,
+  ): boolean {
+    if (this.#legacy || allowed.length !== 1 || errors.size > 0) return false;
+    const topic = allowed[0] as string;
+    const cursor = poll.cursors.get(topic);
+    if (cursor === undefined) return false;
+    const wired = answerWire(this.#context, topic, cursor);
+    if (wired === undefined) return false;
+    this.#positions = [cursor];
+    if (!this.#tookWire(topic, wired)) this.#holdFor(poll);
+    return true;
+  }
+
+  /**
+   * Answers a wire read with messages (true), or moves the position to where it read (false:
+   * the caller holds on).
+   */
+  #tookWire(topic: string, wired: WireAnswer): boolean {
+    if (wired.body !== undefined) {
+      this.#context.observer?.delivered('longpoll', topic, wired.count);
+      this.#answerEncoded(wired.body);
+      return true;
+    }
+    this.#positions[0] = wired.position;
+    return false;
   }
 
   /**
@@ -181,7 +216,15 @@ class LongPoll implements Abortable, Sleeper, LiveConnection {
       // turn, with no promise in between (after an idle moment this path runs cold, and every
       // step it skips is microseconds of latency).
       try {
-        const result = context.reads.readNow(only, this.#positions[0] as string);
+        const cursor = this.#positions[0] as string;
+        const wired = context.reads.answerWire(only, cursor, (topic, at) =>
+          answerWire(context, topic, at),
+        );
+        if (wired !== undefined) {
+          if (!this.#tookWire(only, wired)) this.#hold();
+          return;
+        }
+        const result = context.reads.readNow(only, cursor);
         // A reset of a presence topic starts over with a sync of its members: read again, async.
         if (result !== undefined && !(result.reset && context.presence)) {
           this.#took(only, result);
@@ -219,6 +262,13 @@ class LongPoll implements Abortable, Sleeper, LiveConnection {
     if (this.#state !== 'reading') return;
     this.#dispose();
     this.#context.fail(this.#res.req, this.#res, error);
+  }
+
+  /** Holds for the wait `poll` asked (at most `maxWait`). */
+  #holdFor(poll: ValidPoll): void {
+    const hold = this.#context.options.maxWait;
+    this.#deadline = performance.now() + Math.min(poll.wait ?? hold, hold);
+    this.#hold();
   }
 
   /** Holds until `#deadline`, or answers `reconnect` when it has passed or a drain came. */
