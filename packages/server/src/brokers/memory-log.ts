@@ -41,10 +41,8 @@ export interface TopicLog {
   /** The page messages are appended to, and the bytes used in it. */
   page: Buffer | undefined;
   used: number;
-  /** `{"topic":<topic as JSON>,"id":"<epoch>-`: the start of every wire form. */
-  head: string;
-  /** Its UTF-8 bytes. */
-  headBytes: number;
+  /** `{"topic":<topic as JSON>,"id":"<epoch>-` as bytes: the start of every wire form. */
+  head: Buffer;
 }
 
 // Slots of the removed-topics table (see `removedUpTo`): 16 384 numbers, 128 KB once a topic
@@ -80,14 +78,16 @@ export function slotOf(topic: string): number {
 const MIN_PAGE = 256;
 export const MAX_PAGE = 65_536;
 /** `","data":` (after an id's digits) and the closing `}`: the bytes around a message's data. */
-const DATA_OPEN = '","data":';
+const DATA_OPEN = Buffer.from('","data":', 'latin1');
 const COMMA = 0x2c;
 const CLOSE = 0x7d;
 
-/** The start of `topic`'s wire forms, `{"topic":…,"id":"<prefix>`. */
-export function headOf(topic: string, prefix: string): string {
+/** The start of `topic`'s wire forms, `{"topic":…,"id":"<prefix>`, as bytes. */
+export function headOf(topic: string, prefix: string): Buffer {
   // JSON.stringify escapes what JSON must; the id's quotes are opened here, closed after it.
-  return `{"topic":${JSON.stringify(topic)},"id":${JSON.stringify(prefix).slice(0, -1)}`;
+  return Buffer.from(
+    `{"topic":${JSON.stringify(topic)},"id":${JSON.stringify(prefix).slice(0, -1)}`,
+  );
 }
 
 /** `Buffer`'s own writers (what `write` calls after parsing its arguments), on every publish. */
@@ -97,7 +97,7 @@ interface Writers {
 }
 
 /** An empty log of `topic` whose first message will be `highestSeq + 1`. */
-export function newLog(highestSeq: number, historySize: number, head: string): TopicLog {
+export function newLog(highestSeq: number, historySize: number, head: Buffer): TopicLog {
   return {
     times: [],
     sizes: [],
@@ -113,7 +113,6 @@ export function newLog(highestSeq: number, historySize: number, head: string): T
     page: undefined,
     used: 0,
     head,
-    headBytes: Buffer.byteLength(head),
   };
 }
 
@@ -130,7 +129,7 @@ export function writeWire(
   size: number,
 ): void {
   const digits = String(seq);
-  const wire = log.headBytes + digits.length + DATA_OPEN.length + size + 1;
+  const wire = log.head.length + digits.length + DATA_OPEN.length + size + 1;
   let page = log.page;
   let offset = log.used;
   if (page === undefined || offset + 1 + wire > page.length) {
@@ -145,12 +144,18 @@ export function writeWire(
   log.pages[at] = page;
   log.starts[at] = offset;
   log.wires[at] = wire;
-  // One text, one write (the head, the id's digits and the data as separate writes cost more):
-  // latin1, a copy, when it is all ASCII.
-  const text = log.head + digits + DATA_OPEN + json;
+  // No text joined for the write: on every publish, it was as much garbage as the message.
+  page.set(log.head, offset);
+  offset += log.head.length;
+  for (let index = 0; index < digits.length; index += 1) {
+    page[offset + index] = digits.charCodeAt(index);
+  }
+  offset += digits.length;
+  page.set(DATA_OPEN, offset);
+  offset += DATA_OPEN.length;
   const writers = page as Buffer & Writers;
   offset +=
-    wire - 1 === text.length ? writers.latin1Write(text, offset) : writers.utf8Write(text, offset);
+    size === json.length ? writers.latin1Write(json, offset) : writers.utf8Write(json, offset);
   page[offset] = CLOSE;
   log.used = offset + 1;
 }
