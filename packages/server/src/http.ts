@@ -82,7 +82,8 @@ export const STRING_BODY_LIMIT = 16 * 1024;
  * once, with its byte length, in the form that is cheapest to write (see `STRING_BODY_LIMIT`).
  */
 export interface EncodedJson {
-  readonly body: string | Buffer;
+  /** The text, its bytes, or its parts in order (written one after the other, not joined). */
+  readonly body: string | Buffer | readonly (string | Buffer)[];
   /** The `content-length` header's value. */
   readonly length: string;
   /**
@@ -119,7 +120,7 @@ export function sendEncodedJson(res: ServerResponse, encoded: EncodedJson): void
 function writeJson(
   res: ServerResponse,
   status: number,
-  body: string | Buffer,
+  body: EncodedJson['body'],
   length: string,
   ascii = false,
 ): void {
@@ -132,8 +133,17 @@ function writeJson(
     'content-length',
     length,
   ]);
-  if (ascii) res.end(body, 'latin1');
-  else res.end(body);
+  if (typeof body === 'string') {
+    if (ascii) res.end(body, 'latin1');
+    else res.end(body);
+  } else if (Buffer.isBuffer(body)) {
+    res.end(body);
+  } else {
+    // Parts: one socket write of them all (the response is corked until `end`), no copy.
+    const last = body.length - 1;
+    for (let index = 0; index < last; index += 1) res.write(body[index] as string | Buffer);
+    res.end(body[last]);
+  }
 }
 
 /** Writes `{"error": {code, message}}`. */

@@ -11,7 +11,6 @@ import type { EngineContext } from './context';
 import { jsonOf, topicHead } from './read';
 
 const OPEN = '{"messages":[';
-const COMMA = 0x2c;
 
 /** A one-topic poll's answer from wire bytes: its body when it has messages, and its position. */
 export interface WireAnswer {
@@ -44,7 +43,7 @@ export function answerWire(
 /**
  * `{"messages":[…],"cursors":{topic:position}}` from a wire read with messages, its byte length
  * counted from the parts (as `take` counts them: each message's bytes plus one): a string up to
- * `STRING_BODY_LIMIT` (written with its header in one write), else one `Buffer`.
+ * `STRING_BODY_LIMIT` (written with its header in one write), else its parts.
  */
 export function encodeWireAnswer(topic: string, wire: BrokerWireRead): EncodedJson {
   const head = topicHead(topic);
@@ -62,17 +61,13 @@ export function encodeWireAnswer(topic: string, wire: BrokerWireRead): EncodedJs
     text += close;
     return { body: text, length, ascii: bytes === text.length };
   }
-  const body = Buffer.allocUnsafe(bytes);
-  let offset = body.write(OPEN, 0, 'latin1');
+  // Larger: the pages' slices themselves, between the two ends (no copy; pages never change
+  // where messages were written).
+  const parts: (string | Buffer)[] = [OPEN];
   wire.chunks.forEach((chunk, index) => {
-    if (index > 0) {
-      body[offset] = COMMA;
-      offset += 1;
-    }
-    body.set(chunk, offset);
-    offset += chunk.length;
+    if (index > 0) parts.push(',');
+    parts.push(chunk);
   });
-  offset += body.write(close, offset);
-  if (offset !== bytes) throw new Error(`wire answer: ${offset} bytes written, ${bytes} counted`);
-  return { body, length };
+  parts.push(close);
+  return { body: parts, length };
 }
