@@ -131,9 +131,9 @@ class LongPoll implements Abortable, Sleeper, LiveConnection {
       this.#present = present?.release;
       if (present) await present.ready;
       if (this.#ended()) return;
+      if (this.#startWire(poll, allowed, errors)) return;
       // Listening starts before the first read so that a publish in between is not missed.
       this.#watch = new TopicWatch(context, allowed, this);
-      if (this.#startWire(poll, allowed, errors)) return;
       const read = this.#legacy
         ? await readTopics(context, allowed, NO_CURSORS)
         : await readTopics(context, allowed, poll.cursors, false, poll.rewind);
@@ -170,7 +170,12 @@ class LongPoll implements Abortable, Sleeper, LiveConnection {
     const wired = answerWire(this.#context, topic, cursor);
     if (wired === undefined) return false;
     this.#positions = [cursor];
-    if (!this.#tookWire(topic, wired)) this.#holdFor(poll);
+    if (!this.#tookWire(topic, wired)) {
+      // The read was synchronous: nothing can have been published since, so listening starts
+      // now, and an answered poll never listens at all.
+      this.#watch = new TopicWatch(this.#context, allowed, this);
+      this.#holdFor(poll);
+    }
     return true;
   }
 
