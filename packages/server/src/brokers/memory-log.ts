@@ -6,10 +6,11 @@
 import type { BrokerMessage } from '../broker';
 
 /**
- * One topic's history: a ring buffer of parallel arrays (no object per message, so a burst
- * leaves the garbage collector less to copy). Slot `(start + i) % capacity` holds the i-th
- * kept message; seqs are consecutive, so the i-th one's seq is `lastSeq - count + 1 + i`.
- * The arrays grow by doubling up to `historySize`, so a quiet topic does not pay for a full ring.
+ * One topic's history: a ring buffer of parallel arrays, the numbers in typed arrays (no object
+ * per message, and nothing in them for the garbage collector to scan). Slot
+ * `(start + i) % capacity` holds the i-th kept message; seqs are consecutive, so the i-th one's
+ * seq is `lastSeq - count + 1 + i`. The arrays grow by doubling up to `historySize`, so a quiet
+ * topic does not pay for a full ring.
  *
  * A message is kept only as the bytes of its wire form, `{"topic":…,"id":…,"data":…}`, written
  * once at publish into the log's pages (`Buffer`s, off the JS heap: a history of 20 000 messages
@@ -18,15 +19,16 @@ import type { BrokerMessage } from '../broker';
  * they are (see {@link wireOf}); a read that wants values decodes them (see {@link messagesOf}).
  */
 export interface TopicLog {
-  times: number[];
+  /** When each message was published (ms, the broker's clock). */
+  times: Float64Array;
   /** Bytes of each message's JSON (what `historyMaxBytes` counts). */
-  sizes: number[];
+  sizes: Int32Array;
   /** The page holding each message's wire form (undefined once dropped). */
   pages: (Buffer | undefined)[];
   /** Where each message's wire form starts in its page. */
-  starts: number[];
+  starts: Int32Array;
   /** Bytes of each message's wire form. */
-  wires: number[];
+  wires: Int32Array;
   capacity: number;
   start: number;
   count: number;
@@ -98,13 +100,14 @@ interface Writers {
 
 /** An empty log of `topic` whose first message will be `highestSeq + 1`. */
 export function newLog(highestSeq: number, historySize: number, head: Buffer): TopicLog {
+  const capacity = Math.min(historySize, 16);
   return {
-    times: [],
-    sizes: [],
-    pages: [],
-    starts: [],
-    wires: [],
-    capacity: Math.min(historySize, 16),
+    times: new Float64Array(capacity),
+    sizes: new Int32Array(capacity),
+    pages: new Array<Buffer | undefined>(capacity).fill(undefined),
+    starts: new Int32Array(capacity),
+    wires: new Int32Array(capacity),
+    capacity,
     start: 0,
     count: 0,
     bytes: 0,
@@ -169,15 +172,21 @@ export function slot(log: TopicLog, index: number): number {
 /** Doubles a full ring (up to `historySize`), laying its messages out from slot 0 again. */
 export function grow(log: TopicLog, historySize: number): void {
   const capacity = Math.min(historySize, log.capacity * 2);
-  if (log.start !== 0) {
-    const order = <T>(list: T[]) => list.slice(log.start).concat(list.slice(0, log.start));
-    log.times = order(log.times);
-    log.sizes = order(log.sizes);
-    log.pages = order(log.pages);
-    log.starts = order(log.starts);
-    log.wires = order(log.wires);
-    log.start = 0;
-  }
+  const { start } = log;
+  /** `list` in ring order from slot 0, in a typed array of the new capacity. */
+  const regrow = <T extends Float64Array | Int32Array>(list: T, made: T): T => {
+    made.set(list.subarray(start));
+    made.set(list.subarray(0, start), list.length - start);
+    return made;
+  };
+  log.times = regrow(log.times, new Float64Array(capacity));
+  log.sizes = regrow(log.sizes, new Int32Array(capacity));
+  log.starts = regrow(log.starts, new Int32Array(capacity));
+  log.wires = regrow(log.wires, new Int32Array(capacity));
+  const pages = log.pages.slice(start).concat(log.pages.slice(0, start));
+  pages.length = capacity;
+  log.pages = pages.fill(undefined, log.capacity);
+  log.start = 0;
   log.capacity = capacity;
 }
 
