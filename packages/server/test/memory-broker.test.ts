@@ -189,6 +189,29 @@ describe('createMemoryBroker', () => {
     expect(fromKept.messages.map((m) => m.id)).toEqual(['e-3', 'e-4', 'e-5']);
   });
 
+  it('grows a ring that wrapped around, keeping every message, its wire bytes and its age', async () => {
+    let time = 1_000;
+    const memory = createMemoryBroker({ epoch: 'e', historyMaxAge: 100, now: () => time });
+    broker = memory;
+    // Ten messages aged out: the ring (16 slots at first) then starts at slot 10, and fills up,
+    // wrapping around, before it grows.
+    for (let i = 0; i < 10; i += 1) await memory.publish('t', { old: i });
+    time += 150;
+    const values = Array.from({ length: 40 }, (_, i) => ({ i, text: 'é'.repeat(i) }));
+    for (const [index, value] of values.entries()) {
+      if (index === 20) time += 60; // the first 20 are now 60 ms older than the rest
+      await memory.publish('t', value);
+    }
+    const read = await memory.read('t', 'e-10', 100);
+    expect(read.messages.map((m) => m.data)).toEqual(values);
+    const wire = memory.readWire?.('t', 'e-10', 100, Number.POSITIVE_INFINITY);
+    const chunks = wire?.chunks.map((chunk) => chunk.toString()).join(',');
+    expect(JSON.parse(`[${chunks}]`).map((m: { data: unknown }) => m.data)).toEqual(values);
+    // The ages moved with their messages: 50 ms later only the last 20 are young enough.
+    time += 50;
+    expect((await memory.recent('t', 100)).messages.map((m) => m.data)).toEqual(values.slice(20));
+  });
+
   it('trims messages older than historyMaxAge', async () => {
     let time = 1_000;
     broker = createMemoryBroker({ epoch: 'e', historyMaxAge: 100, now: () => time });
