@@ -120,18 +120,17 @@ export function newLog(highestSeq: number, historySize: number, head: Buffer): T
 }
 
 /**
- * Writes the wire form of the message `seq` (its data as `json`, `size` bytes of UTF-8) to the
- * log's page, in slot `at`: a new page when it does not fit (twice the last one, up to
- * {@link MAX_PAGE}, or the message's own size).
+ * Writes the wire form of the message whose seq is `digits` (its data as `json`, `size` bytes of
+ * UTF-8) to the log's page, in slot `at`: a new page when it does not fit (twice the last one,
+ * up to {@link MAX_PAGE}, or the message's own size).
  */
 export function writeWire(
   log: TopicLog,
   at: number,
-  seq: number,
+  digits: string,
   json: string,
   size: number,
 ): void {
-  const digits = String(seq);
   const wire = log.head.length + digits.length + DATA_OPEN.length + size + 1;
   let page = log.page;
   let offset = log.used;

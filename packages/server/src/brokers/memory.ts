@@ -161,11 +161,12 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     }
     log.lastSeq += 1;
     if (log.lastSeq > highestSeq) highestSeq = log.lastSeq;
-    const id = prefix + log.lastSeq;
+    const digits = String(log.lastSeq);
+    const id = prefix + digits;
     const at = slot(log, log.count);
     log.times[at] = time;
     log.sizes[at] = size;
-    writeWire(log, at, log.lastSeq, json, size);
+    writeWire(log, at, digits, json, size);
     log.count += 1;
     log.bytes += size;
     totalBytes += size;
