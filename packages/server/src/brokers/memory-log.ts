@@ -78,8 +78,8 @@ export function slotOf(topic: string): number {
 
 /** The smallest and largest page (a larger message gets a page of its own size). */
 const MIN_PAGE = 256;
-export const MAX_PAGE = 65_536;
-/** `","data":` (after an id's digits) and the closing `}`: the bytes around a message's data. */
+const MAX_PAGE = 65_536;
+/** `","data":`, after an id's digits: what comes before a message's data (its closing `}` after). */
 const DATA_OPEN = Buffer.from('","data":', 'latin1');
 const COMMA = 0x2c;
 const CLOSE = 0x7d;

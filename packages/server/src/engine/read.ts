@@ -9,7 +9,7 @@ import type { Broker, BrokerMessage, BrokerReadResult } from '../broker';
 import { type EncodedJson, encodeJson, sizedJson } from '../http';
 import type { EngineContext } from './context';
 import type { ValidRewind } from './request';
-import type { WireAnswer } from './wire';
+import { answerWire, type WireAnswer } from './wire';
 
 /**
  * Shares `broker.read(topic, cursor)` between requests woken together: when one publish wakes
@@ -26,14 +26,10 @@ export interface ReadCache {
    */
   readNow(topic: string, cursor: string): BrokerReadResult | undefined;
   /**
-   * `answer(topic, cursor)` shared as a read is: the polls one publish wakes at one cursor get
-   * one answer body. Not kept when undefined.
+   * {@link answerWire} shared as a read is: the polls one publish wakes at one cursor get one
+   * answer body. Not kept when undefined.
    */
-  answerWire(
-    topic: string,
-    cursor: string,
-    answer: (topic: string, cursor: string) => WireAnswer | undefined,
-  ): WireAnswer | undefined;
+  answerWire(context: EngineContext, topic: string, cursor: string): WireAnswer | undefined;
   invalidate(topic: string): void;
 }
 
@@ -90,8 +86,8 @@ export function createReadCache(broker: Broker, limit: number): ReadCache {
       if (readNow === undefined || readNow.of !== broker.read) return undefined;
       return through(now, topic, cursor, () => readNow(topic, cursor, limit));
     },
-    answerWire(topic, cursor, answer) {
-      return through(wired, topic, cursor, () => answer(topic, cursor));
+    answerWire(context, topic, cursor) {
+      return through(wired, topic, cursor, () => answerWire(context, topic, cursor));
     },
     invalidate(topic) {
       entries.delete(topic);

@@ -1,8 +1,9 @@
 /**
  * One-topic long-poll answers written from the broker's wire bytes ({@link Broker.readWire}):
  * the memory broker keeps each message as the bytes of `{"topic","id","data"}`, so an answer of
- * a thousand messages is a prefix, a slice or two of its pages and a suffix, copied once into
- * the body, with nothing decoded or encoded per message. Used for the first read of a poll and
+ * a thousand messages is a prefix, a slice or two of its pages and a suffix (joined into one
+ * string when small, written as they are when large), with nothing decoded or encoded per
+ * message. Used for the first read of a poll and
  * for a woken one (shared, through the read cache, by the polls one publish wakes).
  */
 import type { Broker, BrokerWireRead } from '../broker';
@@ -45,7 +46,7 @@ export function answerWire(
  * counted from the parts (as `take` counts them: each message's bytes plus one): a string up to
  * `STRING_BODY_LIMIT` (written with its header in one write), else its parts.
  */
-export function encodeWireAnswer(topic: string, wire: BrokerWireRead): EncodedJson {
+function encodeWireAnswer(topic: string, wire: BrokerWireRead): EncodedJson {
   const head = topicHead(topic);
   const at = jsonOf(wire.position);
   const close = `],"cursors":{${head.json}:${at.json}}}`;

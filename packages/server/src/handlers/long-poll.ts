@@ -222,9 +222,7 @@ class LongPoll implements Abortable, Sleeper, LiveConnection {
       // step it skips is microseconds of latency).
       try {
         const cursor = this.#positions[0] as string;
-        const wired = context.reads.answerWire(only, cursor, (topic, at) =>
-          answerWire(context, topic, at),
-        );
+        const wired = context.reads.answerWire(context, only, cursor);
         if (wired !== undefined) {
           if (!this.#tookWire(only, wired)) this.#hold();
           return;
